@@ -1,0 +1,55 @@
+// swift-tools-version: 6.0
+// poolfault: fault-tolerance testing of a GPU resource pool with real Vulkan compute.
+// Layers (lower never imports higher), see DESIGN.md:
+//   poolfault (CLI) → FaultTest → ResourcePool → TransformerGPU → VulkanCompute
+//                                             ↘ Transformer (CPU reference, OpenBLAS)
+import PackageDescription
+
+let package = Package(
+    name: "poolfault",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "poolfault", targets: ["poolfault"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries from Debian's packages (ci/install-deps installs them).
+        .systemLibrary(name: "CVulkan",
+                       providers: [.apt(["libvulkan-dev", "mesa-vulkan-drivers"])]),
+        // pkg-config name "spirv", not "glslang": only spirv.pc brings the SPIRV and
+        // SPIRV-Tools libraries that glslang's SPIR-V back end needs.
+        .systemLibrary(name: "CGlslang", pkgConfig: "spirv",
+                       providers: [.apt(["glslang-dev", "spirv-tools"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // GLSL compute sources, embedded in the binary so a copied executable needs only
+        // the Vulkan loader at run time.
+        .target(name: "Shaders", dependencies: ["VulkanCompute"], path: "Shaders",
+                exclude: ["README.md"],
+                resources: shaderFiles.map { .embedInCode($0) }),
+
+        .target(name: "VulkanCompute",
+                dependencies: ["CVulkan", "CGlslang",
+                               .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Transformer",
+                dependencies: ["COpenBLAS"]),
+        .executableTarget(name: "poolfault",
+                          dependencies: ["VulkanCompute", "Transformer", "Shaders",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")]),
+
+        .testTarget(name: "VulkanComputeTests",
+                    dependencies: ["VulkanCompute", "Shaders"]),
+        .testTarget(name: "TransformerTests",
+                    dependencies: ["Transformer"]),
+    ]
+)
+
+/// Every kernel in Shaders/. Listed by name so a missing file fails the build, not a run.
+var shaderFiles: [String] {
+    ["vector_add.comp", "gemm_naive.comp", "spin.comp"]
+}

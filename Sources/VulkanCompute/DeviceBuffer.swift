@@ -1,0 +1,174 @@
+import CVulkan
+import Foundation
+
+/// A buffer on a `ComputeDevice`, usable as a storage buffer and as a uniform texel buffer
+/// (RGBA32F view, the fast load path on lavapipe). Where memory is unified it is mapped and
+/// written in place; otherwise it is device-local and written through a staging copy on a
+/// `Channel`.
+public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state under device.lock
+    public enum Location: Sendable { case device, host }
+    public let device: ComputeDevice
+    public let size: Int
+    public let label: String
+    public let location: Location
+    private var buffer: VkBuffer?
+    private var memory: VkDeviceMemory?
+    private var mapped: UnsafeMutableRawPointer?
+    private var texelView: VkBufferView?
+
+    /// `location: .host` asks for host-visible memory even on a discrete GPU (staging, small
+    /// activations read back every inference).
+    public init(device: ComputeDevice, size: Int, label: String, location: Location = .device) throws {
+        guard size > 0 else { throw VulkanError.invalidUse("buffer \(label) of size 0") }
+        self.device = device
+        self.size = (size + 15) & ~15
+        self.label = label
+        self.location = location
+        try device.withDevice("create buffer \(label)") { dev in
+            var info = VkBufferCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
+            info.size = VkDeviceSize(self.size)
+            info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT.rawValue
+                | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue
+            info.sharingMode = VK_SHARING_MODE_EXCLUSIVE
+            var b: VkBuffer?
+            try check(device.fns.createBuffer(dev, &info, nil, &b), "vkCreateBuffer(\(label), \(self.size) bytes)")
+            buffer = b
+            ObjectCensus.created(.buffer)
+            var req = VkMemoryRequirements()
+            device.fns.getBufferMemoryRequirements(dev, b, &req)
+            let hostFlags = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT.rawValue | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT.rawValue
+            let wantHost = location == .host || device.unifiedMemory
+            let flags = wantHost ? hostFlags | (device.unifiedMemory ? VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue : 0)
+                                 : VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue
+            guard let type = device.memoryType(req.memoryTypeBits, flags) ?? device.memoryType(req.memoryTypeBits, hostFlags) else {
+                releaseVulkanObjects()
+                throw VulkanError.outOfMemory("no memory type for buffer \(label)")
+            }
+            var alloc = VkMemoryAllocateInfo()
+            alloc.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO
+            alloc.allocationSize = req.size
+            alloc.memoryTypeIndex = type
+            var m: VkDeviceMemory?
+            let allocated = device.fns.allocateMemory(dev, &alloc, nil, &m)
+            guard allocated == VK_SUCCESS else {
+                releaseVulkanObjects()
+                try check(allocated, "vkAllocateMemory(\(label), \(req.size) bytes)")
+                return
+            }
+            memory = m
+            ObjectCensus.created(.memory)
+            try check(device.fns.bindBufferMemory(dev, b, m, 0), "vkBindBufferMemory(\(label))")
+            if wantHost {
+                var p: UnsafeMutableRawPointer?
+                try check(device.fns.mapMemory(dev, m, 0, VkDeviceSize(VK_WHOLE_SIZE), 0, &p), "vkMapMemory(\(label))")
+                mapped = p
+            }
+        }
+        device.adopt(self)
+    }
+
+    deinit {
+        device.lock.withLock { releaseVulkanObjects() }
+        device.disown(self)
+    }
+
+    func releaseVulkanObjects() {
+        guard let dev = try? device.withDevice("", { $0 }) else { clear(); return }
+        if let texelView { device.fns.destroyBufferView(dev, texelView, nil); ObjectCensus.destroyed(.bufferView) }
+        if let buffer { device.fns.destroyBuffer(dev, buffer, nil); ObjectCensus.destroyed(.buffer) }
+        if let memory {
+            if mapped != nil { device.fns.unmapMemory(dev, memory) }
+            device.fns.freeMemory(dev, memory, nil)
+            ObjectCensus.destroyed(.memory)
+        }
+        clear()
+    }
+
+    private func clear() { texelView = nil; buffer = nil; memory = nil; mapped = nil }
+
+    /// The VkBuffer, or `.deviceLost` once the buffer (or its device) is gone.
+    func handle(_ stage: String) throws -> VkBuffer {
+        try device.withDevice(stage) { _ in
+            guard let buffer else { throw VulkanError.deviceLost("\(stage): buffer \(label) was released") }
+            return buffer
+        }
+    }
+
+    /// The RGBA32F view for `uniform samplerBuffer` bindings, made on first use.
+    func texelViewHandle(_ stage: String) throws -> VkBufferView {
+        try device.withDevice(stage) { dev in
+            if let texelView { return texelView }
+            guard let buffer else { throw VulkanError.deviceLost("\(stage): buffer \(label) was released") }
+            let texels = UInt64(size / 16)
+            guard texels <= device.physical.info.limits.maxTexelBufferElements else {
+                throw VulkanError.invalidUse("buffer \(label) has \(texels) texels, over maxTexelBufferElements")
+            }
+            var info = VkBufferViewCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO
+            info.buffer = buffer
+            info.format = VK_FORMAT_R32G32B32A32_SFLOAT
+            info.offset = 0
+            info.range = VkDeviceSize(size)
+            var view: VkBufferView?
+            try check(device.fns.createBufferView(dev, &info, nil, &view), "vkCreateBufferView(\(label))")
+            ObjectCensus.created(.bufferView)
+            texelView = view
+            return view!
+        }
+    }
+
+    /// True when the buffer is mapped and can be read and written without a channel.
+    public var isMapped: Bool { device.lock.withLock { mapped != nil } }
+
+    /// Writes bytes at `offset`. Mapped buffers are written in place; others go through a
+    /// staging buffer copied on `channel` (required then).
+    public func write(_ bytes: UnsafeRawBufferPointer, offset: Int = 0, via channel: Channel? = nil) throws {
+        guard offset >= 0, offset + bytes.count <= size else {
+            throw VulkanError.invalidUse("write of \(bytes.count) bytes at \(offset) into \(label) (\(size) bytes)")
+        }
+        guard bytes.count > 0 else { return }
+        let direct: Bool = try device.withDevice("write \(label)") { _ in
+            guard buffer != nil else { throw VulkanError.deviceLost("write: buffer \(label) was released") }
+            guard let mapped else { return false }
+            (mapped + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            return true
+        }
+        if direct { return }
+        guard let channel else { throw VulkanError.invalidUse("buffer \(label) is not host-visible: write needs a channel") }
+        let staging = try DeviceBuffer(device: device, size: bytes.count, label: "staging", location: .host)
+        try staging.write(bytes)
+        try channel.copy(from: staging, to: self, bytes: bytes.count, destinationOffset: offset)
+    }
+
+    /// Reads `count` bytes at `offset` into `destination`.
+    public func read(into destination: UnsafeMutableRawBufferPointer, offset: Int = 0, via channel: Channel? = nil) throws {
+        guard offset >= 0, offset + destination.count <= size else {
+            throw VulkanError.invalidUse("read of \(destination.count) bytes at \(offset) from \(label) (\(size) bytes)")
+        }
+        guard destination.count > 0 else { return }
+        let direct: Bool = try device.withDevice("read \(label)") { _ in
+            guard buffer != nil else { throw VulkanError.deviceLost("read: buffer \(label) was released") }
+            guard let mapped else { return false }
+            destination.baseAddress!.copyMemory(from: mapped + offset, byteCount: destination.count)
+            return true
+        }
+        if direct { return }
+        guard let channel else { throw VulkanError.invalidUse("buffer \(label) is not host-visible: read needs a channel") }
+        let staging = try DeviceBuffer(device: device, size: destination.count, label: "readback", location: .host)
+        try channel.copy(from: self, to: staging, bytes: destination.count, sourceOffset: offset)
+        try staging.read(into: destination)
+    }
+
+    /// Convenience: writes an array of floats at element offset 0.
+    public func write(_ values: [Float], via channel: Channel? = nil) throws {
+        try values.withUnsafeBytes { try write($0, via: channel) }
+    }
+
+    /// Convenience: reads `count` floats from element offset 0.
+    public func readFloats(_ count: Int, via channel: Channel? = nil) throws -> [Float] {
+        var out = [Float](repeating: 0, count: count)
+        try out.withUnsafeMutableBytes { try read(into: $0, via: channel) }
+        return out
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Shaders
+import Testing
+@testable import VulkanCompute
+
+/// Real dispatches on lavapipe, checked against CPU loops.
+extension GPUSuite { @Suite struct ComputeTests {
+    @Test func vectorAddMatchesTheCPU() throws {
+        let (instance, physical) = try GPU.open()
+        do {
+            let device = try ComputeDevice(physical: physical, label: "test")
+            let channel = try Channel(device: device, label: "test")
+            let n = 1000  // not a multiple of the workgroup size
+            let a = (0..<n).map { Float($0) * 0.5 }, b = (0..<n).map { Float(n - $0) }
+            let ba = try DeviceBuffer(device: device, size: n * 4, label: "a")
+            let bb = try DeviceBuffer(device: device, size: n * 4, label: "b")
+            let bc = try DeviceBuffer(device: device, size: n * 4, label: "c")
+            try ba.write(a, via: channel)
+            try bb.write(b, via: channel)
+            let kernel = try Kernel(device: device, source: ShaderLibrary.vectorAdd,
+                                    bindings: [.storageBuffer, .storageBuffer, .storageBuffer], pushConstantSize: 4)
+            let timing = try channel.run([.dispatch(Dispatch(kernel, buffers: [ba, bb, bc], push: [UInt32(n)],
+                                                             groups: (groupCount(n, 64), 1, 1)))], timestamps: true)
+            let c = try bc.readFloats(n, via: channel)
+            #expect(c == zip(a, b).map(+))
+            #expect(timing.gpuSeconds.count == 1)
+        }
+        GPU.expectClean(instance)
+    }
+
+    /// Ragged shapes: M, N, K not multiples of the 8×8 tile.
+    @Test(arguments: [(37, 53, 29), (1, 17, 64), (64, 8, 3)])
+    func gemmMatchesACPULoop(shape: (Int, Int, Int)) throws {
+        let (m, n, k) = shape
+        let (instance, physical) = try GPU.open()
+        do {
+            let device = try ComputeDevice(physical: physical, label: "gemm")
+            let channel = try Channel(device: device, label: "gemm")
+            var rng = SeededGenerator(seed: UInt64(m * 10_000 + n * 100 + k))
+            let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
+            let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &rng) }
+            let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+            var expected = [Float](repeating: 0, count: m * n)
+            for i in 0..<m { for j in 0..<n {
+                var acc: Float = 0
+                for p in 0..<k { acc += a[i * k + p] * w[j * k + p] }
+                expected[i * n + j] = acc + bias[j]
+            } }
+            let buffers = try [(a, "a"), (w, "w"), (bias, "bias")].map { values, label in
+                let b = try DeviceBuffer(device: device, size: values.count * 4, label: label)
+                try b.write(values, via: channel)
+                return b
+            }
+            let c = try DeviceBuffer(device: device, size: m * n * 4, label: "c")
+            let kernel = try Kernel(device: device, source: ShaderLibrary.gemmNaive,
+                                    bindings: Array(repeating: .storageBuffer, count: 4), pushConstantSize: 12)
+            try channel.run([.dispatch(Dispatch(kernel, buffers: buffers + [c], push: [UInt32(m), UInt32(n), UInt32(k)],
+                                                groups: (groupCount(n, 8), groupCount(m, 8), 1)))])
+            let got = try c.readFloats(m * n, via: channel)
+            let worst = zip(got, expected).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-5, "max abs error \(worst)")
+        }
+        GPU.expectClean(instance)
+    }
+
+    @Test func aBrokenShaderNamesItsFileAndLine() throws {
+        let source = testShader("broken.comp", """
+            #version 450
+            layout(local_size_x = 1) in;
+            layout(std430, binding = 0) buffer B { float v[]; };
+            void main() {
+                v[0] = undeclared_name;
+            }
+            """)
+        #expect {
+            try ShaderCompiler().compile(source)
+        } throws: { error in
+            guard case .shaderCompile(let file, let line, let log) = error as? VulkanError else { return false }
+            return file == "broken.comp" && line == 5 && log.contains("undeclared_name")
+                && (error as? VulkanError)?.description.hasPrefix("broken.comp:5:") == true
+        }
+    }
+
+    @Test func definesReachTheShaderAndKeyTheCache() throws {
+        let compiler = ShaderCompiler()
+        let source = testShader("defined.comp", """
+            #version 450
+            layout(local_size_x = WIDTH) in;
+            void main() {}
+            """)
+        let a = try compiler.compile(source, defines: ["WIDTH": "8"])
+        let b = try compiler.compile(source, defines: ["WIDTH": "16"])
+        _ = try compiler.compile(source, defines: ["WIDTH": "8"])
+        #expect(a != b)
+        #expect(compiler.cachedCount == 2)
+        #expect(throws: VulkanError.self) { try compiler.compile(source) }  // WIDTH undefined
+    }
+
+    @Test func texelBufferBindingsReadTheBuffer() throws {
+        let (instance, physical) = try GPU.open()
+        do {
+            let device = try ComputeDevice(physical: physical, label: "texel")
+            let channel = try Channel(device: device, label: "texel")
+            let source = testShader("texel.comp", """
+                #version 450
+                layout(local_size_x = 4) in;
+                layout(binding = 0) uniform samplerBuffer src;
+                layout(std430, binding = 1) writeonly buffer Dst { vec4 dst[]; };
+                void main() { uint i = gl_GlobalInvocationID.x; dst[i] = texelFetch(src, int(i)) * 2.0; }
+                """)
+            let src = try DeviceBuffer(device: device, size: 64, label: "src")
+            let dst = try DeviceBuffer(device: device, size: 64, label: "dst")
+            let values = (0..<16).map(Float.init)
+            try src.write(values, via: channel)
+            let kernel = try Kernel(device: device, source: source, bindings: [.uniformTexelBuffer, .storageBuffer])
+            try channel.run([.dispatch(Dispatch(kernel, buffers: [src, dst], groups: (1, 1, 1)))])
+            #expect(try dst.readFloats(16, via: channel) == values.map { $0 * 2 })
+        }
+        GPU.expectClean(instance)
+    }
+}
+}
