@@ -46,6 +46,9 @@ let package = Package(
                     dependencies: ["VulkanCompute", "Shaders"]),
         .testTarget(name: "TransformerTests",
                     dependencies: ["Transformer"]),
+        // Runs the built `poolfault` binary end to end (depending on it makes SwiftPM build it).
+        .testTarget(name: "PoolfaultCLITests",
+                    dependencies: ["poolfault"]),
     ]
 )
 

@@ -1,0 +1,45 @@
+import Foundation
+
+/// Runs the `poolfault` binary that SwiftPM built next to this test bundle.
+struct CLIRunner {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// POOLFAULT_BIN, else the products folder of this test bundle (…/debug/poolfault).
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["POOLFAULT_BIN"] { return URL(fileURLWithPath: path) }
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var dir = me.deletingLastPathComponent()
+        // The test binary may sit inside poolfaultPackageTests.xctest/…; walk up to the products folder.
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("poolfault").path), dir.path != "/" {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("poolfault")
+    }
+
+    /// Runs poolfault with `arguments`; `environment` entries override (nil removes) the
+    /// inherited ones. Lavapipe is pinned unless the caller pins another driver.
+    static func run(_ arguments: [String], environment: [String: String?] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        let lavapipe = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"
+        if env["VK_DRIVER_FILES"] == nil, FileManager.default.fileExists(atPath: lavapipe) { env["VK_DRIVER_FILES"] = lavapipe }
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes before waiting so a large output cannot fill a pipe and stall.
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// `poolfault devices` end to end, through the built binary.
+@Suite(.serialized) struct DevicesCLITests {
+    @Test func listsTheDevicesAsJSONWithADefault() throws {
+        let r = try CLIRunner.run(["devices", "--json", "--validate"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let devices = object?["devices"] as? [[String: Any]] ?? []
+        #expect(!devices.isEmpty)
+        #expect(object?["default"] as? Int == 0)
+        let first = devices.first ?? [:]
+        for key in ["name", "type", "vendor_id", "device_id", "driver_name", "driver_info", "api_version",
+                    "queue_families", "memory_heaps", "limits", "timestamps", "shader_float16"] {
+            #expect(first[key] != nil, "missing \(key)")
+        }
+        #expect(!r.stderr.contains("validation:"), "validation messages: \(r.stderr)")
+    }
+
+    @Test func forcingLavapipeThroughVKDriverFiles() throws {
+        let r = try CLIRunner.run(["devices"], environment: ["VK_DRIVER_FILES": "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("llvmpipe"))
+        #expect(r.stdout.contains("no hardware GPU found"), "the software fallback is named")
+    }
+
+    @Test func aMissingDriverFileGivesTheClearError() throws {
+        let r = try CLIRunner.run(["devices"], environment: ["VK_DRIVER_FILES": "/nonexistent/icd.json"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("no Vulkan driver found"))
+        #expect(r.stderr.contains("mesa-vulkan-drivers"))
+        #expect(!r.stderr.contains("Fatal error"))
+    }
+
+    @Test func aMissingLoaderNamesThePackage() throws {
+        let r = try CLIRunner.run(["devices"], environment: ["POOLFAULT_VULKAN_LIBRARY": "/nonexistent/libvulkan.so.1"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("Vulkan loader not found"))
+        #expect(r.stderr.contains("libvulkan1"))
+    }
+
+    @Test func anUnknownDeviceListsTheDevicesAndExits64() throws {
+        let r = try CLIRunner.run(["devices", "--device", "42"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("no device with index 42"))
+        #expect(r.stderr.contains("llvmpipe"))
+    }
+
+    @Test func requireGPUFailsOnSoftwareOnly() throws {
+        let r = try CLIRunner.run(["devices", "--require-gpu"])
+        // On a machine with a GPU this passes; on CI (lavapipe only) it must refuse.
+        if r.stdout.contains("(software)") && !r.stdout.contains("discrete") {
+            #expect(r.status == 2)
+        }
+        if r.status != 0 { #expect(r.stderr.contains("--require-gpu")) }
+    }
+
+    @Test func anUnknownFlagIsAUsageError() throws {
+        let r = try CLIRunner.run(["devices", "--bogus"])
+        #expect(r.status == 64)
+    }
+}
