@@ -37,8 +37,10 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")]),
         .target(name: "Transformer",
                 dependencies: ["COpenBLAS"]),
+        .target(name: "TransformerGPU",
+                dependencies: ["VulkanCompute", "Transformer", "Shaders"]),
         .executableTarget(name: "poolfault",
-                          dependencies: ["VulkanCompute", "Transformer", "Shaders",
+                          dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "Shaders",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
 
@@ -46,6 +48,8 @@ let package = Package(
                     dependencies: ["VulkanCompute", "Shaders"]),
         .testTarget(name: "TransformerTests",
                     dependencies: ["Transformer"]),
+        .testTarget(name: "TransformerGPUTests",
+                    dependencies: ["TransformerGPU", "Transformer", "VulkanCompute", "Shaders"]),
         // Runs the built `poolfault` binary end to end (depending on it makes SwiftPM build it).
         .testTarget(name: "PoolfaultCLITests",
                     dependencies: ["poolfault"]),
@@ -54,5 +58,7 @@ let package = Package(
 
 /// Every kernel in Shaders/. Listed by name so a missing file fails the build, not a run.
 var shaderFiles: [String] {
-    ["vector_add.comp", "gemm_naive.comp", "spin.comp"]
+    ["vector_add.comp", "gemm_naive.comp", "spin.comp",
+     "gemm_texel.comp", "gemm_tiled.comp", "gemm_epilogue.glsl", "layernorm.comp", "attention.comp",
+     "bert_embeddings.comp", "vit_patches.comp", "vit_assemble.comp"]
 }

@@ -48,6 +48,11 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
         device.disown(self)
     }
 
+    /// True when `batch` was recorded on this channel's current connection.
+    public func isCurrent(_ batch: CommandBatch) -> Bool {
+        device.lock.withLock { batch.channel === self && batch.generation == generation && pool != nil }
+    }
+
     public var isConnected: Bool { device.lock.withLock { pool != nil && device.isAlive } }
 
     /// Tears the connection down: waits (bounded) for work in flight, then destroys the command

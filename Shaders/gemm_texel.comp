@@ -1,0 +1,57 @@
+#version 450
+#extension GL_EXT_control_flow_attributes : require
+// C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias[N]) — the CPU-shaped GEMM for lavapipe.
+//
+// Why this shape (../shared/notes/vulkan-on-linux-swift.md): llvmpipe runs 8 invocations as
+// one AVX2 SIMD group, and gives a storage-buffer load its fast path only when the offset is
+// built from constants; texel fetches are branch-free 16-byte gathers. So A and W are read as
+// RGBA32F texel buffers, the 16 A rows of a workgroup are the same in every lane (one
+// broadcast fetch), and each of the 32 invocations owns 16 rows × 8 columns in registers:
+// column j of invocation i is 256·wg.x + i + 32·j, so the 8 lanes of a SIMD group read 8
+// neighbouring weight rows. K must be a multiple of 4. Rows/columns past M/N are clamped on
+// load and masked on store. Accumulation runs sequentially in k (4 at a time), like a CPU loop.
+//
+// EPILOGUE: 0 none · 1 exact-erf GELU · 2 residual add (C += result) · 3 tanh
+layout(local_size_x = 32) in;
+layout(binding = 0) uniform samplerBuffer A;
+layout(binding = 1) uniform samplerBuffer W;
+layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
+layout(std430, binding = 3) buffer C { float c[]; };
+layout(push_constant) uniform Push { uint M; uint N; uint K; } pc;
+
+void store(uint index, float v);  // gemm_epilogue.glsl, appended by ShaderLibrary (keeps line numbers)
+
+const int ROWS = 16;
+const int COLS = 8;
+
+void main() {
+    const uint lane = gl_LocalInvocationID.x;
+    const uint colBase = gl_WorkGroupID.x * (32u * COLS) + lane;
+    const uint rowBase = gl_WorkGroupID.y * ROWS;
+    const int k4Count = int(pc.K >> 2);
+    int wRow[COLS];
+    [[unroll]] for (int j = 0; j < COLS; ++j) wRow[j] = int(min(colBase + 32u * uint(j), pc.N - 1u)) * k4Count;
+    int aRow[ROWS];
+    [[unroll]] for (int r = 0; r < ROWS; ++r) aRow[r] = int(min(rowBase + uint(r), pc.M - 1u)) * k4Count;
+    float acc[ROWS * COLS];
+    [[unroll]] for (int i = 0; i < ROWS * COLS; ++i) acc[i] = 0.0;
+
+    for (int k = 0; k < k4Count; ++k) {
+        vec4 b[COLS];
+        [[unroll]] for (int j = 0; j < COLS; ++j) b[j] = texelFetch(W, wRow[j] + k);
+        [[unroll]] for (int r = 0; r < ROWS; ++r) {
+            const vec4 a = texelFetch(A, aRow[r] + k);
+            [[unroll]] for (int j = 0; j < COLS; ++j) acc[r * COLS + j] += dot(a, b[j]);
+        }
+    }
+
+    [[unroll]] for (int j = 0; j < COLS; ++j) {
+        const uint n = colBase + 32u * uint(j);
+        if (n >= pc.N) continue;
+        const float bn = bias[n];
+        [[unroll]] for (int r = 0; r < ROWS; ++r) {
+            const uint m = rowBase + uint(r);
+            if (m < pc.M) store(m * pc.N + n, acc[r * COLS + j] + bn);
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Shaders
+import VulkanCompute
+
+/// Which GEMM kernel a device runs. lavapipe is a CPU: the texel-buffer kernel shaped for its
+/// SIMD groups is 10× faster there than GPU-style shared-memory tiling, and the reverse holds on
+/// a GPU (../shared/notes/vulkan-on-linux-swift.md). POOLFAULT_GEMM=texel|tiled overrides.
+public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
+    case texel, tiled
+
+    public static func choose(for info: PhysicalDeviceInfo) -> GEMMFamily {
+        if let forced = ProcessInfo.processInfo.environment["POOLFAULT_GEMM"].flatMap(GEMMFamily.init(rawValue:)) {
+            return forced
+        }
+        return info.isSoftware ? .texel : .tiled
+    }
+
+    var source: ShaderSource { self == .texel ? ShaderLibrary.gemmTexel : ShaderLibrary.gemmTiled }
+
+    /// How A and W are bound.
+    var inputBinding: BindingKind { self == .texel ? .uniformTexelBuffer : .storageBuffer }
+
+    /// Workgroups covering an M×N output.
+    func groups(m: Int, n: Int) -> (x: UInt32, y: UInt32, z: UInt32) {
+        switch self {
+        case .texel: return (groupCount(n, 256), groupCount(m, 16), 1)
+        case .tiled: return (groupCount(n, 64), groupCount(m, 64), 1)
+        }
+    }
+}
+
+/// What a GEMM does to its result before storing it.
+public enum GEMMEpilogue: Int, Sendable, CaseIterable {
+    case none = 0, gelu = 1, residual = 2, tanh = 3
+}

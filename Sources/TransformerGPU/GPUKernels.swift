@@ -1,0 +1,67 @@
+import Foundation
+import Shaders
+import Transformer
+import VulkanCompute
+
+/// Every pipeline a transformer needs on one device, created together (the "pipeline
+/// creation" step of a context's start and of its recovery).
+public final class GPUKernels: @unchecked Sendable {  // immutable after init
+    public let device: ComputeDevice
+    public let family: GEMMFamily
+    let gemm: [GEMMEpilogue: Kernel]
+    let layerNorm: Kernel
+    let layerNormResidual: Kernel
+    let attention: Kernel
+    let bertEmbeddings: Kernel?
+    let vitPatches: Kernel?
+    let vitAssemble: Kernel?
+    /// Seconds spent compiling GLSL (0 when every variant was cached) and creating pipelines.
+    public let compileSeconds: Double
+    public let pipelineSeconds: Double
+
+    public init(device: ComputeDevice, config: ModelConfig, family: GEMMFamily? = nil,
+                compiler: ShaderCompiler = .shared) throws {
+        self.device = device
+        let family = config.hiddenSize % 4 == 0 && config.intermediateSize % 4 == 0
+            ? (family ?? GEMMFamily.choose(for: device.physical.info)) : .tiled
+        self.family = family
+        var kernels: [Kernel] = []
+        func make(_ source: ShaderSource, _ bindings: [BindingKind], push: Int, _ defines: [String: String] = [:]) throws -> Kernel {
+            let k = try Kernel(device: device, source: source, bindings: bindings, pushConstantSize: push,
+                               defines: defines, compiler: compiler)
+            kernels.append(k)
+            return k
+        }
+        let s = BindingKind.storageBuffer
+        var gemm: [GEMMEpilogue: Kernel] = [:]
+        for e in GEMMEpilogue.allCases {
+            gemm[e] = try make(family.source, [family.inputBinding, family.inputBinding, s, s], push: 12,
+                               ["EPILOGUE": "\(e.rawValue)"])
+        }
+        self.gemm = gemm
+        layerNorm = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "0"])
+        layerNormResidual = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "1"])
+        let t = BindingKind.uniformTexelBuffer
+        attention = try make(ShaderLibrary.attention, [t, t, t, s, s, s], push: 12, ["HEAD_DIM": "\(config.headDim)"])
+        bertEmbeddings = config.kind == .bert ? try make(ShaderLibrary.bertEmbeddings, [s, s, s, s, s, s], push: 4) : nil
+        vitPatches = config.kind == .vit ? try make(ShaderLibrary.vitPatches, [s, s], push: 12) : nil
+        vitAssemble = config.kind == .vit ? try make(ShaderLibrary.vitAssemble, [s, s, s, s], push: 8) : nil
+        compileSeconds = kernels.reduce(0) { $0 + $1.compileSeconds }
+        pipelineSeconds = kernels.reduce(0) { $0 + $1.pipelineSeconds }
+    }
+
+    /// One GEMM step: C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias).
+    func gemm(_ a: DeviceBuffer, _ w: DeviceBuffer, _ bias: DeviceBuffer, _ c: DeviceBuffer,
+              m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none, label: String) -> BatchStep {
+        .dispatch(Dispatch(gemm[epilogue]!, buffers: [a, w, bias, c], push: [UInt32(m), UInt32(n), UInt32(k)],
+                           groups: family.groups(m: m, n: n), label: label))
+    }
+
+    /// y = LayerNorm(x (+ residual)) · gamma + beta over `rows` rows of `width`.
+    func layerNorm(_ x: DeviceBuffer, residual: DeviceBuffer?, gamma: DeviceBuffer, beta: DeviceBuffer, into y: DeviceBuffer,
+                   rows: Int, width: Int, eps: Float, label: String) -> BatchStep {
+        .dispatch(Dispatch(residual == nil ? layerNorm : layerNormResidual,
+                           buffers: [x, residual ?? x, gamma, beta, y], push: [UInt32(width), eps.bitPattern],
+                           groups: (UInt32(rows), 1, 1), label: label))
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Transformer
+import VulkanCompute
+
+/// A model's presence on one device and channel: the weights of the components it holds,
+/// the activation buffers, and a recorded batch per shard (re-recorded only when its components
+/// or the channel's connection change). One context runs one shard at a time.
+public final class GPUModelContext: @unchecked Sendable {  // mutable state under `lock`
+    public let config: ModelConfig
+    public let channel: Channel
+    public let kernels: GPUKernels
+    private let act: ActivationBuffers
+    private let lock = NSLock()
+    private var weights: [ModelComponent: ComponentWeights] = [:]
+    private var batches: [[ModelComponent]: CommandBatch] = [:]
+
+    public var device: ComputeDevice { channel.device }
+
+    /// What one upload moved.
+    public struct UploadStats: Sendable {
+        public let bytes: Int
+        public let seconds: Double
+    }
+
+    /// What one shard run took: wall time, and the part of it the GPU batch took.
+    public struct RunStats: Sendable {
+        public let seconds: Double
+        public let batchSeconds: Double
+        public let gpuSeconds: [(label: String, seconds: Double)]
+    }
+
+    public init(channel: Channel, config: ModelConfig, kernels: GPUKernels) throws {
+        self.config = config
+        self.channel = channel
+        self.kernels = kernels
+        act = try ActivationBuffers(device: channel.device, config: config)
+    }
+
+    /// Bytes of the activation buffers.
+    public var activationBytes: Int { act.bytes }
+
+    /// Uploads a component's weights (replacing any copy already here).
+    @discardableResult
+    public func load(_ component: ModelComponent, from store: WeightStore) throws -> UploadStats {
+        let w = try ComponentWeights(component, from: store, device: device, channel: channel)
+        lock.withLock {
+            weights[component] = w
+            batches = batches.filter { !$0.key.contains(component) }
+        }
+        return UploadStats(bytes: w.bytes, seconds: w.uploadSeconds)
+    }
+
+    /// Drops a component's weights (the real teardown of a component failure) and its batches.
+    public func unload(_ component: ModelComponent) {
+        lock.withLock {
+            weights[component] = nil
+            batches = batches.filter { !$0.key.contains(component) }
+        }
+    }
+
+    public var loadedComponents: Set<ModelComponent> { lock.withLock { Set(weights.keys) } }
+
+    /// Bytes of the weights held here.
+    public var weightBytes: Int { lock.withLock { weights.values.reduce(0) { $0 + $1.bytes } } }
+
+    /// Runs consecutive components (a shard) on `state`: uploads the input (or hidden state and
+    /// mask), submits the shard's batch, reads the hidden state (and pooled output) back.
+    @discardableResult
+    public func run(_ components: [ModelComponent], state: inout ActivationState) throws -> RunStats {
+        let start = ContinuousClock.now
+        guard let first = components.first else { return RunStats(seconds: 0, batchSeconds: 0, gpuSeconds: []) }
+        let batch = try batch(for: components)
+        try upload(state, startingWith: first)
+        let timing = try channel.submit(batch)
+        let s = config.sequenceLength, h = config.hiddenSize
+        var hidden = [Float](repeating: 0, count: s * h)
+        try hidden.withUnsafeMutableBytes { try act.hidden.read(into: $0, via: channel) }
+        state.hidden = hidden
+        if components.contains(.pooler), config.hasPooler {
+            state.pooled = try act.pooled.readFloats(h, via: channel)
+        }
+        return RunStats(seconds: (ContinuousClock.now - start).seconds, batchSeconds: timing.wallSeconds,
+                        gpuSeconds: timing.gpuSeconds)
+    }
+
+    /// Records the shard's batch if none is current (new components, or a reconnected channel).
+    /// A dropped channel is not re-recorded here: the submit reports `.queueLost`.
+    private func batch(for components: [ModelComponent]) throws -> CommandBatch {
+        try lock.withLock {
+            if let cached = batches[components], channel.isCurrent(cached) || !channel.isConnected { return cached }
+            let steps = ComponentSteps(config: config, kernels: kernels, act: act)
+            var all: [BatchStep] = []
+            for c in components {
+                guard let w = weights[c] else {
+                    throw GPUModelError.componentMissing("\(c.id) is not loaded on \(channel.label)")
+                }
+                all += try steps.steps(c, w)
+            }
+            let batch = try channel.record(all, timestamps: false, label: components.map(\.id).joined(separator: "+"))
+            batches[components] = batch
+            return batch
+        }
+    }
+
+    private func upload(_ state: ActivationState, startingWith first: ModelComponent) throws {
+        let s = config.sequenceLength, h = config.hiddenSize
+        try state.additiveMask.withUnsafeBytes { try act.mask.write($0, via: channel) }
+        if first == .embeddings {
+            switch state.input {
+            case let .tokens(ids, _, types):
+                try ids.map { UInt32(bitPattern: $0) }.withUnsafeBytes { try act.ids?.write($0, via: channel) }
+                try types.map { UInt32(bitPattern: $0) }.withUnsafeBytes { try act.types?.write($0, via: channel) }
+            case let .pixels(values):
+                try values.withUnsafeBytes { try act.pixels?.write($0, via: channel) }
+            }
+        } else {
+            guard state.hidden.count == s * h else {
+                throw VulkanError.invalidUse("hidden state of \(state.hidden.count) floats, expected \(s * h)")
+            }
+            try state.hidden.withUnsafeBytes { try act.hidden.write($0, via: channel) }
+        }
+    }
+}

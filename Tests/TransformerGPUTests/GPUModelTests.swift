@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+import Transformer
+@testable import TransformerGPU
+@testable import VulkanCompute
+
+/// The GPU shards against the CPU reference on lavapipe, validation layer on.
+@Suite(.serialized) struct GPUModelTests {
+    static let lavapipe = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"
+
+    /// A validated instance and a device + channel on the default physical device.
+    static func openChannel() throws -> (VulkanInstance, Channel) {
+        if ProcessInfo.processInfo.environment["VK_DRIVER_FILES"] == nil, FileManager.default.fileExists(atPath: lavapipe) {
+            setenv("VK_DRIVER_FILES", lavapipe, 0)
+        }
+        let instance = try VulkanInstance(validation: true)
+        let devices = try instance.physicalDevices()
+        let (index, _) = try DeviceSelection().choose(from: devices.map(\.info))
+        let device = try ComputeDevice(physical: devices[index], label: "test")
+        return (instance, try Channel(device: device, label: "test"))
+    }
+
+    static func expectClean(_ instance: VulkanInstance, sourceLocation: SourceLocation = #_sourceLocation) {
+        let messages = instance.validationLog?.drain() ?? []
+        #expect(messages.isEmpty, "validation: \(messages.map(\.description).joined(separator: "\n"))", sourceLocation: sourceLocation)
+    }
+
+    /// Small models with every feature: heads of 64, padding in the mask, pooler.
+    static let tinyBERT = try! ModelConfig.bert(name: "tiny-bert", hiddenSize: 128, numLayers: 2, numHeads: 2,
+                                                intermediateSize: 512, vocabSize: 1000, maxPositionEmbeddings: 64,
+                                                typeVocabSize: 2, seqLen: 24)
+    static let tinyViT = try! ModelConfig.vit(name: "tiny-vit", hiddenSize: 128, numLayers: 2, numHeads: 2,
+                                              intermediateSize: 512, imageSize: 64, patchSize: 16, numChannels: 3)
+
+    /// Runs the whole model on the GPU, every component in one shard and in one shard each.
+    func compareWholeModel(_ config: ModelConfig, family: GEMMFamily, seed: UInt64 = 7) throws {
+        let (instance, channel) = try Self.openChannel()
+        do {
+            let weights = try WeightStore.seeded(config: config, seed: seed)
+            let cpu = try CPUReference(weights: weights)
+            let input = ModelInput.seeded(config: config, seed: seed)
+            let reference = try cpu.forward(input)
+
+            let kernels = try GPUKernels(device: channel.device, config: config, family: family)
+            let context = try GPUModelContext(channel: channel, config: config, kernels: kernels)
+            for c in config.components { try context.load(c, from: weights) }
+            #expect(context.weightBytes == weights.totalBytes)
+
+            var state = try ActivationState.initial(input, config: config)
+            try context.run(config.components, state: &state)
+            let (hidden, pooled) = state.output.compared(to: reference)
+            #expect(hidden.passes(), "\(config.name) [\(family)] last_hidden_state: \(hidden)")
+            #expect(pooled?.passes() ?? true, "\(config.name) [\(family)] pooler_output: \(String(describing: pooled))")
+
+            // Shard by shard, the hidden state crossing the host between components.
+            var stepwise = try ActivationState.initial(input, config: config)
+            for c in config.components { try context.run([c], state: &stepwise) }
+            #expect(stepwise.output.compared(to: reference).lastHiddenState.passes())
+        }
+        Self.expectClean(instance)
+    }
+
+    @Test(arguments: GEMMFamily.allCases)
+    func tinyBERTMatchesTheCPUReference(family: GEMMFamily) throws {
+        try compareWholeModel(Self.tinyBERT, family: family)
+    }
+
+    @Test(arguments: GEMMFamily.allCases)
+    func tinyViTMatchesTheCPUReference(family: GEMMFamily) throws {
+        try compareWholeModel(Self.tinyViT, family: family)
+    }
+
+    /// bert-base's real widths (768, 3072, 12 heads, vocabulary 30522), one layer, 128 tokens.
+    @Test func bertBaseOneLayerMatchesTheCPUReference() throws {
+        try compareWholeModel(try ModelConfig.bertBaseUncased.reduced(layers: 1, seqLen: 128), family: .texel)
+    }
+
+    /// vit-base's real widths and all 197 tokens, one layer.
+    @Test func vitBaseOneLayerMatchesTheCPUReference() throws {
+        try compareWholeModel(try ModelConfig.vitBasePatch16_224.reduced(layers: 1, seqLen: nil), family: .texel)
+    }
+
+    /// Each GEMM family and epilogue against a CPU loop, on shapes that are not tile multiples.
+    @Test(arguments: GEMMFamily.allCases)
+    func gemmEpiloguesMatchACPULoop(family: GEMMFamily) throws {
+        let (instance, channel) = try Self.openChannel()
+        do {
+            let config = Self.tinyBERT
+            let kernels = try GPUKernels(device: channel.device, config: config, family: family)
+            for (m, n, k) in [(37, 300, 68), (1, 256, 128), (130, 40, 12)] {
+                var rng = SplitMix(seed: UInt64(m * n * k))
+                let a = (0..<m * k).map { _ in rng.float() }, w = (0..<n * k).map { _ in rng.float() }
+                let bias = (0..<n).map { _ in rng.float() }, c0 = (0..<m * n).map { _ in rng.float() }
+                let linear = Numerics.linear(a, inFeatures: k, weight: w, bias: bias, outFeatures: n)
+                for epilogue in GEMMEpilogue.allCases {
+                    let buffers = try [a, w, bias, c0].map { values in
+                        let b = try DeviceBuffer(device: channel.device, size: values.count * 4, label: "gemm")
+                        try b.write(values, via: channel)
+                        return b
+                    }
+                    try channel.run([kernels.gemm(buffers[0], buffers[1], buffers[2], buffers[3], m: m, n: n, k: k, epilogue, label: "gemm")])
+                    let got = try buffers[3].readFloats(m * n, via: channel)
+                    let expected: [Float] = switch epilogue {
+                    case .none: linear
+                    case .gelu: linear.map(Numerics.gelu)
+                    case .residual: zip(linear, c0).map(+)
+                    case .tanh: linear.map { tanh($0) }
+                    }
+                    let worst = Numerics.maxAbsDifference(got, expected)
+                    #expect(worst <= 2e-5, "\(family) \(epilogue) \(m)×\(n)×\(k): max abs \(worst)")
+                }
+            }
+        }
+        Self.expectClean(instance)
+    }
+
+    @Test func aShardWithAnUnloadedComponentFailsWithATypedError() throws {
+        let (instance, channel) = try Self.openChannel()
+        do {
+            let config = Self.tinyBERT
+            let weights = try WeightStore.seeded(config: config, seed: 1)
+            let context = try GPUModelContext(channel: channel, config: config,
+                                              kernels: try GPUKernels(device: channel.device, config: config))
+            for c in config.components { try context.load(c, from: weights) }
+            context.unload(.attention(layer: 1))
+            var state = try ActivationState.initial(ModelInput.seeded(config: config, seed: 1), config: config)
+            #expect(throws: GPUModelError.self) { try context.run(config.components, state: &state) }
+            let stats = try context.load(.attention(layer: 1), from: weights)
+            #expect(stats.bytes == ModelComponent.attention(layer: 1).byteSize(in: config))
+            try context.run(config.components, state: &state)
+        }
+        Self.expectClean(instance)
+    }
+}
+
+/// Seeded test data.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
+}
