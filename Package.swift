@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "TransformerGPU",
                 dependencies: ["VulkanCompute", "Transformer", "Shaders"]),
         .executableTarget(name: "poolfault",
-                          dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "Shaders",
+                          dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "Shaders", "COpenBLAS",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
 

@@ -51,7 +51,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     }
 
     /// One GEMM step: C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias).
-    func gemm(_ a: DeviceBuffer, _ w: DeviceBuffer, _ bias: DeviceBuffer, _ c: DeviceBuffer,
+    public func gemm(_ a: DeviceBuffer, _ w: DeviceBuffer, _ bias: DeviceBuffer, _ c: DeviceBuffer,
               m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none, label: String) -> BatchStep {
         .dispatch(Dispatch(gemm[epilogue]!, buffers: [a, w, bias, c], push: [UInt32(m), UInt32(n), UInt32(k)],
                            groups: family.groups(m: m, n: n), label: label))

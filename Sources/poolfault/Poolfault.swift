@@ -15,5 +15,5 @@ struct Poolfault: ParsableCommand {
             loader or driver, unwritable output) · 64 bad flags · 65 bad input data.
             """,
         version: version,
-        subcommands: [DevicesCommand.self, BenchCommand.self])
+        subcommands: [DevicesCommand.self, InferCommand.self, BenchCommand.self])
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Transformer
+import TransformerGPU
 import VulkanCompute
 
 /// poolfault's exit codes (DESIGN.md): sysexits-style for usage (64) and data (65) errors.
@@ -19,6 +21,12 @@ func exitCode(for error: Error) -> ExitCode {
         default: return ExitCode(ExitStatus.toolFailed)
         }
     }
+    if let e = error as? ModelDataError { return ExitCode(e.isIOFailure ? ExitStatus.toolFailed : ExitStatus.dataError) }
+    if let e = error as? ModelUsageError {
+        if case .stateMismatch = e { return ExitCode(ExitStatus.toolFailed) }
+        return ExitCode(ExitStatus.usage)
+    }
+    if error is ValidationError { return ExitCode(ExitStatus.usage) }
     return ExitCode(ExitStatus.toolFailed)
 }
 
@@ -28,6 +36,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
         try body()
     } catch let e as ExitCode {
         throw e
+    } catch let e as ValidationError {
+        printError("poolfault: \(e.message)")
+        throw ExitCode(ExitStatus.usage)
     } catch {
         printError("poolfault: \(error)")
         throw exitCode(for: error)

@@ -1,0 +1,104 @@
+import ArgumentParser
+import COpenBLAS
+import Foundation
+import TransformerGPU
+import Transformer
+import VulkanCompute
+
+/// `poolfault bench kernels`: GEMM throughput of the Vulkan kernel and of OpenBLAS on the
+/// transformer's shapes, measured in the same run, with their ratio.
+struct BenchKernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "GEMM GFLOP/s: the Vulkan kernel vs OpenBLAS on BERT/ViT shapes (M×K×N).")
+
+    @OptionGroup var deviceOptions: DeviceOptions
+
+    @Option(help: "Timed repetitions per shape and backend (the median is reported).")
+    var runs = 7
+
+    @Flag(help: "Print {\"gemm\": [...]} as JSON.")
+    var json = false
+
+    struct Row: Encodable {
+        let m, n, k: Int
+        let backend: String
+        let device: String
+        let gflops: Double
+        let medianMs: Double
+    }
+
+    /// (M, K, N): activations × weightsᵀ.
+    static let shapes = [(128, 768, 3072), (128, 768, 768), (128, 3072, 768), (197, 768, 3072)]
+
+    func run() throws {
+        try reportingErrors {
+            guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+            let (_, physical) = try deviceOptions.open(logger: Logs.logger("bench"))
+            let device = try ComputeDevice(physical: physical, label: "bench")
+            let channel = try Channel(device: device, label: "bench")
+            let config = ModelConfig.bertBaseUncased
+            let kernels = try GPUKernels(device: device, config: config)
+            let cpuName = "OpenBLAS \(openblasThreads()) threads"
+            var rows: [Row] = []
+            var errors: [String] = []
+            for (m, k, n) in Self.shapes {
+                var rng = SystemRandomNumberGenerator()
+                let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
+                let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &rng) }
+                let bias = [Float](repeating: 0, count: n)
+                let flops = 2.0 * Double(m * n * k)
+
+                var cpuOut = [Float](repeating: 0, count: m * n)
+                let cpuTimes = (0..<(runs + 1)).map { _ in
+                    time { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), w, Int32(k), 0, &cpuOut, Int32(n)) }
+                }.dropFirst()
+                let buffers = try [a, w, bias].map { values in
+                    let b = try DeviceBuffer(device: device, size: values.count * 4, label: "bench")
+                    try b.write(values, via: channel)
+                    return b
+                }
+                let c = try DeviceBuffer(device: device, size: m * n * 4, label: "c")
+                let step = kernels.gemm(buffers[0], buffers[1], buffers[2], c, m: m, n: n, k: k, label: "gemm")
+                let batch = try channel.record([step], timestamps: true)
+                try channel.submit(batch)  // warm-up: lavapipe compiles the shader at the first dispatch
+                let gpuTimes = try (0..<runs).map { _ in
+                    let t = try channel.submit(batch)
+                    return t.gpuSeconds.isEmpty ? t.wallSeconds : t.totalGPUSeconds
+                }
+                let gpuOut = try c.readFloats(m * n, via: channel)
+                let diff = Numerics.maxAbsDifference(gpuOut, cpuOut)
+                if diff > 1e-3 { errors.append("\(m)×\(k)×\(n): Vulkan result differs from OpenBLAS by \(diff)") }
+                for (backend, name, times) in [("vulkan", physical.info.name, Array(gpuTimes)), ("openblas", cpuName, Array(cpuTimes))] {
+                    let t = median(times)
+                    rows.append(Row(m: m, n: n, k: k, backend: backend, device: name, gflops: flops / t / 1e9, medianMs: t * 1000))
+                }
+            }
+            if json {
+                struct Out: Encodable { let gemm: [Row]; let gemmFamily: String; let runs: Int }
+                print(try jsonString(Out(gemm: rows, gemmFamily: kernels.family.rawValue, runs: runs)))
+            } else {
+                print("GEMM, M×K×N (activations × weightsᵀ), medians of \(runs) runs · Vulkan: \(physical.info.name), \(kernels.family.rawValue) kernel, GPU timestamps · CPU: \(cpuName)")
+                print("shape              vulkan GFLOP/s   openblas GFLOP/s   ratio")
+                for i in stride(from: 0, to: rows.count, by: 2) {
+                    let g = rows[i], b = rows[i + 1]
+                    let shape = "\(g.m)×\(g.k)×\(g.n)".padding(toLength: 18, withPad: " ", startingAt: 0)
+                    print(shape + String(format: " %15.1f   %16.1f   %5.2f", g.gflops, b.gflops, g.gflops / b.gflops))
+                }
+            }
+            if !errors.isEmpty {
+                errors.forEach { printError("poolfault: \($0)") }
+                throw ExitCode(ExitStatus.scenarioFailed)
+            }
+        }
+    }
+}
+
+/// Seconds `body` took.
+func time(_ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    try body()
+    return (ContinuousClock.now - start).seconds
+}
+
+func openblasThreads() -> Int { Int(openblas_get_num_threads()) }

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import Transformer
+import TransformerGPU
+import VulkanCompute
+
+/// `poolfault infer`: one forward pass on one backend, checked against the CPU reference, with
+/// the last hidden state written as .npy (to compare with Hugging Face in Python).
+struct InferCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Run one forward pass (webgpu = Vulkan, webnn = CPU) and compare it with the CPU reference.")
+
+    enum Backend: String, ExpressibleByArgument, CaseIterable { case webgpu, webnn }
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var deviceOptions: DeviceOptions
+
+    @Option(help: "Input JSON with Hugging Face names: input_ids, attention_mask, token_type_ids ([[...]]) or pixel_values ([1][3][224][224]). Default: a seeded input.")
+    var input: String?
+
+    @Option(help: "Backend: webgpu (Vulkan compute) or webnn (the CPU reference path).")
+    var backend: Backend = .webgpu
+
+    @Option(help: "Where to write last_hidden_state, float32 .npy of shape [1, S, H].")
+    var output: String
+
+    @Option(help: "Where to write pooler_output, float32 .npy of shape [1, H].")
+    var poolerOutput: String?
+
+    func run() throws {
+        try reportingErrors {
+            let logger = Logs.logger("infer")
+            let (config, weights) = try model.load()
+            let modelInput: ModelInput
+            let inputLabel: String
+            if let input {
+                let data: Data
+                do { data = try Data(contentsOf: URL(fileURLWithPath: input)) } catch {
+                    throw ModelDataError.unreadable(path: input, reason: error.localizedDescription)
+                }
+                modelInput = try ModelInput.fromJSON(data: data, config: config, source: input)
+                inputLabel = input
+            } else {
+                modelInput = ModelInput.seeded(config: config, seed: model.seed)
+                inputLabel = "seeded (seed \(model.seed))"
+            }
+            print("model: \(config.name) (\(config.numLayers) layers, sequence \(config.sequenceLength)) · weights: \(weights.source) · input: \(inputLabel)")
+
+            let cpu = try CPUReference(weights: weights)
+            let cpuStart = ContinuousClock.now
+            let reference = try cpu.forward(modelInput)
+            let cpuSeconds = (ContinuousClock.now - cpuStart).seconds
+
+            let result: ModelOutput
+            switch backend {
+            case .webnn:
+                result = reference
+                print("backend: webnn (CPU, OpenBLAS) · forward \(String(format: "%.3f", cpuSeconds)) s")
+            case .webgpu:
+                let (_, physical) = try deviceOptions.open(logger: logger)
+                let device = try ComputeDevice(physical: physical, label: "infer")
+                let channel = try Channel(device: device, label: "infer")
+                let kernels = try GPUKernels(device: device, config: config)
+                let context = try GPUModelContext(channel: channel, config: config, kernels: kernels)
+                let uploadStart = ContinuousClock.now
+                for c in config.components { try context.load(c, from: weights) }
+                let uploadSeconds = (ContinuousClock.now - uploadStart).seconds
+                var first = try ActivationState.initial(modelInput, config: config)
+                let firstStats = try context.run(config.components, state: &first)
+                var second = try ActivationState.initial(modelInput, config: config)
+                let secondStats = try context.run(config.components, state: &second)
+                result = second.output
+                print("backend: webgpu on \(physical.info.name) (\(physical.info.driverInfo)) · \(kernels.family.rawValue) GEMM")
+                print(String(format: "setup: pipelines %.3f s (glslang %.3f s) · weights %@ uploaded in %.3f s",
+                             kernels.pipelineSeconds, kernels.compileSeconds, humanBytes(UInt64(context.weightBytes)), uploadSeconds))
+                print(String(format: "forward: %.3f s first (includes first-dispatch shader JIT on lavapipe) · %.3f s second · CPU reference %.3f s",
+                             firstStats.seconds, secondStats.seconds, cpuSeconds))
+                if first.output != second.output {
+                    throw VulkanError.invalidUse("two runs of the same input differ: the GPU path is not deterministic")
+                }
+            }
+            let (hidden, pooled) = result.compared(to: reference)
+            let ok = hidden.passes() && (pooled?.passes() ?? true)
+            print("vs CPU reference: last_hidden_state \(hidden)" + (pooled.map { " · pooler_output \($0)" } ?? "")
+                  + (ok ? " · within max abs 1e-4, rel L2 2e-5" : " · OUTSIDE TOLERANCE"))
+            try NpyWriter.write(result.lastHiddenState, shape: [1, config.sequenceLength, config.hiddenSize], to: output)
+            print("wrote last_hidden_state [1, \(config.sequenceLength), \(config.hiddenSize)] to \(output)")
+            if let poolerOutput {
+                guard let p = result.pooledOutput else { throw ValidationError("\(config.name) has no pooler: drop --pooler-output") }
+                try NpyWriter.write(p, shape: [1, config.hiddenSize], to: poolerOutput)
+                print("wrote pooler_output [1, \(config.hiddenSize)] to \(poolerOutput)")
+            }
+            if !ok {
+                printError("poolfault: the \(backend.rawValue) result differs from the CPU reference beyond tolerance")
+                throw ExitCode(ExitStatus.scenarioFailed)
+            }
+        }
+    }
+}

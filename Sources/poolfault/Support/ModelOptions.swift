@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import Transformer
+
+/// The model flags shared by `infer`, `bench forward` and `run`.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model: bert-base-uncased or vit-base-patch16-224 (default: bert-base-uncased, or what --weights/config.json says).")
+    var model: String?
+
+    @Option(help: "Directory with config.json + model.safetensors (Hugging Face names); default: seeded weights with the real shapes.")
+    var weights: String?
+
+    @Option(help: "Debug knob: run only the first N layers.")
+    var layers: Int?
+
+    @Option(help: "Debug knob: BERT sequence length (default 128).")
+    var seqLen: Int?
+
+    @Option(help: "Seed of the generated weights and input.")
+    var seed: UInt64 = 42
+
+    /// The model config and its weights.
+    func load() throws -> (ModelConfig, WeightStore) {
+        if let weights {
+            let store = try WeightStore.load(directory: URL(fileURLWithPath: weights))
+            if let model, model != store.config.name, (try? ModelConfig.named(model))?.kind != store.config.kind {
+                throw ValidationError("--model \(model) does not match \(weights)/config.json (\(store.config.kind.rawValue))")
+            }
+            let config = try store.config.reduced(layers: layers, seqLen: seqLen)
+            return (config, config == store.config ? store : try store.restricted(to: config))
+        }
+        let config = try ModelConfig.named(model ?? "bert-base-uncased").reduced(layers: layers, seqLen: seqLen)
+        return (config, try WeightStore.seeded(config: config, seed: seed))
+    }
+}
