@@ -52,7 +52,7 @@ let package = Package(
                     dependencies: ["TransformerGPU", "Transformer", "VulkanCompute", "Shaders"]),
         // Runs the built `poolfault` binary end to end (depending on it makes SwiftPM build it).
         .testTarget(name: "PoolfaultCLITests",
-                    dependencies: ["poolfault"]),
+                    dependencies: ["poolfault", "Transformer"]),
     ]
 )
 
