@@ -83,13 +83,13 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
             poolInfo.queueFamilyIndex = device.queueFamily
             var p: VkCommandPool?
             try check(device.fns.createCommandPool(dev, &poolInfo, nil, &p), "vkCreateCommandPool(\(label))")
-            ObjectCensus.created(.commandPool)
+            ObjectCensus.created(.commandPool, by: device)
             pool = p
             var fenceInfo = VkFenceCreateInfo()
             fenceInfo.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO
             var f: VkFence?
             try check(device.fns.createFence(dev, &fenceInfo, nil, &f), "vkCreateFence(\(label))")
-            ObjectCensus.created(.fence)
+            ObjectCensus.created(.fence, by: device)
             fence = f
             queue = q
             pending = false
@@ -112,8 +112,8 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
             pending = false
         }
         inFlight = nil
-        if let fence { device.fns.destroyFence(dev, fence, nil); ObjectCensus.destroyed(.fence) }
-        if let pool { device.fns.destroyCommandPool(dev, pool, nil); ObjectCensus.destroyed(.commandPool) }
+        if let fence { device.fns.destroyFence(dev, fence, nil); ObjectCensus.destroyed(.fence, by: device) }
+        if let pool { device.fns.destroyCommandPool(dev, pool, nil); ObjectCensus.destroyed(.commandPool, by: device) }
         pool = nil; fence = nil; queue = nil
     }
 

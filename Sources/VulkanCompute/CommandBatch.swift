@@ -56,7 +56,7 @@ public final class CommandBatch: DeviceChild, @unchecked Sendable {  // state un
             info.queryType = VK_QUERY_TYPE_TIMESTAMP
             info.queryCount = UInt32(timestampLabels.count * 2)
             try check(fns.createQueryPool(dev, &info, nil, &queryPool), "vkCreateQueryPool(\(label))")
-            ObjectCensus.created(.queryPool)
+            ObjectCensus.created(.queryPool, by: device)
         }
         var begin = VkCommandBufferBeginInfo()
         begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
@@ -136,7 +136,7 @@ public final class CommandBatch: DeviceChild, @unchecked Sendable {  // state un
             info.pPoolSizes = sp.baseAddress
             try check(fns.createDescriptorPool(dev, &info, nil, &descriptorPool), "vkCreateDescriptorPool(\(label))")
         }
-        ObjectCensus.created(.descriptorPool)
+        ObjectCensus.created(.descriptorPool, by: device)
         var layouts = try dispatches.map { d -> VkDescriptorSetLayout? in
             guard let l = d.kernel.setLayout else { throw VulkanError.deviceLost("kernel \(d.kernel.name) was released") }
             return l
@@ -217,8 +217,8 @@ public final class CommandBatch: DeviceChild, @unchecked Sendable {  // state un
             var cb: VkCommandBuffer? = commandBuffer
             device.fns.freeCommandBuffers(dev, pool, 1, &cb)
         }
-        if let descriptorPool { device.fns.destroyDescriptorPool(dev, descriptorPool, nil); ObjectCensus.destroyed(.descriptorPool) }
-        if let queryPool { device.fns.destroyQueryPool(dev, queryPool, nil); ObjectCensus.destroyed(.queryPool) }
+        if let descriptorPool { device.fns.destroyDescriptorPool(dev, descriptorPool, nil); ObjectCensus.destroyed(.descriptorPool, by: device) }
+        if let queryPool { device.fns.destroyQueryPool(dev, queryPool, nil); ObjectCensus.destroyed(.queryPool, by: device) }
         clear()
     }
 

@@ -70,8 +70,8 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
             throw error
         }
         handle = created
-        ObjectCensus.created(.device)
         pipelineCache = PipelineCache(store: cacheStore, uuid: physical.info.pipelineCacheUUID)
+        ObjectCensus.created(.device, by: self)
         try pipelineCache.open(on: self)
     }
 
@@ -92,7 +92,7 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
             children.removeAll()
             pipelineCache.close(on: self, device: device)
             fns.destroyDevice(device, nil)
-            ObjectCensus.destroyed(.device)
+            ObjectCensus.destroyed(.device, by: self)
             handle = nil
             lostReason = "\(label) was destroyed (\(reason))"
         }

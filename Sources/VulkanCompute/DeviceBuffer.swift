@@ -34,7 +34,7 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
             var b: VkBuffer?
             try check(device.fns.createBuffer(dev, &info, nil, &b), "vkCreateBuffer(\(label), \(self.size) bytes)")
             buffer = b
-            ObjectCensus.created(.buffer)
+            ObjectCensus.created(.buffer, by: device)
             var req = VkMemoryRequirements()
             device.fns.getBufferMemoryRequirements(dev, b, &req)
             let hostFlags = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT.rawValue | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT.rawValue
@@ -57,7 +57,7 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
                 return
             }
             memory = m
-            ObjectCensus.created(.memory)
+            ObjectCensus.created(.memory, by: device)
             try check(device.fns.bindBufferMemory(dev, b, m, 0), "vkBindBufferMemory(\(label))")
             if wantHost {
                 var p: UnsafeMutableRawPointer?
@@ -75,12 +75,12 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
 
     func releaseVulkanObjects() {
         guard let dev = try? device.withDevice("", { $0 }) else { clear(); return }
-        if let texelView { device.fns.destroyBufferView(dev, texelView, nil); ObjectCensus.destroyed(.bufferView) }
-        if let buffer { device.fns.destroyBuffer(dev, buffer, nil); ObjectCensus.destroyed(.buffer) }
+        if let texelView { device.fns.destroyBufferView(dev, texelView, nil); ObjectCensus.destroyed(.bufferView, by: device) }
+        if let buffer { device.fns.destroyBuffer(dev, buffer, nil); ObjectCensus.destroyed(.buffer, by: device) }
         if let memory {
             if mapped != nil { device.fns.unmapMemory(dev, memory) }
             device.fns.freeMemory(dev, memory, nil)
-            ObjectCensus.destroyed(.memory)
+            ObjectCensus.destroyed(.memory, by: device)
         }
         clear()
     }
@@ -112,7 +112,7 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
             info.range = VkDeviceSize(size)
             var view: VkBufferView?
             try check(device.fns.createBufferView(dev, &info, nil, &view), "vkCreateBufferView(\(label))")
-            ObjectCensus.created(.bufferView)
+            ObjectCensus.created(.bufferView, by: device)
             texelView = view
             return view!
         }

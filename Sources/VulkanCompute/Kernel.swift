@@ -61,8 +61,8 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
             info.pCode = words.baseAddress
             try check(fns.createShaderModule(dev, &info, nil, &module), "vkCreateShaderModule(\(name))")
         }
-        ObjectCensus.created(.shaderModule)
-        defer { fns.destroyShaderModule(dev, module, nil); ObjectCensus.destroyed(.shaderModule) }
+        ObjectCensus.created(.shaderModule, by: device)
+        defer { fns.destroyShaderModule(dev, module, nil); ObjectCensus.destroyed(.shaderModule, by: device) }
 
         let layoutBindings = bindings.enumerated().map { i, kind -> VkDescriptorSetLayoutBinding in
             var b = VkDescriptorSetLayoutBinding()
@@ -81,7 +81,7 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
             try check(fns.createDescriptorSetLayout(dev, &info, nil, &setLayout), "vkCreateDescriptorSetLayout(\(name))")
         }
         self.setLayout = setLayout
-        ObjectCensus.created(.descriptorSetLayout)
+        ObjectCensus.created(.descriptorSetLayout, by: device)
 
         var range = VkPushConstantRange(stageFlags: VK_SHADER_STAGE_COMPUTE_BIT.rawValue, offset: 0, size: UInt32(pushConstantSize))
         var layout: VkPipelineLayout?
@@ -97,7 +97,7 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
             }
         }
         self.layout = layout
-        ObjectCensus.created(.pipelineLayout)
+        ObjectCensus.created(.pipelineLayout, by: device)
 
         let entries = specialization.indices.map {
             VkSpecializationMapEntry(constantID: UInt32($0), offset: UInt32($0 * 4), size: 4)
@@ -126,7 +126,7 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
             }
         }
         self.pipeline = pipeline
-        ObjectCensus.created(.pipeline)
+        ObjectCensus.created(.pipeline, by: device)
     }
 
     func releaseVulkanObjects() {
@@ -134,9 +134,9 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
             pipeline = nil; layout = nil; setLayout = nil
             return
         }
-        if let pipeline { device.fns.destroyPipeline(dev, pipeline, nil); ObjectCensus.destroyed(.pipeline) }
-        if let layout { device.fns.destroyPipelineLayout(dev, layout, nil); ObjectCensus.destroyed(.pipelineLayout) }
-        if let setLayout { device.fns.destroyDescriptorSetLayout(dev, setLayout, nil); ObjectCensus.destroyed(.descriptorSetLayout) }
+        if let pipeline { device.fns.destroyPipeline(dev, pipeline, nil); ObjectCensus.destroyed(.pipeline, by: device) }
+        if let layout { device.fns.destroyPipelineLayout(dev, layout, nil); ObjectCensus.destroyed(.pipelineLayout, by: device) }
+        if let setLayout { device.fns.destroyDescriptorSetLayout(dev, setLayout, nil); ObjectCensus.destroyed(.descriptorSetLayout, by: device) }
         pipeline = nil; layout = nil; setLayout = nil
     }
 

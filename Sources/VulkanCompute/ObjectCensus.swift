@@ -11,6 +11,7 @@ public enum ObjectCensus {
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var counts: [Kind: Int] = [:]  // guarded by `lock`
+    nonisolated(unsafe) private static var perDevice: [ObjectIdentifier: Int] = [:]  // guarded by `lock`
 
     /// Live objects per kind right now.
     public static var live: [Kind: Int] { lock.withLock { counts.filter { $0.value != 0 } } }
@@ -18,6 +19,25 @@ public enum ObjectCensus {
     /// Total live objects.
     public static var total: Int { lock.withLock { counts.values.reduce(0, +) } }
 
-    static func created(_ kind: Kind, _ n: Int = 1) { lock.withLock { counts[kind, default: 0] += n } }
-    static func destroyed(_ kind: Kind, _ n: Int = 1) { lock.withLock { counts[kind, default: 0] -= n } }
+    /// Live objects of one device, the device itself included (0 once it is destroyed). Tests
+    /// that run beside other GPU tests count this, not the process-wide total.
+    public static func live(ownedBy device: ComputeDevice) -> Int {
+        lock.withLock { perDevice[ObjectIdentifier(device)] ?? 0 }
+    }
+
+    static func created(_ kind: Kind, by device: ComputeDevice) {
+        lock.withLock {
+            counts[kind, default: 0] += 1
+            perDevice[ObjectIdentifier(device), default: 0] += 1
+        }
+    }
+
+    static func destroyed(_ kind: Kind, by device: ComputeDevice) {
+        lock.withLock {
+            counts[kind, default: 0] -= 1
+            let id = ObjectIdentifier(device)
+            perDevice[id, default: 0] -= 1
+            if perDevice[id] == 0 { perDevice[id] = nil }
+        }
+    }
 }

@@ -42,7 +42,7 @@ final class PipelineCache: @unchecked Sendable {  // used only under the owning 
             }
             try check(result, "vkCreatePipelineCache")
             handle = cache
-            ObjectCensus.created(.pipelineCache)
+            ObjectCensus.created(.pipelineCache, by: device)
         }
     }
 
@@ -60,7 +60,7 @@ final class PipelineCache: @unchecked Sendable {  // used only under the owning 
         guard let handle else { return }
         save(on: device, device: dev)
         device.fns.destroyPipelineCache(dev, handle, nil)
-        ObjectCensus.destroyed(.pipelineCache)
+        ObjectCensus.destroyed(.pipelineCache, by: device)
         self.handle = nil
     }
 }
