@@ -118,5 +118,44 @@ extension GPUSuite { @Suite struct ComputeTests {
         }
         GPU.expectClean(instance)
     }
+
+    @Test func specializationConstantsReachThePipeline() throws {
+        let (instance, physical) = try GPU.open()
+        do {
+            let device = try ComputeDevice(physical: physical, label: "spec")
+            let channel = try Channel(device: device, label: "spec")
+            let source = testShader("spec.comp", """
+                #version 450
+                layout(local_size_x = 8) in;
+                layout(constant_id = 0) const uint SCALE = 1;
+                layout(std430, binding = 0) writeonly buffer Out { float v[]; };
+                void main() { v[gl_GlobalInvocationID.x] = float(SCALE * gl_GlobalInvocationID.x); }
+                """)
+            let out = try DeviceBuffer(device: device, size: 32, label: "out")
+            let kernel = try Kernel(device: device, source: source, bindings: [.storageBuffer], specialization: [3])
+            try channel.run([.dispatch(Dispatch(kernel, buffers: [out], groups: (1, 1, 1)))])
+            #expect(try out.readFloats(8, via: channel) == (0..<8).map { Float($0 * 3) })
+        }
+        GPU.expectClean(instance)
+    }
+
+    @Test func thePipelineCacheOutlivesADeviceRebuild() throws {
+        let (instance, physical) = try GPU.open()
+        let store = PipelineCacheStore()
+        let uuid = physical.info.pipelineCacheUUID
+        do {
+            let first = try ComputeDevice(physical: physical, label: "first", cacheStore: store)
+            _ = try Kernel(device: first, source: ShaderLibrary.vectorAdd, bindings: [.storageBuffer, .storageBuffer, .storageBuffer],
+                           pushConstantSize: 4)
+            first.destroy(reason: "simulated crash")
+        }
+        let saved = store.size(for: uuid)
+        #expect(saved > 0, "the destroyed device's cache data was kept")
+        let second = try ComputeDevice(physical: physical, label: "second", cacheStore: store)
+        _ = try Kernel(device: second, source: ShaderLibrary.vectorAdd, bindings: [.storageBuffer, .storageBuffer, .storageBuffer],
+                       pushConstantSize: 4)
+        #expect(store.size(for: uuid) >= saved)
+        GPU.expectClean(instance)
+    }
 }
 }
