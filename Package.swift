@@ -39,8 +39,13 @@ let package = Package(
                 dependencies: ["COpenBLAS"]),
         .target(name: "TransformerGPU",
                 dependencies: ["VulkanCompute", "Transformer", "Shaders"]),
+        .target(name: "ResourcePool",
+                dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "Shaders",
+                               .product(name: "Logging", package: "swift-log")]),
+        .target(name: "FaultTest",
+                dependencies: ["ResourcePool", "Transformer", "VulkanCompute"]),
         .executableTarget(name: "poolfault",
-                          dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "Shaders", "COpenBLAS",
+                          dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "ResourcePool", "FaultTest", "Shaders", "COpenBLAS",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
 
@@ -50,6 +55,10 @@ let package = Package(
                     dependencies: ["Transformer"]),
         .testTarget(name: "TransformerGPUTests",
                     dependencies: ["TransformerGPU", "Transformer", "VulkanCompute", "Shaders"]),
+        .testTarget(name: "ResourcePoolTests",
+                    dependencies: ["ResourcePool", "TransformerGPU", "Transformer", "VulkanCompute"]),
+        .testTarget(name: "FaultTestTests",
+                    dependencies: ["FaultTest", "ResourcePool"]),
         // Runs the built `poolfault` binary end to end (depending on it makes SwiftPM build it).
         .testTarget(name: "PoolfaultCLITests",
                     dependencies: ["poolfault", "Transformer"]),
@@ -60,5 +69,5 @@ let package = Package(
 var shaderFiles: [String] {
     ["vector_add.comp", "gemm_naive.comp", "spin.comp",
      "gemm_texel.comp", "gemm_tiled.comp", "gemm_epilogue.glsl", "layernorm.comp", "attention.comp",
-     "bert_embeddings.comp", "vit_patches.comp", "vit_assemble.comp"]
+     "bert_embeddings.comp", "vit_patches.comp", "vit_assemble.comp", "activation.comp"]
 }

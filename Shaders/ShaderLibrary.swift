@@ -9,7 +9,7 @@ public enum ShaderLibrary {
     public static let spin = source("spin.comp", PackageResources.spin_comp)
 
     // Transformer kernels.
-    /// The CPU-shaped GEMM (lavapipe): texel-buffer loads, 16×8 register tiles.
+    /// The CPU-shaped GEMM (lavapipe): texel-buffer loads, 66×16 register tiles per invocation.
     public static let gemmTexel = withEpilogue("gemm_texel.comp", PackageResources.gemm_texel_comp)
     /// The GPU-shaped GEMM: 64×64 shared-memory tiles.
     public static let gemmTiled = withEpilogue("gemm_tiled.comp", PackageResources.gemm_tiled_comp)
@@ -18,11 +18,13 @@ public enum ShaderLibrary {
     public static let bertEmbeddings = source("bert_embeddings.comp", PackageResources.bert_embeddings_comp)
     public static let vitPatches = source("vit_patches.comp", PackageResources.vit_patches_comp)
     public static let vitAssemble = source("vit_assemble.comp", PackageResources.vit_assemble_comp)
+    /// GELU or tanh in place: the epilogues the texel GEMM runs as a separate pass.
+    public static let activation = withEpilogue("activation.comp", PackageResources.activation_comp)
 
     /// Every kernel, by file name.
     public static let all: [String: ShaderSource] = Dictionary(
         uniqueKeysWithValues: [vectorAdd, gemmNaive, spin, gemmTexel, gemmTiled, layerNorm, attention,
-                               bertEmbeddings, vitPatches, vitAssemble].map { ($0.fileName, $0) })
+                               bertEmbeddings, vitPatches, vitAssemble, activation].map { ($0.fileName, $0) })
 
     private static func source(_ fileName: String, _ bytes: [UInt8]) -> ShaderSource {
         ShaderSource(fileName: fileName, text: String(decoding: bytes, as: UTF8.self))

@@ -5,14 +5,18 @@
 // Why this shape (../shared/notes/vulkan-on-linux-swift.md): llvmpipe runs 8 invocations as
 // one AVX2 SIMD group, and gives a storage-buffer load its fast path only when the offset is
 // built from constants; texel fetches are branch-free 16-byte gathers. So A and W are read as
-// RGBA32F texel buffers, the 16 A rows of a workgroup are the same in every lane (one
-// broadcast fetch), and each of the 32 invocations owns 16 rows × 8 columns in registers:
-// column j of invocation i is 256·wg.x + i + 32·j, so the 8 lanes of a SIMD group read 8
-// neighbouring weight rows. K must be a multiple of 4. Rows/columns past M/N are clamped on
+// RGBA32F texel buffers, the A rows of a workgroup are the same in every lane (one broadcast
+// fetch), and each of the 8 invocations (one SIMD group) owns 66 rows × 16 columns: column j
+// of invocation i is 128·wg.x + i + 8·j, so the 8 lanes read 8 neighbouring weight rows.
+// The texel fetches (~35–40 cycles each), not the FMAs, are the cost: a k4 step costs
+// ROWS + COLS fetches for 4·ROWS·COLS FMAs, so the tile is as big as pays; the accumulators
+// live on the stack, which costs less than the fetches saved (16×8 → 66×16 measured 1.45×
+// faster). 66 rows: 128 → 2 row groups (3% idle), 197 → 3 (0.5% idle).
+// K must be a multiple of 4. Rows/columns past M/N are clamped on
 // load and masked on store. Accumulation runs sequentially in k (4 at a time), like a CPU loop.
 //
 // EPILOGUE: 0 none · 1 exact-erf GELU · 2 residual add (C += result) · 3 tanh
-layout(local_size_x = 32) in;
+layout(local_size_x = 8) in;
 layout(binding = 0) uniform samplerBuffer A;
 layout(binding = 1) uniform samplerBuffer W;
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
@@ -21,16 +25,16 @@ layout(push_constant) uniform Push { uint M; uint N; uint K; } pc;
 
 void store(uint index, float v);  // gemm_epilogue.glsl, appended by ShaderLibrary (keeps line numbers)
 
-const int ROWS = 16;
-const int COLS = 8;
+const int ROWS = 66;
+const int COLS = 16;
 
 void main() {
     const uint lane = gl_LocalInvocationID.x;
-    const uint colBase = gl_WorkGroupID.x * (32u * COLS) + lane;
+    const uint colBase = gl_WorkGroupID.x * (8u * COLS) + lane;
     const uint rowBase = gl_WorkGroupID.y * ROWS;
     const int k4Count = int(pc.K >> 2);
     int wRow[COLS];
-    [[unroll]] for (int j = 0; j < COLS; ++j) wRow[j] = int(min(colBase + 32u * uint(j), pc.N - 1u)) * k4Count;
+    [[unroll]] for (int j = 0; j < COLS; ++j) wRow[j] = int(min(colBase + 8u * uint(j), pc.N - 1u)) * k4Count;
     int aRow[ROWS];
     [[unroll]] for (int r = 0; r < ROWS; ++r) aRow[r] = int(min(rowBase + uint(r), pc.M - 1u)) * k4Count;
     float acc[ROWS * COLS];
@@ -46,7 +50,7 @@ void main() {
     }
 
     [[unroll]] for (int j = 0; j < COLS; ++j) {
-        const uint n = colBase + 32u * uint(j);
+        const uint n = colBase + 8u * uint(j);
         if (n >= pc.N) continue;
         const float bn = bias[n];
         [[unroll]] for (int r = 0; r < ROWS; ++r) {

@@ -23,19 +23,31 @@ struct ComponentSteps {
 
     private var s: Int { config.sequenceLength }
     private var h: Int { config.hiddenSize }
+    private var i: Int { config.intermediateSize }
     private var eps: Float { config.layerNormEps }
+
+    /// y = x · Wᵀ + b through the named Linear's weight and bias.
+    private func linear(_ name: String, _ w: ComponentWeights, _ x: DeviceBuffer, _ y: DeviceBuffer,
+                        m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none) throws -> [BatchStep] {
+        // `tmp` is free whenever a residual GEMM runs (its LayerNorm output was consumed).
+        kernels.gemm(x, try w["\(name).weight"], try w["\(name).bias"], y, m: m, n: n, k: k, epilogue,
+                     scratch: epilogue == .residual ? act.tmp : nil, label: name)
+    }
+
+    /// y = LayerNorm(x (+ residual)) with the named LayerNorm's gamma and beta, over all tokens.
+    private func norm(_ name: String, _ w: ComponentWeights, _ x: DeviceBuffer, residual: DeviceBuffer? = nil,
+                      into y: DeviceBuffer) throws -> [BatchStep] {
+        kernels.layerNorm(x, residual: residual, gamma: try w["\(name).weight"], beta: try w["\(name).bias"], into: y,
+                          rows: s, width: h, eps: eps, label: name)
+    }
 
     private func bertEmbeddings(_ w: ComponentWeights) throws -> [BatchStep] {
         guard let kernel = kernels.bertEmbeddings, let ids = act.ids, let types = act.types else { return [] }
-        return [
-            .dispatch(Dispatch(kernel, buffers: [ids, types, try w["embeddings.word_embeddings.weight"],
-                                                 try w["embeddings.position_embeddings.weight"],
-                                                 try w["embeddings.token_type_embeddings.weight"], act.hidden],
-                               push: [UInt32(h)], groups: (UInt32(s), 1, 1), label: "embeddings.gather")),
-            kernels.layerNorm(act.hidden, residual: nil, gamma: try w["embeddings.LayerNorm.weight"],
-                              beta: try w["embeddings.LayerNorm.bias"], into: act.hidden, rows: s, width: h, eps: eps,
-                              label: "embeddings.LayerNorm"),
-        ]
+        let gather = Dispatch(kernel, buffers: [ids, types, try w["embeddings.word_embeddings.weight"],
+                                                try w["embeddings.position_embeddings.weight"],
+                                                try w["embeddings.token_type_embeddings.weight"], act.hidden],
+                              push: [UInt32(h)], groups: (UInt32(s), 1, 1), label: "embeddings.gather")
+        return [.dispatch(gather)] + (try norm("embeddings.LayerNorm", w, act.hidden, into: act.hidden))
     }
 
     private func vitEmbeddings(_ w: ComponentWeights) throws -> [BatchStep] {
@@ -43,25 +55,22 @@ struct ComponentSteps {
               let pixels = act.pixels, let patches = act.patches, let patchOut = act.patchOut else { return [] }
         let grid = config.patchesPerSide * config.patchesPerSide
         let vector = config.patchVectorSize
-        return [
-            .dispatch(Dispatch(patchesKernel, buffers: [pixels, patches],
-                               push: [UInt32(config.numChannels), UInt32(config.imageSize), UInt32(config.patchSize)],
-                               groups: (groupCount(grid * vector, 64), 1, 1), label: "embeddings.patches")),
-            kernels.gemm(patches, try w["embeddings.patch_embeddings.projection.weight"],
-                         try w["embeddings.patch_embeddings.projection.bias"], patchOut, m: grid, n: h, k: vector,
-                         label: "embeddings.projection"),
-            .dispatch(Dispatch(assemble, buffers: [patchOut, try w["embeddings.cls_token"],
-                                                   try w["embeddings.position_embeddings"], act.hidden],
-                               push: [UInt32(s), UInt32(h)], groups: (groupCount(s * h, 64), 1, 1), label: "embeddings.assemble")),
-        ]
+        let im2col = Dispatch(patchesKernel, buffers: [pixels, patches],
+                              push: [UInt32(config.numChannels), UInt32(config.imageSize), UInt32(config.patchSize)],
+                              groups: (groupCount(grid * vector, 64), 1, 1), label: "embeddings.patches")
+        let place = Dispatch(assemble, buffers: [patchOut, try w["embeddings.cls_token"],
+                                                 try w["embeddings.position_embeddings"], act.hidden],
+                             push: [UInt32(s), UInt32(h)], groups: (groupCount(s * h, 64), 1, 1), label: "embeddings.assemble")
+        return [.dispatch(im2col)]
+            + (try linear("embeddings.patch_embeddings.projection", w, patches, patchOut, m: grid, n: h, k: vector))
+            + [.dispatch(place)]
     }
 
     /// q, k, v projections of `input`, then the attention core into `ctx`.
     private func selfAttention(_ prefix: String, input: DeviceBuffer, _ w: ComponentWeights) throws -> [BatchStep] {
         var steps: [BatchStep] = []
         for (name, out) in [("query", act.q), ("key", act.k), ("value", act.v)] {
-            steps.append(kernels.gemm(input, try w["\(prefix).\(name).weight"], try w["\(prefix).\(name).bias"], out,
-                                      m: s, n: h, k: h, label: "\(prefix).\(name)"))
+            steps += try linear("\(prefix).\(name)", w, input, out, m: s, n: h, k: h)
         }
         let scale = 1 / Float(config.headDim).squareRoot()
         steps.append(.dispatch(Dispatch(kernels.attention, buffers: [act.q, act.k, act.v, act.mask, act.scores, act.ctx],
@@ -70,66 +79,46 @@ struct ComponentSteps {
         return steps
     }
 
+    /// BERT is post-LN: x = LN(dense(attn(x)) + x).
     private func bertAttention(_ n: Int, _ w: ComponentWeights) throws -> [BatchStep] {
         let p = "encoder.layer.\(n).attention"
-        return try selfAttention("\(p).self", input: act.hidden, w) + [
-            kernels.gemm(act.ctx, try w["\(p).output.dense.weight"], try w["\(p).output.dense.bias"], act.tmp,
-                         m: s, n: h, k: h, label: "\(p).output.dense"),
-            kernels.layerNorm(act.tmp, residual: act.hidden, gamma: try w["\(p).output.LayerNorm.weight"],
-                              beta: try w["\(p).output.LayerNorm.bias"], into: act.hidden, rows: s, width: h, eps: eps,
-                              label: "\(p).output.LayerNorm"),
-        ]
+        return try selfAttention("\(p).self", input: act.hidden, w)
+            + (try linear("\(p).output.dense", w, act.ctx, act.tmp, m: s, n: h, k: h))
+            + (try norm("\(p).output.LayerNorm", w, act.tmp, residual: act.hidden, into: act.hidden))
     }
 
+    /// x = LN(output.dense(gelu(intermediate.dense(x))) + x).
     private func bertFeedForward(_ n: Int, _ w: ComponentWeights) throws -> [BatchStep] {
         let p = "encoder.layer.\(n)"
-        let i = config.intermediateSize
-        return [
-            kernels.gemm(act.hidden, try w["\(p).intermediate.dense.weight"], try w["\(p).intermediate.dense.bias"], act.ffn,
-                         m: s, n: i, k: h, .gelu, label: "\(p).intermediate.dense"),
-            kernels.gemm(act.ffn, try w["\(p).output.dense.weight"], try w["\(p).output.dense.bias"], act.tmp,
-                         m: s, n: h, k: i, label: "\(p).output.dense"),
-            kernels.layerNorm(act.tmp, residual: act.hidden, gamma: try w["\(p).output.LayerNorm.weight"],
-                              beta: try w["\(p).output.LayerNorm.bias"], into: act.hidden, rows: s, width: h, eps: eps,
-                              label: "\(p).output.LayerNorm"),
-        ]
+        return try linear("\(p).intermediate.dense", w, act.hidden, act.ffn, m: s, n: i, k: h, .gelu)
+            + (try linear("\(p).output.dense", w, act.ffn, act.tmp, m: s, n: h, k: i))
+            + (try norm("\(p).output.LayerNorm", w, act.tmp, residual: act.hidden, into: act.hidden))
     }
 
+    /// ViT is pre-LN: x = x + dense(attn(LN(x))), the residual added in the GEMM's store.
     private func vitAttention(_ n: Int, _ w: ComponentWeights) throws -> [BatchStep] {
         let p = "encoder.layer.\(n)"
-        return [
-            kernels.layerNorm(act.hidden, residual: nil, gamma: try w["\(p).layernorm_before.weight"],
-                              beta: try w["\(p).layernorm_before.bias"], into: act.tmp, rows: s, width: h, eps: eps,
-                              label: "\(p).layernorm_before"),
-        ] + (try selfAttention("\(p).attention.attention", input: act.tmp, w)) + [
-            kernels.gemm(act.ctx, try w["\(p).attention.output.dense.weight"], try w["\(p).attention.output.dense.bias"],
-                         act.hidden, m: s, n: h, k: h, .residual, label: "\(p).attention.output.dense"),
-        ]
+        return try norm("\(p).layernorm_before", w, act.hidden, into: act.tmp)
+            + (try selfAttention("\(p).attention.attention", input: act.tmp, w))
+            + (try linear("\(p).attention.output.dense", w, act.ctx, act.hidden, m: s, n: h, k: h, .residual))
     }
 
+    /// x = x + output.dense(gelu(intermediate.dense(LN(x)))).
     private func vitFeedForward(_ n: Int, _ w: ComponentWeights) throws -> [BatchStep] {
         let p = "encoder.layer.\(n)"
-        let i = config.intermediateSize
-        return [
-            kernels.layerNorm(act.hidden, residual: nil, gamma: try w["\(p).layernorm_after.weight"],
-                              beta: try w["\(p).layernorm_after.bias"], into: act.tmp, rows: s, width: h, eps: eps,
-                              label: "\(p).layernorm_after"),
-            kernels.gemm(act.tmp, try w["\(p).intermediate.dense.weight"], try w["\(p).intermediate.dense.bias"], act.ffn,
-                         m: s, n: i, k: h, .gelu, label: "\(p).intermediate.dense"),
-            kernels.gemm(act.ffn, try w["\(p).output.dense.weight"], try w["\(p).output.dense.bias"], act.hidden,
-                         m: s, n: h, k: i, .residual, label: "\(p).output.dense"),
-        ]
+        return try norm("\(p).layernorm_after", w, act.hidden, into: act.tmp)
+            + (try linear("\(p).intermediate.dense", w, act.tmp, act.ffn, m: s, n: i, k: h, .gelu))
+            + (try linear("\(p).output.dense", w, act.ffn, act.hidden, m: s, n: h, k: i, .residual))
     }
 
     /// tanh(dense(hidden[0])): a GEMM with M = 1 reads only the first row.
     private func pooler(_ w: ComponentWeights) throws -> [BatchStep] {
         guard config.hasPooler else { return [] }
-        return [kernels.gemm(act.hidden, try w["pooler.dense.weight"], try w["pooler.dense.bias"], act.pooled,
-                             m: 1, n: h, k: h, .tanh, label: "pooler.dense")]
+        return try linear("pooler.dense", w, act.hidden, act.pooled, m: 1, n: h, k: h, .tanh)
     }
 
+    /// ViT's final LayerNorm over every token (it becomes last_hidden_state), then the pooler.
     private func vitFinal(_ w: ComponentWeights) throws -> [BatchStep] {
-        [kernels.layerNorm(act.hidden, residual: nil, gamma: try w["layernorm.weight"], beta: try w["layernorm.bias"],
-                           into: act.hidden, rows: s, width: h, eps: eps, label: "layernorm")] + (try pooler(w))
+        try norm("layernorm", w, act.hidden, into: act.hidden) + (try pooler(w))
     }
 }

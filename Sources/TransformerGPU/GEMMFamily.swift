@@ -20,10 +20,16 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     /// How A and W are bound.
     var inputBinding: BindingKind { self == .texel ? .uniformTexelBuffer : .storageBuffer }
 
+    /// Whether the epilogue runs inside the GEMM's store. The texel kernel's 66×16 register tile
+    /// unrolls its store 1,056 times: any epilogue there makes lavapipe's first-dispatch JIT take
+    /// 20–30 s cold, so the texel family runs epilogues as a separate elementwise pass
+    /// (activation.comp; same numbers, ~1 ms).
+    func fuses(_ epilogue: GEMMEpilogue) -> Bool { self == .tiled || epilogue == .none }
+
     /// Workgroups covering an M×N output.
     func groups(m: Int, n: Int) -> (x: UInt32, y: UInt32, z: UInt32) {
         switch self {
-        case .texel: return (groupCount(n, 256), groupCount(m, 16), 1)
+        case .texel: return (groupCount(n, 128), groupCount(m, 66), 1)  // gemm_texel.comp: 8 lanes × 16 columns, 66 rows
         case .tiled: return (groupCount(n, 64), groupCount(m, 64), 1)
         }
     }

@@ -8,7 +8,10 @@ import VulkanCompute
 public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public let device: ComputeDevice
     public let family: GEMMFamily
+    /// GEMM variants with the epilogue fused in the store.
     let gemm: [GEMMEpilogue: Kernel]
+    /// Elementwise passes for the epilogues a family does not fuse (texel: GELU and tanh).
+    let activation: [GEMMEpilogue: Kernel]
     let layerNorm: Kernel
     let layerNormResidual: Kernel
     let attention: Kernel
@@ -34,11 +37,17 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         }
         let s = BindingKind.storageBuffer
         var gemm: [GEMMEpilogue: Kernel] = [:]
+        var activation: [GEMMEpilogue: Kernel] = [:]
         for e in GEMMEpilogue.allCases {
-            gemm[e] = try make(family.source, [family.inputBinding, family.inputBinding, s, s], push: 12,
-                               ["EPILOGUE": "\(e.rawValue)"])
+            if family.fuses(e) {
+                gemm[e] = try make(family.source, [family.inputBinding, family.inputBinding, s, s], push: 12,
+                                   ["EPILOGUE": "\(e.rawValue)"])
+            } else {
+                activation[e] = try make(ShaderLibrary.activation, [s, s], push: 4, ["EPILOGUE": "\(e.rawValue)"])
+            }
         }
         self.gemm = gemm
+        self.activation = activation
         layerNorm = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "0"])
         layerNormResidual = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "1"])
         let t = BindingKind.uniformTexelBuffer
@@ -50,18 +59,29 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         pipelineSeconds = kernels.reduce(0) { $0 + $1.pipelineSeconds }
     }
 
-    /// One GEMM step: C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias).
+    /// C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias): one fused dispatch, or the plain GEMM and
+    /// an elementwise pass where the family does not fuse that epilogue. An unfused residual
+    /// needs `scratch` (M×N floats, free at this point) to hold the product before C += it.
     public func gemm(_ a: DeviceBuffer, _ w: DeviceBuffer, _ bias: DeviceBuffer, _ c: DeviceBuffer,
-              m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none, label: String) -> BatchStep {
-        .dispatch(Dispatch(gemm[epilogue]!, buffers: [a, w, bias, c], push: [UInt32(m), UInt32(n), UInt32(k)],
-                           groups: family.groups(m: m, n: n), label: label))
+                     m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none, scratch: DeviceBuffer? = nil,
+                     label: String) -> [BatchStep] {
+        let push = [UInt32(m), UInt32(n), UInt32(k)]
+        let groups = family.groups(m: m, n: n)
+        if let fused = gemm[epilogue] {
+            return [.dispatch(Dispatch(fused, buffers: [a, w, bias, c], push: push, groups: groups, label: label))]
+        }
+        guard let plain = gemm[.none], let pass = activation[epilogue] else { return [] }
+        let product = epilogue == .residual ? (scratch ?? c) : c
+        return [.dispatch(Dispatch(plain, buffers: [a, w, bias, product], push: push, groups: groups, label: label)),
+                .dispatch(Dispatch(pass, buffers: [c, product], push: [UInt32(m * n)], groups: (groupCount(m * n, 64), 1, 1),
+                                   label: "\(label).\(epilogue)"))]
     }
 
     /// y = LayerNorm(x (+ residual)) · gamma + beta over `rows` rows of `width`.
     func layerNorm(_ x: DeviceBuffer, residual: DeviceBuffer?, gamma: DeviceBuffer, beta: DeviceBuffer, into y: DeviceBuffer,
-                   rows: Int, width: Int, eps: Float, label: String) -> BatchStep {
-        .dispatch(Dispatch(residual == nil ? layerNorm : layerNormResidual,
+                   rows: Int, width: Int, eps: Float, label: String) -> [BatchStep] {
+        [.dispatch(Dispatch(residual == nil ? layerNorm : layerNormResidual,
                            buffers: [x, residual ?? x, gamma, beta, y], push: [UInt32(width), eps.bitPattern],
-                           groups: (UInt32(rows), 1, 1), label: label))
+                           groups: (UInt32(rows), 1, 1), label: label))]
     }
 }

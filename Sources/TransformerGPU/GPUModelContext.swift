@@ -11,6 +11,9 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     public let kernels: GPUKernels
     private let act: ActivationBuffers
     private let lock = NSLock()
+    /// One shard at a time: the activation buffers are shared by every run on this context, so
+    /// concurrent requests queue here (and pipeline across contexts).
+    private let runLock = NSLock()
     private var weights: [ModelComponent: ComponentWeights] = [:]
     private var batches: [[ModelComponent]: CommandBatch] = [:]
 
@@ -67,6 +70,8 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     /// mask), submits the shard's batch, reads the hidden state (and pooled output) back.
     @discardableResult
     public func run(_ components: [ModelComponent], state: inout ActivationState) throws -> RunStats {
+        runLock.lock()
+        defer { runLock.unlock() }
         let start = ContinuousClock.now
         guard let first = components.first else { return RunStats(seconds: 0, batchSeconds: 0, gpuSeconds: []) }
         let batch = try batch(for: components)

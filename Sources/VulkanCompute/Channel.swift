@@ -133,9 +133,10 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
         try CommandBatch(channel: self, steps: steps, timestamps: timestamps, label: batchLabel)
     }
 
-    /// Submits `batch` and waits for it, at most `timeout`.
+    /// Submits `batch` and waits for it, at most `deadline` (default: the channel's `timeout`).
     @discardableResult
-    public func submit(_ batch: CommandBatch) throws -> BatchTiming {
+    public func submit(_ batch: CommandBatch, deadline: Duration? = nil) throws -> BatchTiming {
+        let limit = deadline ?? timeout
         let start = ContinuousClock.now
         try device.lock.withLock {
             let (dev, _) = try livePool("submit \(batch.label) on \(label)")
@@ -144,7 +145,7 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
             }
             var f: VkFence? = fence
             if pending {
-                try wait(dev, &f, stage: "wait for earlier work on \(label)")
+                try wait(dev, &f, limit, stage: "wait for earlier work on \(label)")
             }
             try check(device.fns.resetFences(dev, 1, &f), "vkResetFences(\(label))")
             var cb: VkCommandBuffer? = commandBuffer
@@ -157,15 +158,15 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
             }
             pending = true
             inFlight = batch
-            try wait(dev, &f, stage: "wait for \(batch.label) on \(label)")
+            try wait(dev, &f, limit, stage: "wait for \(batch.label) on \(label)")
         }
         let wall = (ContinuousClock.now - start).seconds
         return BatchTiming(wallSeconds: wall, gpuSeconds: try batch.readTimestamps())
     }
 
-    private func wait(_ dev: VkDevice, _ f: inout VkFence?, stage: String) throws {
-        let result = device.fns.waitForFences(dev, 1, &f, VkBool32(VK_TRUE), UInt64(max(0, timeout.seconds) * 1e9))
-        if result == VK_TIMEOUT { throw VulkanError.timeout(stage: stage, seconds: timeout.seconds) }
+    private func wait(_ dev: VkDevice, _ f: inout VkFence?, _ limit: Duration, stage: String) throws {
+        let result = device.fns.waitForFences(dev, 1, &f, VkBool32(VK_TRUE), UInt64(max(0, limit.seconds) * 1e9))
+        if result == VK_TIMEOUT { throw VulkanError.timeout(stage: stage, seconds: limit.seconds) }
         try check(result, stage)
         pending = false
         inFlight = nil
@@ -173,9 +174,10 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
 
     /// Records, submits and releases a one-off batch.
     @discardableResult
-    public func run(_ steps: [BatchStep], timestamps: Bool = false, label batchLabel: String = "batch") throws -> BatchTiming {
+    public func run(_ steps: [BatchStep], timestamps: Bool = false, label batchLabel: String = "batch",
+                    deadline: Duration? = nil) throws -> BatchTiming {
         let batch = try record(steps, timestamps: timestamps, label: batchLabel)
-        return try submit(batch)
+        return try submit(batch, deadline: deadline)
     }
 
     /// Copies bytes between buffers of this channel's device and waits.
@@ -191,7 +193,7 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
             let (dev, _) = try livePool("wait idle on \(label)")
             guard pending else { return }
             var f: VkFence? = fence
-            try wait(dev, &f, stage: "wait idle on \(label)")
+            try wait(dev, &f, timeout, stage: "wait idle on \(label)")
         }
     }
 }

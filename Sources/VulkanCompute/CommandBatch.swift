@@ -14,6 +14,10 @@ public final class CommandBatch: DeviceChild, @unchecked Sendable {  // state un
     private var descriptorPool: VkDescriptorPool?
     private var queryPool: VkQueryPool?
     private let timestampLabels: [String]
+    /// Every buffer and kernel the recorded commands use, kept alive as long as the batch:
+    /// Swift may release a caller's last reference right after recording (release builds do),
+    /// and a batch must never point the GPU at freed memory.
+    private let resources: [AnyObject]
     private var device: ComputeDevice { channel.device }
 
     init(channel: Channel, steps: [BatchStep], timestamps: Bool, label: String) throws {
@@ -22,6 +26,12 @@ public final class CommandBatch: DeviceChild, @unchecked Sendable {  // state un
         let dispatches = steps.compactMap { if case .dispatch(let d) = $0 { d } else { nil } }
         let useTimestamps = timestamps && channel.device.physical.info.timestamps && !dispatches.isEmpty
         timestampLabels = useTimestamps ? dispatches.map(\.label) : []
+        resources = steps.flatMap { step -> [AnyObject] in
+            switch step {
+            case .dispatch(let d): return [d.kernel] + d.buffers
+            case .copy(let from, let to, _, _, _): return [from, to]
+            }
+        }
         let (dev, pool) = try channel.livePool("record \(label) on \(channel.label)")
         generation = channel.generation
         self.pool = pool

@@ -14,6 +14,9 @@ protocol DeviceChild: AnyObject {
 public final class ComputeDevice: @unchecked Sendable {  // all mutable state under `lock`
     public let physical: PhysicalDevice
     public let label: String
+    /// A process-wide creation number: a rebuilt context has a new serial, a reconnected one
+    /// keeps its device and serial (what reports and tests compare).
+    public let serial: Int
     let fns: DeviceFunctions
     let lock = NSRecursiveLock()
     public let queueFamily: UInt32
@@ -30,12 +33,17 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
 
     private struct Weak { weak var object: (any DeviceChild)? }
 
+    private static let serialLock = NSLock()
+    nonisolated(unsafe) private static var lastSerial = 0  // guarded by serialLock
+    private static func nextSerial() -> Int { serialLock.withLock { lastSerial += 1; return lastSerial } }
+
     /// Creates the logical device with `queueCount` queues of the first compute family (capped
     /// at what the family offers; lavapipe has one).
     public init(physical: PhysicalDevice, label: String, queueCount requested: Int = 1,
                 cacheStore: PipelineCacheStore = .shared) throws {
         self.physical = physical
         self.label = label
+        serial = ComputeDevice.nextSerial()
         guard let family = physical.info.computeFamily else {
             throw VulkanError.deviceSelection("\(physical.info.name) has no compute queue family")
         }

@@ -103,7 +103,9 @@ import Transformer
                         try b.write(values, via: channel)
                         return b
                     }
-                    try channel.run([kernels.gemm(buffers[0], buffers[1], buffers[2], buffers[3], m: m, n: n, k: k, epilogue, label: "gemm")])
+                    let scratch = try DeviceBuffer(device: channel.device, size: m * n * 4, label: "scratch")
+                    try channel.run(kernels.gemm(buffers[0], buffers[1], buffers[2], buffers[3], m: m, n: n, k: k, epilogue,
+                                                 scratch: scratch, label: "gemm"))
                     let got = try buffers[3].readFloats(m * n, via: channel)
                     let expected: [Float] = switch epilogue {
                     case .none: linear

@@ -157,5 +157,30 @@ extension GPUSuite { @Suite struct ComputeTests {
         #expect(store.size(for: uuid) >= saved)
         GPU.expectClean(instance)
     }
+
+    // Test that a batch keeps the buffers it binds alive after the caller drops them.
+    @Test func aBatchKeepsItsBuffersAlive() throws {
+        let (instance, physical) = try GPU.open()
+        do {
+            let device = try ComputeDevice(physical: physical, label: "retain")
+            let channel = try Channel(device: device, label: "retain")
+            let n = 64
+            func recordWithLocalInputs() throws -> (CommandBatch, DeviceBuffer) {
+                let a = try DeviceBuffer(device: device, size: n * 4, label: "a")
+                let b = try DeviceBuffer(device: device, size: n * 4, label: "b")
+                let c = try DeviceBuffer(device: device, size: n * 4, label: "c")
+                try a.write([Float](repeating: 2, count: n), via: channel)
+                try b.write([Float](repeating: 3, count: n), via: channel)
+                let kernel = try Kernel(device: device, source: ShaderLibrary.vectorAdd,
+                                        bindings: [.storageBuffer, .storageBuffer, .storageBuffer], pushConstantSize: 4)
+                let batch = try channel.record([.dispatch(Dispatch(kernel, buffers: [a, b, c], push: [UInt32(n)], groups: (1, 1, 1)))])
+                return (batch, c)  // a, b and the kernel go out of scope here
+            }
+            let (batch, c) = try recordWithLocalInputs()
+            try channel.submit(batch)
+            #expect(try c.readFloats(n, via: channel) == [Float](repeating: 5, count: n))
+        }
+        GPU.expectClean(instance)
+    }
 }
 }

@@ -59,8 +59,8 @@ struct BenchKernelsCommand: ParsableCommand {
                     return b
                 }
                 let c = try DeviceBuffer(device: device, size: m * n * 4, label: "c")
-                let step = kernels.gemm(buffers[0], buffers[1], buffers[2], c, m: m, n: n, k: k, label: "gemm")
-                let batch = try channel.record([step], timestamps: true)
+                let steps = kernels.gemm(buffers[0], buffers[1], buffers[2], c, m: m, n: n, k: k, label: "gemm")
+                let batch = try channel.record(steps, timestamps: true)
                 try channel.submit(batch)  // warm-up: lavapipe compiles the shader at the first dispatch
                 let gpuTimes = try (0..<runs).map { _ in
                     let t = try channel.submit(batch)

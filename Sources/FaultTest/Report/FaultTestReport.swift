@@ -1,0 +1,169 @@
+import ResourcePool
+
+/// The report model: one run of poolfault (several scenarios). The terminal, JSON and JUnit
+/// writers (TerminalReport, JSONReport, JUnitReport) are three small views of this one value.
+/// Its JSON shape (ReportCoding.swift) is documented in docs/report-schema.md and checked by
+/// docs/report.schema.json.
+public struct FaultTestReport: Sendable, Codable {
+    public static let schemaVersion = "1.0"
+
+    public var schemaVersion: String = FaultTestReport.schemaVersion
+    public var testInfo: TestInfo
+    /// Scenarios in the order they ran (encoded as an object keyed by scenario name, in order).
+    public var scenarios: [ScenarioResult]
+    /// Derived from `scenarios` on every read, so it can never disagree with them.
+    public var summary: Summary { Summary(scenarios) }
+
+    public init(testInfo: TestInfo, scenarios: [ScenarioResult]) {
+        self.testInfo = testInfo
+        self.scenarios = scenarios
+    }
+}
+
+public struct TestInfo: Sendable, Codable {
+    public var model: String
+    public var browsers: [String]
+    public var recoveryStrategy: String
+    /// "YYYYmmdd_HHMMSS", local time, as the original tool wrote it.
+    public var timestamp: String
+    public var seed: UInt64
+    public var devices: [DeviceSummary]
+    public var toolVersion: String
+    /// The resolved plan: type, and each shard's components ("embeddings, layer0-3").
+    public var shardType: String
+    public var shards: [String]
+    public var layers: Int
+    public var sequenceLength: Int
+    /// "seeded (seed 42)" or the weights directory.
+    public var weights: String
+    public var contextMode: String
+    public var validation: Bool
+    /// Mesa's shader cache state (lavapipe compiles at first dispatch).
+    public var shaderCache: String
+
+    public init(model: String, browsers: [String], recoveryStrategy: String, timestamp: String, seed: UInt64,
+                devices: [DeviceSummary], toolVersion: String, shardType: String, shards: [String], layers: Int,
+                sequenceLength: Int, weights: String, contextMode: String, validation: Bool, shaderCache: String) {
+        self.model = model; self.browsers = browsers; self.recoveryStrategy = recoveryStrategy
+        self.timestamp = timestamp; self.seed = seed; self.devices = devices; self.toolVersion = toolVersion
+        self.shardType = shardType; self.shards = shards; self.layers = layers; self.sequenceLength = sequenceLength
+        self.weights = weights; self.contextMode = contextMode; self.validation = validation; self.shaderCache = shaderCache
+    }
+}
+
+/// Which device a browser context ran on.
+public struct DeviceSummary: Sendable, Codable, Equatable {
+    public var context: String
+    /// "webgpu" or "webnn".
+    public var backend: String
+    /// "llvmpipe (LLVM 15.0.6, 256 bits)" or "CPU (OpenBLAS)".
+    public var name: String
+    public var driver: String
+    /// "discrete", "integrated", "cpu" (software Vulkan), or "host" for webnn.
+    public var type: String
+    public var software: Bool
+
+    public init(context: String, backend: String, name: String, driver: String, type: String, software: Bool) {
+        self.context = context; self.backend = backend; self.name = name; self.driver = driver
+        self.type = type; self.software = software
+    }
+}
+
+/// The six phases of a scenario, in order.
+public enum PhaseName: String, Sendable, Codable, CaseIterable {
+    case initialize, initialInference = "initial_inference", faultInjection = "fault_injection",
+         faultInference = "fault_inference", recovery, recoveryInference = "recovery_inference"
+}
+
+public struct PhaseResult: Sendable, Codable {
+    public var success: Bool
+    /// Seconds, measured.
+    public var duration: Double
+    public var message: String
+
+    public init(success: Bool, duration: Double, message: String) {
+        self.success = success; self.duration = duration; self.message = message
+    }
+}
+
+/// One phase of a scenario with its result.
+public struct Phase: Sendable, Codable {
+    public var name: PhaseName
+    public var result: PhaseResult
+    public init(_ name: PhaseName, _ result: PhaseResult) { self.name = name; self.result = result }
+}
+
+/// An inference's numbers against the CPU reference.
+public struct NumericsRecord: Sendable, Codable {
+    public var maxAbsError: Double
+    public var relativeL2: Double
+    /// Which contexts ran which shard ("chrome", "firefox", "cpu" for the CPU fallback).
+    public var route: [String]
+    /// True when any shard ran on the CPU fallback because no GPU context could take it.
+    public var degraded: Bool
+    public var latency: Double
+
+    public init(maxAbsError: Double, relativeL2: Double, route: [String], degraded: Bool, latency: Double) {
+        self.maxAbsError = maxAbsError; self.relativeL2 = relativeL2; self.route = route
+        self.degraded = degraded; self.latency = latency
+    }
+}
+
+public struct ScenarioResult: Sendable, Codable {
+    public var scenario: String
+    public var description: String
+    public var overallSuccess: Bool
+    /// In PhaseName order; encoded as an object keyed by phase name. A phase that did not run
+    /// (an earlier one failed) is absent.
+    public var phases: [Phase]
+    public var fault: FaultRecord?
+    public var recovery: RecoveryRecord?
+    /// By inference phase name (initial_inference, fault_inference, recovery_inference).
+    public var numerics: [String: NumericsRecord]
+    public var events: [PoolEvent]
+
+    public init(scenario: String, description: String, overallSuccess: Bool,
+                phases: [Phase], fault: FaultRecord?, recovery: RecoveryRecord?,
+                numerics: [String: NumericsRecord], events: [PoolEvent]) {
+        self.scenario = scenario; self.description = description; self.overallSuccess = overallSuccess
+        self.phases = phases; self.fault = fault; self.recovery = recovery; self.numerics = numerics; self.events = events
+    }
+
+    /// The first phase that failed, if any.
+    public var failedPhase: Phase? { phases.first { !$0.result.success } }
+}
+
+public struct Summary: Sendable, Codable {
+    public var totalScenarios: Int
+    public var successfulScenarios: Int
+    /// Percent, 0–100 (the original printed "75.0%").
+    public var successRate: Double
+    public var overallSuccess: Bool
+    /// The keys of `scenarios` in the JSON, in run order. JSON objects are unordered by
+    /// specification (and JSONDecoder forgets the order), so readers that need the order use this.
+    public var runOrder: [String]
+    /// The keys of the scenarios that failed, in run order (what a CI log wants first).
+    public var failedScenarios: [String]
+
+    public init(_ scenarios: [ScenarioResult]) {
+        totalScenarios = scenarios.count
+        successfulScenarios = scenarios.filter(\.overallSuccess).count
+        successRate = scenarios.isEmpty ? 0 : Double(successfulScenarios) / Double(scenarios.count) * 100
+        overallSuccess = !scenarios.isEmpty && successfulScenarios == scenarios.count
+        let keys = ScenarioResult.reportKeys(for: scenarios)
+        runOrder = keys
+        failedScenarios = zip(keys, scenarios).filter { !$0.1.overallSuccess }.map(\.0)
+    }
+}
+
+/// The original tool's scenario descriptions, kept word for word.
+public enum ScenarioDescriptions {
+    public static func of(_ kind: FaultKind) -> String {
+        switch kind {
+        case .connectionLost: return "Browser connection loss scenario"
+        case .componentFailure: return "Model component failure scenario"
+        case .browserCrash: return "Complete browser crash scenario"
+        case .multipleFailures: return "Multiple simultaneous failures scenario"
+        }
+    }
+}

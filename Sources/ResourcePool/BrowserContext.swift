@@ -1,0 +1,213 @@
+import Foundation
+import Transformer
+import TransformerGPU
+import VulkanCompute
+
+/// A simulated browser. `webgpu`: its own VkDevice with a channel, pipelines and the weights of
+/// the components placed on it. `webnn`: the CPU reference path over the host weights.
+/// Every state change is an event in the pool's log. Faults tear its objects down for real;
+/// recovery reconnects or rebuilds them, and every step reports its time.
+public final class BrowserContext: @unchecked Sendable {  // mutable state under `lock`
+    public enum Backend: String, Sendable, Codable { case webgpu, webnn }
+
+    public let name: String
+    /// The browser this context belongs to ("chrome" for "chrome" and "chrome-2").
+    public let browser: String
+    public let backend: Backend
+    let environment: GPUEnvironment
+    let log: EventLog
+    let breaker: CircuitBreaker
+    private let lock = NSRecursiveLock()
+    private var currentState: ContextState = .crashed
+    private var stack: GPUStack?
+    /// Components whose weights this context holds (webnn: the ones it serves).
+    private var held: Set<ModelComponent> = []
+    /// Rebuilds that will fail on purpose (a browser that keeps crashing; see FaultInjector).
+    private var sabotagedRebuilds = 0
+
+    init(name: String, browser: String, backend: Backend, environment: GPUEnvironment, log: EventLog, breaker: CircuitBreaker) {
+        self.name = name
+        self.browser = browser
+        self.backend = backend
+        self.environment = environment
+        self.log = log
+        self.breaker = breaker
+    }
+
+    public var state: ContextState { lock.withLock { currentState } }
+
+    func transition(to next: ContextState, _ why: String) {
+        lock.withLock {
+            guard currentState != next else { return }
+            log.record("state", context: name, "\(currentState.rawValue) → \(next.rawValue): \(why)")
+            currentState = next
+        }
+    }
+
+    /// The device this context runs on now (nil for webnn or while crashed).
+    public var device: ComputeDevice? { lock.withLock { stack?.device } }
+    public var deviceSummary: (name: String, driver: String, type: String, software: Bool) {
+        switch backend {
+        case .webnn: return ("CPU (OpenBLAS)", "OpenBLAS", "host", false)
+        case .webgpu:
+            let info = lock.withLock { stack?.device.physical.info } ?? environment.initialDevice
+            return (info.name, info.driverInfo, info.type.rawValue, info.isSoftware)
+        }
+    }
+    public var heldComponents: Set<ModelComponent> { lock.withLock { held } }
+    /// Bytes of weights held on the device.
+    public var weightBytes: Int { lock.withLock { stack?.model.weightBytes ?? 0 } }
+
+    // MARK: - Start and rebuild
+
+    /// Creates the device, channel and pipelines (no weights). Returns the timed steps.
+    func start(reason: String) throws -> [RecoveryStep] {
+        try lock.withLock {
+            guard backend == .webgpu else {
+                transition(to: .ready, reason)
+                return []
+            }
+            var steps: [RecoveryStep] = []
+            func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+                let start = ContinuousClock.now
+                defer { steps.append(RecoveryStep(name: name, context: self.name, duration: (ContinuousClock.now - start).seconds)) }
+                return try body()
+            }
+            let physical = try timed("device_query") { try environment.choosePhysicalDevice() }
+            let device = try timed("device_creation") { try ComputeDevice(physical: physical, label: name) }
+            if sabotagedRebuilds > 0 {
+                sabotagedRebuilds -= 1
+                device.destroy(reason: "simulated crash during start")
+                throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)")
+            }
+            let channel = try timed("queue_creation") { try Channel(device: device, label: name) }
+            let kernels = try timed("pipeline_creation") { try GPUKernels(device: device, config: environment.config) }
+            let model = try GPUModelContext(channel: channel, config: environment.config, kernels: kernels)
+            stack = try GPUStack(device: device, channel: channel, kernels: kernels, model: model)
+            held = []
+            log.record("device", context: name, "device #\(device.serial) on \(physical.info.name)")
+            transition(to: .ready, reason)
+            return steps
+        }
+    }
+
+    /// Uploads the weights of `components` not held yet. Returns bytes and seconds.
+    func load(_ components: [ModelComponent]) throws -> (bytes: Int, seconds: Double) {
+        try lock.withLock {
+            let missing = components.filter { !held.contains($0) }
+            guard backend == .webgpu else {
+                held.formUnion(missing)
+                return (0, 0)
+            }
+            guard let stack else { throw VulkanError.deviceLost("\(name) has no device") }
+            var bytes = 0
+            let start = ContinuousClock.now
+            for c in missing {
+                bytes += try stack.model.load(c, from: environment.weights).bytes
+                held.insert(c)
+            }
+            return (bytes, (ContinuousClock.now - start).seconds)
+        }
+    }
+
+    /// Drops the weights of `components` (a failover copy no longer needed).
+    func unload(_ components: [ModelComponent]) {
+        lock.withLock {
+            for c in components {
+                stack?.model.unload(c)
+                held.remove(c)
+            }
+        }
+    }
+
+    // MARK: - Serving
+
+    /// Runs a shard. Throws the typed loss (VulkanError / GPUModelError) when the context
+    /// cannot; the state is untouched then.
+    func run(_ components: [ModelComponent], state: inout ActivationState) throws {
+        switch backend {
+        case .webnn:
+            try environment.cpu.run(components, state: &state)
+        case .webgpu:
+            let model: GPUModelContext = try lock.withLock {
+                guard let stack else { throw VulkanError.deviceLost("\(name): device destroyed") }
+                return stack.model
+            }
+            try model.run(components, state: &state)
+        }
+    }
+
+    /// A tiny dispatch with a short deadline: proves the queue, device and pipelines answer.
+    func heartbeat(deadline: Duration) throws {
+        guard backend == .webgpu else { return }
+        let live: GPUStack = try lock.withLock {
+            guard let stack else { throw VulkanError.deviceLost("\(name): device destroyed") }
+            return stack
+        }
+        try live.heartbeat(deadline: deadline)
+    }
+
+    /// Components this context should hold but whose weights are gone (a component failure).
+    func missingComponents(of expected: [ModelComponent]) -> [ModelComponent] {
+        lock.withLock {
+            guard backend == .webgpu, let stack else { return [] }
+            let loaded = stack.model.loadedComponents
+            return expected.filter { !loaded.contains($0) }
+        }
+    }
+
+    // MARK: - Faults (the real teardown; the pool learns of it only by using the context)
+
+    func dropConnection() -> String {
+        lock.withLock {
+            guard let stack else { return "\(name): no device to disconnect" }
+            stack.channel.drop(reason: "simulated connection loss")
+            return "destroyed command pool and fence of \(name) (device #\(stack.device.serial) kept)"
+        }
+    }
+
+    func failComponent(_ component: ModelComponent) -> String {
+        lock.withLock {
+            stack?.model.unload(component)
+            held.remove(component)
+            return "released \(component.id) weight buffers and recorded batches on \(name)"
+        }
+    }
+
+    func crash() -> String {
+        lock.withLock {
+            guard let stack else { return "\(name): already down" }
+            let serial = stack.device.serial
+            stack.device.destroy(reason: "simulated browser crash")
+            return "vkDestroyDevice on \(name) (device #\(serial), \(stack.device.physical.info.name))"
+        }
+    }
+
+    /// The next `count` starts fail right after device creation (a browser that keeps crashing).
+    func sabotage(rebuilds count: Int) { lock.withLock { sabotagedRebuilds = count } }
+
+    // MARK: - Recovery
+
+    /// A new channel on the same device: no weights move.
+    func reconnect() throws -> [RecoveryStep] {
+        try lock.withLock {
+            guard let stack, stack.device.isAlive else { throw VulkanError.deviceLost("\(name): cannot reconnect a destroyed device") }
+            let start = ContinuousClock.now
+            try stack.channel.reconnect()
+            transition(to: .ready, "reconnected")
+            return [RecoveryStep(name: "queue_creation", context: name, duration: (ContinuousClock.now - start).seconds,
+                                 detail: "new command pool and fence on device #\(stack.device.serial)")]
+        }
+    }
+
+    /// Releases whatever is left of the old device (cleanup before a rebuild).
+    func tearDown() -> RecoveryStep {
+        lock.withLock {
+            let start = ContinuousClock.now
+            stack?.device.destroy(reason: "cleanup before rebuild")
+            stack = nil
+            held = []
+            return RecoveryStep(name: "cleanup", context: name, duration: (ContinuousClock.now - start).seconds)
+        }
+    }
+}

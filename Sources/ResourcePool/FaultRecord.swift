@@ -1,0 +1,59 @@
+/// The four faults of the original tool, done for real (DESIGN.md: what each tears down).
+public enum FaultKind: String, Sendable, Codable, CaseIterable {
+    case connectionLost = "connection_lost"
+    case componentFailure = "component_failure"
+    case browserCrash = "browser_crash"
+    case multipleFailures = "multiple_failures"
+}
+
+/// What a fault injection did.
+public struct FaultRecord: Sendable, Codable {
+    public let kind: FaultKind
+    /// The contexts hit ("chrome"), and for a component failure "chrome:layer3.attention".
+    public let targets: [String]
+    /// Always true: we destroy the objects ourselves; no driver hang or real loss is provoked.
+    public let simulated: Bool
+    /// The seed of a drawn target (nil when targets were named).
+    public let seed: UInt64?
+    /// What was really torn down, one line each ("vkDestroyDevice on chrome (llvmpipe)").
+    public let teardown: [String]
+    /// For multiple_failures: the single faults it combined.
+    public let parts: [FaultRecord]
+}
+
+/// One timed step of a recovery.
+public struct RecoveryStep: Sendable, Codable {
+    /// detection, cleanup, device_creation, queue_creation, pipeline_creation, weight_upload,
+    /// first_dispatch, verification, routing_switch, rollback, backoff.
+    public let name: String
+    public let context: String
+    public let duration: Double
+    public let bytes: Int?
+    public let detail: String?
+
+    public init(name: String, context: String, duration: Double, bytes: Int? = nil, detail: String? = nil) {
+        self.name = name
+        self.context = context
+        self.duration = duration
+        self.bytes = bytes
+        self.detail = detail
+    }
+}
+
+/// What a recovery did, step by step.
+public struct RecoveryRecord: Sendable, Codable {
+    public let strategy: String
+    public let success: Bool
+    /// True when the pool serves but not as planned (a context stays down, or only the CPU path serves).
+    public let degraded: Bool
+    public let message: String
+    public let steps: [RecoveryStep]
+    public let bytesUploaded: Int
+    public let contextsRebuilt: [String]
+    public let contextsReconnected: [String]
+    public let placementBefore: Placement
+    public let placementAfter: Placement
+    /// Rebuild attempts made (retries included).
+    public let attempts: Int
+    public let duration: Double
+}

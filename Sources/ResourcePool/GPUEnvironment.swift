@@ -1,0 +1,82 @@
+import Foundation
+import Shaders
+import Transformer
+import TransformerGPU
+import VulkanCompute
+
+/// What every webgpu context shares: the Vulkan instance, how to choose the physical device,
+/// the model, and its host weights. A rebuilt context queries the physical devices afresh,
+/// as a restarted browser would.
+public final class GPUEnvironment: @unchecked Sendable {  // immutable after init
+    public let instance: VulkanInstance
+    public let selection: DeviceSelection
+    public let config: ModelConfig
+    public let weights: WeightStore
+    public let cpu: CPUReference
+    /// The device chosen at start (for reports and the software-fallback message).
+    public let initialDevice: PhysicalDeviceInfo
+    public let selectionReason: String
+
+    public init(instance: VulkanInstance, selection: DeviceSelection, config: ModelConfig, weights: WeightStore,
+                cpu: CPUReference) throws {
+        self.instance = instance
+        self.selection = selection
+        self.config = config
+        self.weights = weights
+        self.cpu = cpu
+        let devices = try instance.physicalDevices()
+        let (index, reason) = try selection.choose(from: devices.map(\.info))
+        initialDevice = devices[index].info
+        selectionReason = reason
+    }
+
+    /// A fresh physical-device query and choice.
+    func choosePhysicalDevice() throws -> PhysicalDevice {
+        let devices = try instance.physicalDevices()
+        let (index, _) = try selection.choose(from: devices.map(\.info))
+        return devices[index]
+    }
+}
+
+/// A webgpu context's live GPU objects: device, channel, pipelines, the model's buffers, and
+/// the heartbeat (a tiny dispatch with a short deadline).
+final class GPUStack: @unchecked Sendable {  // immutable after init
+    let device: ComputeDevice
+    let channel: Channel
+    let kernels: GPUKernels
+    let model: GPUModelContext
+    private let heartbeatBatch: HeartbeatProbe
+
+    init(device: ComputeDevice, channel: Channel, kernels: GPUKernels, model: GPUModelContext) throws {
+        self.device = device
+        self.channel = channel
+        self.kernels = kernels
+        self.model = model
+        heartbeatBatch = try HeartbeatProbe(device: device)
+    }
+
+    /// Runs the heartbeat dispatch within `deadline`; throws the typed loss if there is one.
+    func heartbeat(deadline: Duration) throws {
+        try heartbeatBatch.beat(on: channel, deadline: deadline)
+    }
+}
+
+/// A 64-element vector add: the cheapest real dispatch that proves a context's queue, device
+/// and pipelines answer.
+final class HeartbeatProbe: @unchecked Sendable {  // immutable after init
+    private let kernel: Kernel
+    private let a, b, c: DeviceBuffer
+
+    init(device: ComputeDevice) throws {
+        kernel = try Kernel(device: device, source: ShaderLibrary.vectorAdd,
+                            bindings: [.storageBuffer, .storageBuffer, .storageBuffer], pushConstantSize: 4)
+        a = try DeviceBuffer(device: device, size: 256, label: "heartbeat.a")
+        b = try DeviceBuffer(device: device, size: 256, label: "heartbeat.b")
+        c = try DeviceBuffer(device: device, size: 256, label: "heartbeat.c")
+    }
+
+    func beat(on channel: Channel, deadline: Duration) throws {
+        try channel.run([.dispatch(Dispatch(kernel, buffers: [a, b, c], push: [64], groups: (1, 1, 1), label: "heartbeat"))],
+                        label: "heartbeat", deadline: deadline)
+    }
+}

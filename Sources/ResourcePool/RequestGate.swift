@@ -1,0 +1,27 @@
+import Foundation
+
+/// Requests hold the gate shared; a coordinated recovery takes it exclusively to switch routing
+/// with no request in the middle of the model (quiesce). The exclusive wait has a deadline.
+final class RequestGate: @unchecked Sendable {  // a pthread rwlock is thread-safe by design
+    private var lock = pthread_rwlock_t()
+
+    init() { pthread_rwlock_init(&lock, nil) }
+    deinit { pthread_rwlock_destroy(&lock) }
+
+    func shared<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_rwlock_rdlock(&lock)
+        defer { pthread_rwlock_unlock(&lock) }
+        return try body()
+    }
+
+    /// Runs `body` exclusively, or returns nil if in-flight requests did not drain in time.
+    func exclusive<R>(deadline: Duration, _ body: () throws -> R) rethrows -> R? {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let total = Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9 + deadline.seconds
+        var until = timespec(tv_sec: Int(total), tv_nsec: Int((total - total.rounded(.down)) * 1e9))
+        guard pthread_rwlock_timedwrlock(&lock, &until) == 0 else { return nil }
+        defer { pthread_rwlock_unlock(&lock) }
+        return try body()
+    }
+}
