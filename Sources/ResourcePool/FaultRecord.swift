@@ -19,6 +19,11 @@ public struct FaultRecord: Sendable, Codable {
     public let teardown: [String]
     /// For multiple_failures: the single faults it combined.
     public let parts: [FaultRecord]
+
+    public init(kind: FaultKind, targets: [String], simulated: Bool, seed: UInt64?, teardown: [String], parts: [FaultRecord]) {
+        self.kind = kind; self.targets = targets; self.simulated = simulated; self.seed = seed
+        self.teardown = teardown; self.parts = parts
+    }
 }
 
 /// One timed step of a recovery.
@@ -56,4 +61,13 @@ public struct RecoveryRecord: Sendable, Codable {
     /// Rebuild attempts made (retries included).
     public let attempts: Int
     public let duration: Double
+
+    public init(strategy: String, success: Bool, degraded: Bool, message: String, steps: [RecoveryStep], bytesUploaded: Int,
+                contextsRebuilt: [String], contextsReconnected: [String], placementBefore: Placement, placementAfter: Placement,
+                attempts: Int, duration: Double) {
+        self.strategy = strategy; self.success = success; self.degraded = degraded; self.message = message
+        self.steps = steps; self.bytesUploaded = bytesUploaded; self.contextsRebuilt = contextsRebuilt
+        self.contextsReconnected = contextsReconnected; self.placementBefore = placementBefore
+        self.placementAfter = placementAfter; self.attempts = attempts; self.duration = duration
+    }
 }

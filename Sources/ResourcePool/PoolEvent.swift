@@ -21,6 +21,10 @@ public struct PoolEvent: Sendable, Codable {
     public let context: String?
     public let kind: String
     public let detail: String
+
+    public init(t: Double, context: String?, kind: String, detail: String) {
+        self.t = t; self.context = context; self.kind = kind; self.detail = detail
+    }
 }
 
 /// The pool's event log: every state transition, fault, failover and recovery step.

@@ -1,0 +1,151 @@
+import Foundation
+import Transformer
+import TransformerGPU
+import VulkanCompute
+
+/// The resource pool: browser contexts, the shard plan and its placement, the routing table the
+/// router follows (and fails over), and the verification probe every recovery checks against.
+public final class Pool: @unchecked Sendable {  // mutable state under `lock`
+    public let configuration: PoolConfiguration
+    public let environment: GPUEnvironment
+    public let plan: ShardPlan
+    /// Where each shard is meant to live.
+    public let placement: Placement
+    public let contexts: [BrowserContext]
+    public let events = EventLog()
+    let probe: VerificationProbe
+    let gate = RequestGate()
+    private let lock = NSLock()
+    /// Where each shard is served now: a context name, or `Pool.cpuFallback`.
+    private var routes: [String]
+    private var random: Xoshiro256StarStar
+
+    /// The route name of the pool's own CPU path: the last resort, always "degraded".
+    public static let cpuFallback = "cpu"
+
+    public var config: ModelConfig { environment.config }
+
+    public init(configuration: PoolConfiguration, environment: GPUEnvironment) throws {
+        self.configuration = configuration
+        self.environment = environment
+        let names = configuration.contextNames
+        plan = try ShardPlan.make(configuration.shardType, config: environment.config,
+                                  shardCount: configuration.shardCount ?? names.count)
+        placement = Placement.spread(shards: plan.shards.count, over: names.map(\.name))
+        routes = placement.contexts
+        random = Xoshiro256StarStar(seed: configuration.seed)
+        let log = events
+        contexts = names.map { entry in
+            BrowserContext(name: entry.name, browser: entry.browser,
+                           backend: configuration.webnnBrowsers.contains(entry.browser) ? .webnn : .webgpu,
+                           environment: environment, log: log,
+                           breaker: CircuitBreaker(threshold: configuration.breakerThreshold,
+                                                   cooldown: configuration.breakerCooldown, clock: { log.now }))
+        }
+        probe = try VerificationProbe(plan: plan, cpu: environment.cpu, seed: configuration.seed &+ 1)
+    }
+
+    public func context(named name: String) -> BrowserContext? { contexts.first { $0.name == name } }
+
+    /// The routing table now.
+    public var currentRoute: Placement { lock.withLock { Placement(contexts: routes) } }
+
+    func setRoute(_ shard: Int, to context: String) {
+        lock.withLock {
+            guard routes[shard] != context else { return }
+            events.record("route", context: context, "shard \(shard): \(routes[shard]) → \(context)")
+            routes[shard] = context
+        }
+    }
+
+    /// Replaces the whole routing table at once (a coordinated switch).
+    func setRoutes(_ table: [String]) {
+        lock.withLock {
+            events.record("route", "switch: \(routes.joined(separator: ",")) → \(table.joined(separator: ","))")
+            routes = table
+        }
+    }
+
+    /// A seeded uniform draw in [0, 1) (targets, jitter).
+    func draw() -> Double { lock.withLock { Double(random.next() >> 11) / Double(1 << 53) } }
+
+    /// Starts every context and uploads the weights of the shards placed on it. The steps are
+    /// the `initialize` phase's breakdown.
+    public func initialize() throws -> [RecoveryStep] {
+        var steps: [RecoveryStep] = []
+        for context in contexts {
+            steps += try context.start(reason: "initialized")
+            let components = placement.shards(on: context.name).flatMap { plan.shards[$0].components }
+            let (bytes, seconds) = try context.load(components)
+            steps.append(RecoveryStep(name: "weight_upload", context: context.name, duration: seconds, bytes: bytes))
+        }
+        for (i, shard) in plan.shards.enumerated() {
+            guard let home = context(named: placement.contexts[i]) else { continue }
+            let start = ContinuousClock.now
+            try verify(shard: i, on: home)
+            steps.append(RecoveryStep(name: "first_dispatch", context: home.name, duration: (ContinuousClock.now - start).seconds,
+                                      detail: "shard \(shard.index) checked against the CPU reference"))
+        }
+        events.record("pool", "initialized: \(placement)")
+        return steps
+    }
+
+    /// Runs shard `i` of the probe on `context` and checks it against the CPU reference.
+    func verify(shard i: Int, on context: BrowserContext) throws {
+        var state = probe.states[i]
+        try context.run(plan.shards[i].components, state: &state)
+        try probe.check(state, after: i)
+    }
+
+    /// Releases every device (end of a scenario).
+    public func shutdown() {
+        for context in contexts { _ = context.tearDown() }
+    }
+}
+
+/// A seeded input and the CPU reference's state at every shard boundary: what a rebuilt or
+/// reconnected context must reproduce before routing returns to it.
+struct VerificationProbe: Sendable {
+    let states: [ActivationState]
+
+    init(plan: ShardPlan, cpu: CPUReference, seed: UInt64) throws {
+        var state = try ActivationState.initial(ModelInput.seeded(config: cpu.config, seed: seed), config: cpu.config)
+        var states = [state]
+        for shard in plan.shards {
+            try cpu.run(shard.components, state: &state)
+            states.append(state)
+        }
+        self.states = states
+    }
+
+    /// Throws unless `state` matches the reference after shard `i`.
+    func check(_ state: ActivationState, after i: Int) throws {
+        let expected = states[i + 1]
+        let hidden = NumericComparison(actual: state.hidden, reference: expected.hidden)
+        guard hidden.passes() else { throw PoolError.verificationFailed("shard \(i): \(hidden)") }
+        if let p = expected.pooled {
+            let pooled = NumericComparison(actual: state.pooled ?? [], reference: p)
+            guard pooled.passes() else { throw PoolError.verificationFailed("shard \(i) pooler: \(pooled)") }
+        }
+    }
+
+    /// The whole model's reference output.
+    var output: ModelOutput { states[states.count - 1].output }
+}
+
+/// Failures of the pool's own logic (not Vulkan's).
+public enum PoolError: Error, Sendable, CustomStringConvertible {
+    case verificationFailed(String)
+    case noContext(String)
+    case unknownTarget(String)
+    case quiesceTimeout(String)
+
+    public var description: String {
+        switch self {
+        case .verificationFailed(let why): return "verification against the CPU reference failed: \(why)"
+        case .noContext(let why): return "no context can serve: \(why)"
+        case .unknownTarget(let why): return "unknown fault target: \(why)"
+        case .quiesceTimeout(let why): return "requests did not drain in time: \(why)"
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Transformer
+import VulkanCompute
+
+/// What detection found wrong with a context.
+enum ContextProblem: Sendable {
+    case disconnected
+    case crashed
+    case missing([ModelComponent])
+}
+
+/// The steps every strategy is built from; each records its timing in the log.
+extension Pool {
+    /// Heartbeats every webgpu context (a tiny dispatch with a deadline) and checks that each
+    /// holds the components planned on it. Contexts already given up on are skipped unless
+    /// their breaker allows a probe.
+    func detect(_ log: RecoveryLog) -> [(BrowserContext, ContextProblem)] {
+        var problems: [(BrowserContext, ContextProblem)] = []
+        for context in contexts where context.backend == .webgpu {
+            if context.state == .failed && !context.breaker.allows { continue }
+            let planned = placement.shards(on: context.name).flatMap { plan.shards[$0].components }
+            let problem: ContextProblem? = log.timed("detection", context.name) {
+                do {
+                    try context.heartbeat(deadline: configuration.heartbeatDeadline)
+                } catch {
+                    noteFailure(of: context, error)
+                    if case VulkanError.deviceLost = error { return .crashed }
+                    return .disconnected
+                }
+                let missing = context.missingComponents(of: planned)
+                return missing.isEmpty ? nil : .missing(missing)
+            }
+            if let problem {
+                problems.append((context, problem))
+                events.record("detected", context: context.name, "\(problem)")
+            }
+        }
+        return problems
+    }
+
+    /// A new channel on the same device (0 bytes move). Falls back to false if the device is gone.
+    func reconnect(_ context: BrowserContext, _ log: RecoveryLog) -> Bool {
+        context.transition(to: .recovering, "reconnecting")
+        do {
+            log.steps += try context.reconnect()
+            log.reconnected.append(context.name)
+            return true
+        } catch {
+            noteFailure(of: context, error)
+            log.fail("\(context.name) could not reconnect: \(error)")
+            return false
+        }
+    }
+
+    /// Rebuilds a crashed context — cleanup, a fresh physical-device query, device, queue,
+    /// pipelines — with bounded retries, exponential backoff with seeded jitter, the restart
+    /// budget and the circuit breaker. No weights yet (the strategy loads what it needs).
+    func rebuild(_ context: BrowserContext, _ log: RecoveryLog) -> Bool {
+        let policy = configuration.retry
+        var lastError = "no attempt made"
+        for attempt in 1...max(1, policy.maxAttempts) {
+            let delay = policy.delay(before: attempt, random: draw())
+            if delay > 0 {
+                // A real pause between real attempts (a restarting browser needs time).
+                log.timed("backoff", context.name, detail: "before attempt \(attempt)") { Thread.sleep(forTimeInterval: delay) }
+            }
+            guard context.breaker.allows else {
+                lastError = "circuit breaker open after \(context.breaker.consecutiveFailures) consecutive failures"
+                break
+            }
+            log.attempts += 1
+            context.transition(to: .recovering, "rebuild attempt \(attempt)")
+            log.steps.append(context.tearDown())
+            do {
+                log.steps += try context.start(reason: "rebuilt on attempt \(attempt)")
+                context.breaker.recordSuccess()
+                log.rebuilt.append(context.name)
+                return true
+            } catch {
+                lastError = "\(error)"
+                if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened") }
+                events.record("rebuild", context: context.name, "attempt \(attempt) failed: \(error)")
+            }
+        }
+        context.transition(to: .failed, lastError)
+        log.fail("\(context.name) stays down: restart budget of \(policy.maxAttempts) attempts spent (\(lastError))")
+        return false
+    }
+
+    /// Loads shard `i`'s missing weights on `context`, runs it once (lavapipe compiles its
+    /// kernels at this first dispatch) and once more as the verification against the reference.
+    func restore(shard i: Int, on context: BrowserContext, _ log: RecoveryLog) throws {
+        let components = plan.shards[i].components
+        let missing = components.filter { !context.heldComponents.contains($0) }
+        let bytes = missing.reduce(0) { $0 + $1.byteSize(in: config) }
+        if !missing.isEmpty {
+            try log.timed("weight_upload", context.name, bytes: bytes, detail: "shard \(i): \(missing.map(\.id).joined(separator: ", "))") {
+                _ = try context.load(missing)
+            }
+        }
+        try log.timed("first_dispatch", context.name, detail: "shard \(i)") { try verify(shard: i, on: context) }
+        try log.timed("verification", context.name, detail: "shard \(i) vs the CPU reference") { try verify(shard: i, on: context) }
+    }
+
+    /// Drops weights a context holds but no longer serves (failover copies), so memory returns
+    /// to the plan.
+    func pruneCopies(_ log: RecoveryLog) {
+        let routes = currentRoute.contexts
+        for context in contexts where context.backend == .webgpu && context.state == .ready {
+            let needed = Set(routes.indices.filter { routes[$0] == context.name }.flatMap { plan.shards[$0].components })
+            let extra = context.heldComponents.subtracting(needed)
+            guard !extra.isEmpty else { continue }
+            log.timed("cleanup", context.name, detail: "dropped failover copies: \(extra.map(\.id).sorted().joined(separator: ", "))") {
+                context.unload(Array(extra))
+            }
+        }
+    }
+
+    /// The least-loaded ready webgpu context other than `excluded`.
+    func leastLoaded(excluding excluded: Set<String>) -> BrowserContext? {
+        let load = Dictionary(grouping: currentRoute.contexts, by: { $0 }).mapValues(\.count)
+        return contexts.filter { $0.backend == .webgpu && $0.state == .ready && $0.breaker.allows && !excluded.contains($0.name) }
+            .min { (load[$0.name] ?? 0) < (load[$1.name] ?? 0) }
+    }
+}

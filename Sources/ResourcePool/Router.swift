@@ -1,0 +1,141 @@
+import Foundation
+import Transformer
+import TransformerGPU
+import VulkanCompute
+
+/// One shard moved to another context because its context failed under a request.
+public struct Failover: Sendable, Codable {
+    public let shard: Int
+    public let from: String
+    public let to: String
+    /// The typed error that revealed the fault.
+    public let reason: String
+    /// How long the failing call took to report it (detection latency on this request).
+    public let detectionSeconds: Double
+    /// Weights uploaded to the new context, and how long that took.
+    public let bytes: Int
+    public let uploadSeconds: Double
+}
+
+/// An inference through the pool, checked against the CPU reference.
+public struct InferenceResult: Sendable {
+    public let output: ModelOutput
+    /// The context that served each shard ("cpu" for the pool's CPU fallback).
+    public let route: [String]
+    public let failovers: [Failover]
+    /// True when a shard had to run on the pool's CPU fallback (no context could take it).
+    public let degraded: Bool
+    public let seconds: Double
+    public let comparison: NumericComparison
+    public let pooledComparison: NumericComparison?
+
+    /// Within max abs 1e-4 and relative L2 2e-5 of the reference.
+    public var matchesReference: Bool { comparison.passes() && (pooledComparison?.passes() ?? true) }
+}
+
+extension Pool {
+    /// Runs `input` shard by shard through the routing table, failing shards over as contexts
+    /// fail, and compares the output with `reference` (computed here when nil). Safe to call
+    /// from several threads: requests pipeline across contexts.
+    public func infer(_ input: ModelInput, reference: ModelOutput? = nil) throws -> InferenceResult {
+        let start = ContinuousClock.now
+        let expected = try reference ?? environment.cpu.forward(input)
+        return try gate.shared {
+            var state = try ActivationState.initial(input, config: config)
+            var route: [String] = []
+            var failovers: [Failover] = []
+            var degraded = false
+            for (i, shard) in plan.shards.enumerated() {
+                var tried: Set<String> = []
+                while true {
+                    let target = currentRoute.contexts[i]
+                    if target == Pool.cpuFallback {
+                        try environment.cpu.run(shard.components, state: &state)
+                        route.append(target)
+                        degraded = true
+                        break
+                    }
+                    guard let context = context(named: target) else { throw PoolError.noContext(target) }
+                    let attempt = ContinuousClock.now
+                    do {
+                        guard context.state == .ready, context.breaker.allows else {
+                            throw VulkanError.queueLost("\(target) is \(context.state.rawValue) (breaker \(context.breaker.state.rawValue))")
+                        }
+                        try context.run(shard.components, state: &state)
+                        context.breaker.recordSuccess()
+                        route.append(target)
+                        break
+                    } catch {
+                        guard Pool.isLoss(error) else { throw error }
+                        let detection = (ContinuousClock.now - attempt).seconds
+                        tried.insert(target)
+                        noteFailure(of: context, error)
+                        failovers.append(try failOver(shard: i, from: target, reason: "\(error)", detection: detection, tried: tried))
+                    }
+                }
+            }
+            let output = state.output
+            let (hidden, pooled) = output.compared(to: expected)
+            return InferenceResult(output: output, route: route, failovers: failovers, degraded: degraded,
+                                   seconds: (ContinuousClock.now - start).seconds, comparison: hidden, pooledComparison: pooled)
+        }
+    }
+
+    /// A fault's typed error (as opposed to a bug or bad input, which propagate).
+    static func isLoss(_ error: any Error) -> Bool {
+        if let e = error as? VulkanError { return e.isLoss }
+        return error is GPUModelError
+    }
+
+    /// Moves the context's state to what the error says.
+    func noteFailure(of context: BrowserContext, _ error: any Error) {
+        if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened after repeated failures") }
+        switch error {
+        case VulkanError.deviceLost: context.transition(to: .crashed, "\(error)")
+        case VulkanError.queueLost, VulkanError.timeout: context.transition(to: .disconnected, "\(error)")
+        default: events.record("failure", context: context.name, "\(error)")  // a missing component: the context still serves others
+        }
+    }
+
+    /// Re-routes shard `i` away from a failed context: to the healthiest other context that can
+    /// take it (uploading its weights there), else the pool's CPU path. If another request got
+    /// there first, follows its choice.
+    func failOver(shard i: Int, from failed: String, reason: String, detection: Double, tried: Set<String>) throws -> Failover {
+        if currentRoute.contexts[i] != failed {
+            return Failover(shard: i, from: failed, to: currentRoute.contexts[i], reason: reason, detectionSeconds: detection,
+                            bytes: 0, uploadSeconds: 0)
+        }
+        let components = plan.shards[i].components
+        for candidate in failoverCandidates(for: i, excluding: tried) {
+            do {
+                let (bytes, seconds) = try candidate.load(components)
+                setRoute(i, to: candidate.name)
+                events.record("failover", context: candidate.name, "shard \(i) from \(failed): \(reason)")
+                return Failover(shard: i, from: failed, to: candidate.name, reason: reason, detectionSeconds: detection,
+                                bytes: bytes, uploadSeconds: seconds)
+            } catch where Pool.isLoss(error) {
+                noteFailure(of: candidate, error)
+            }
+        }
+        setRoute(i, to: Pool.cpuFallback)
+        events.record("failover", "shard \(i) from \(failed) to the CPU path (degraded): \(reason)")
+        return Failover(shard: i, from: failed, to: Pool.cpuFallback, reason: reason, detectionSeconds: detection, bytes: 0, uploadSeconds: 0)
+    }
+
+    /// Ready contexts with a closed breaker, best first: webgpu before webnn; those already
+    /// holding the shard's weights; then the least loaded; then declaration order.
+    func failoverCandidates(for shard: Int, excluding excluded: Set<String>) -> [BrowserContext] {
+        let components = Set(plan.shards[shard].components)
+        let load = Dictionary(grouping: currentRoute.contexts, by: { $0 }).mapValues(\.count)
+        return contexts.enumerated()
+            .filter { !excluded.contains($0.element.name) && $0.element.state == .ready && $0.element.breaker.allows }
+            .sorted { a, b in
+                func key(_ e: (offset: Int, element: BrowserContext)) -> (Int, Int, Int, Int) {
+                    (e.element.backend == .webgpu ? 0 : 1, components.isSubset(of: e.element.heldComponents) ? 0 : 1,
+                     load[e.element.name] ?? 0, e.offset)
+                }
+                return key(a) < key(b)
+            }
+            .map(\.element)
+    }
+}
