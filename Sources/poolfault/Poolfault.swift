@@ -15,5 +15,6 @@ struct Poolfault: ParsableCommand {
             loader or driver, unwritable output) · 64 bad flags · 65 bad input data.
             """,
         version: version,
-        subcommands: [DevicesCommand.self, InferCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, DevicesCommand.self, InferCommand.self, BenchCommand.self],
+        defaultSubcommand: RunCommand.self)
 }

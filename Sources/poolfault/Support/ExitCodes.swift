@@ -1,4 +1,6 @@
 import ArgumentParser
+import FaultTest
+import ResourcePool
 import Transformer
 import TransformerGPU
 import VulkanCompute
@@ -27,6 +29,8 @@ func exitCode(for error: Error) -> ExitCode {
         return ExitCode(ExitStatus.usage)
     }
     if error is ValidationError { return ExitCode(ExitStatus.usage) }
+    if error is ReportWriteError { return ExitCode(ExitStatus.toolFailed) }
+    if case PoolError.unknownTarget = error { return ExitCode(ExitStatus.usage) }
     return ExitCode(ExitStatus.toolFailed)
 }
 

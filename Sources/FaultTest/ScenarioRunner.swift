@@ -1,0 +1,144 @@
+import Foundation
+import ResourcePool
+import Transformer
+import VulkanCompute
+
+/// Runs scenarios: each on a fresh pool over the shared environment (instance, weights, CPU
+/// reference), six timed phases, then the pool's devices are released.
+public struct ScenarioRunner: Sendable {
+    public let environment: GPUEnvironment
+    public let configuration: PoolConfiguration
+    public let strategy: RecoveryStrategyKind
+    public let faultTarget: FaultTarget
+    /// The request every inference phase runs, and its CPU reference output.
+    public let input: ModelInput
+    public let reference: ModelOutput
+
+    public init(environment: GPUEnvironment, configuration: PoolConfiguration, strategy: RecoveryStrategyKind,
+                faultTarget: FaultTarget = .drawn) throws {
+        self.environment = environment
+        self.configuration = configuration
+        self.strategy = strategy
+        self.faultTarget = faultTarget
+        input = ModelInput.seeded(config: environment.config, seed: configuration.seed)
+        reference = try environment.cpu.forward(input)
+    }
+
+    /// One scenario, start to verdict. Never throws: a phase that cannot run fails with the
+    /// error as its message, and the phases after it are absent.
+    public func run(_ kind: FaultKind) -> (result: ScenarioResult, devices: [DeviceSummary]) {
+        var phases: [Phase] = []
+        var numerics: [String: NumericsRecord] = [:]
+        var fault: FaultRecord?
+        var recovery: RecoveryRecord?
+        var pool: Pool?
+        var devices: [DeviceSummary] = []
+
+        /// Times `body`; its (success, message) becomes the phase; a throw fails it.
+        func phase(_ name: PhaseName, _ body: () throws -> (Bool, String)) -> Bool {
+            let start = ContinuousClock.now
+            let outcome: (Bool, String)
+            do { outcome = try body() } catch { outcome = (false, "\(phaseFailure(name)): \(error)") }
+            phases.append(Phase(name, PhaseResult(success: outcome.0, duration: (ContinuousClock.now - start).seconds, message: outcome.1)))
+            return outcome.0
+        }
+
+        func inference(_ name: PhaseName, _ check: (InferenceResult) -> (Bool, String)) -> Bool {
+            phase(name) {
+                guard let pool else { throw PoolError.noContext("no pool") }
+                let r = try pool.infer(input, reference: reference)
+                numerics[name.rawValue] = NumericsRecord(maxAbsError: Double(r.comparison.maxAbs),
+                                                         relativeL2: Double(r.comparison.relativeL2),
+                                                         route: r.route, degraded: r.degraded, latency: r.seconds)
+                guard r.matchesReference else {
+                    return (false, "\(phaseFailure(name)): output differs from the CPU reference (\(r.comparison))")
+                }
+                if r.degraded { return (false, "\(phaseFailure(name)): served only by the CPU fallback (degraded)") }
+                return check(r)
+            }
+        }
+
+        defer { pool?.shutdown() }
+        _ = phase(.initialize) {
+            let p = try Pool(configuration: configuration, environment: environment)
+            pool = p
+            let steps = try p.initialize()
+            devices = p.contexts.map {
+                let d = $0.deviceSummary
+                return DeviceSummary(context: $0.name, backend: $0.backend.rawValue, name: d.name, driver: d.driver,
+                                     type: d.type, software: d.software)
+            }
+            let bytes = steps.compactMap(\.bytes).reduce(0, +)
+            return (true, "Initialization succeeded: \(p.contexts.count) contexts, \(p.plan.shards.count) shards, \(ReportFormat.bytes(bytes)) of weights uploaded")
+        }
+        guard phases.last?.result.success == true else { return finish(kind, phases, fault, recovery, numerics, pool, devices) }
+
+        guard inference(.initialInference, { r in
+            (true, "Initial inference successful (max abs error \(ReportFormat.scientific(Double(r.comparison.maxAbs))))")
+        }) else { return finish(kind, phases, fault, recovery, numerics, pool, devices) }
+
+        guard phase(.faultInjection, {
+            guard let pool else { throw PoolError.noContext("no pool") }
+            let f = try FaultInjector.inject(kind, into: pool, target: faultTarget)
+            fault = f
+            return (true, "Fault injection success: \(kind.rawValue) on \(f.targets.joined(separator: ", ")) (simulated)")
+        }) else { return finish(kind, phases, fault, recovery, numerics, pool, devices) }
+
+        _ = inference(.faultInference) { r in
+            let moved = r.failovers.map { "shard \($0.shard) \($0.from)→\($0.to)" }.joined(separator: ", ")
+            return (true, "Inference with fault succeeded (fault tolerance working)" + (moved.isEmpty ? "" : ": failed over \(moved)"))
+        }
+
+        _ = phase(.recovery) {
+            guard let pool else { throw PoolError.noContext("no pool") }
+            let r = pool.recover(using: strategy)
+            recovery = r
+            guard r.success else { return (false, r.message) }
+            var what: [String] = []
+            if !r.contextsRebuilt.isEmpty { what.append("rebuilt \(r.contextsRebuilt.joined(separator: ", "))") }
+            if !r.contextsReconnected.isEmpty { what.append("reconnected \(r.contextsReconnected.joined(separator: ", "))") }
+            what.append("\(ReportFormat.bytes(r.bytesUploaded)) re-uploaded")
+            return (true, "Recovery succeeded: " + what.joined(separator: ", "))
+        }
+
+        _ = inference(.recoveryInference) { r in
+            guard let pool else { return (false, "no pool") }
+            let promised = promisedPlacementHolds(pool, route: r.route)
+            return promised.0 ? (true, "Post-recovery inference successful (\(promised.1))")
+                              : (false, "Post-recovery inference ran on the wrong contexts: \(promised.1)")
+        }
+        return finish(kind, phases, fault, recovery, numerics, pool, devices)
+    }
+
+    /// progressive and coordinated promise the planned placement back; simple promises only
+    /// that every shard is on a live context.
+    private func promisedPlacementHolds(_ pool: Pool, route: [String]) -> (Bool, String) {
+        switch strategy {
+        case .progressive, .coordinated:
+            return route == pool.placement.contexts ? (true, "back on the planned contexts") : (false, route.joined(separator: ", "))
+        case .simple:
+            let live = route.allSatisfy { pool.context(named: $0)?.state == .ready }
+            return live ? (true, "served by \(Set(route).sorted().joined(separator: ", "))") : (false, route.joined(separator: ", "))
+        }
+    }
+
+    private func phaseFailure(_ name: PhaseName) -> String {
+        switch name {
+        case .initialize: return "Initialization failed"
+        case .initialInference: return "Initial inference failed"
+        case .faultInjection: return "Fault injection failed"
+        case .faultInference: return "Inference with fault failed"
+        case .recovery: return "Recovery failed"
+        case .recoveryInference: return "Post-recovery inference failed"
+        }
+    }
+
+    private func finish(_ kind: FaultKind, _ phases: [Phase], _ fault: FaultRecord?, _ recovery: RecoveryRecord?,
+                        _ numerics: [String: NumericsRecord], _ pool: Pool?, _ devices: [DeviceSummary])
+        -> (result: ScenarioResult, devices: [DeviceSummary]) {
+        let success = phases.count == PhaseName.allCases.count && phases.allSatisfy(\.result.success)
+        return (ScenarioResult(scenario: kind.rawValue, description: ScenarioDescriptions.of(kind), overallSuccess: success,
+                               phases: phases, fault: fault, recovery: recovery, numerics: numerics,
+                               events: pool?.events.events ?? []), devices)
+    }
+}
