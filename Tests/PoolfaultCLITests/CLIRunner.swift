@@ -20,6 +20,11 @@ struct CLIRunner {
         return dir.appendingPathComponent("poolfault")
     }
 
+    /// The package's root folder (for docs/report.schema.json).
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
     /// Runs poolfault with `arguments`; `environment` entries override (nil removes) the
     /// inherited ones. Lavapipe is pinned unless the caller pins another driver.
     static func run(_ arguments: [String], environment: [String: String?] = [:]) throws -> Result {

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+/// `poolfault run` (the default command) end to end through the built binary, on a reduced
+/// bert-base (3 layers — one per browser —, 8 tokens) so each run takes seconds.
+@Suite(.serialized) struct RunCLITests {
+    static let quick = ["--layers", "3", "--seq-len", "8", "--color", "never"]
+
+    static func tempDir(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-run-\(name)-\(UUID().uuidString)").path
+    }
+
+    static func reports(in dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("results_") }.sorted()
+    }
+
+    @Test func aQuickRunPassesInTheOriginalLayout() throws {
+        let dir = Self.tempDir("layout"), junit = dir + "/junit.xml"
+        let r = try CLIRunner.run(Self.quick + ["--output-dir", dir, "--junit", junit, "--validate"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.first == String(repeating: "=", count: 80))
+        #expect(lines.contains("FAULT TOLERANCE TEST RESULTS - bert-base-uncased"))
+        #expect(lines.contains("Recovery Strategy: progressive"))
+        let stamp = try Regex("Timestamp: [0-9]{8}_[0-9]{6}")
+        #expect(lines.contains { $0.wholeMatch(of: stamp) != nil })
+        for name in ["connection_lost", "component_failure", "browser_crash", "multiple_failures"] {
+            #expect(lines.contains("SCENARIO: \(name) - ✅ SUCCESS"))
+        }
+        let phaseLines = lines.filter { $0.hasPrefix("  ✅ ") || $0.hasPrefix("  ❌ ") }
+        #expect(phaseLines.count == 24)
+        let phaseLine = try Regex("^  [✅❌] [a-z_]{1,20} {0,19} - [0-9]+\\.[0-9]{2}s {1,7}- .+$")
+        for line in phaseLines {
+            let matched = line.wholeMatch(of: phaseLine) != nil
+            #expect(matched, "\(line)")
+        }
+        #expect(lines.contains("Scenarios: 4/4 successful"))
+        #expect(lines.contains("Success Rate: 100.0%"))
+        #expect(lines.contains("Overall Result: ✅ SUCCESS"))
+        #expect(!r.stdout.contains("\u{1B}["), "no colour with --color never")
+        #expect(Self.reports(in: dir).count == 1)
+        #expect(FileManager.default.fileExists(atPath: junit))
+        #expect(!r.stderr.contains("validation:"))
+    }
+
+    @Test(arguments: ["simple", "coordinated"])
+    func everyStrategyRunsEveryScenario(strategy: String) throws {
+        let r = try CLIRunner.run(Self.quick + ["--output-dir", Self.tempDir(strategy), "--recovery-strategy", strategy])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("Recovery Strategy: \(strategy)"))
+        #expect(r.stdout.contains("Scenarios: 4/4 successful"))
+    }
+
+    @Test func theReportValidatesAgainstTheSchema() throws {
+        let dir = Self.tempDir("schema")
+        let r = try CLIRunner.run(Self.quick + ["--output-dir", dir, "--scenario", "browser_crash", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(object?["schema_version"] as? String == "1.0")
+        let file = try #require(Self.reports(in: dir).first)
+        let schema = CLIRunner.packageRoot.appendingPathComponent("docs/report.schema.json").path
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", """
+            import json, sys, jsonschema
+            jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))
+            """, schema, dir + "/" + file]
+        let err = Pipe()
+        check.standardError = err
+        try check.run()
+        check.waitUntilExit()
+        let why = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(check.terminationStatus == 0, "schema validation (needs `pip install jsonschema`): \(why)")
+    }
+
+    @Test func twoRunsInTheSameSecondKeepBothReports() async throws {
+        let dir = Self.tempDir("twice")
+        async let a = Task.detached { try CLIRunner.run(Self.quick + ["--output-dir", dir, "--scenario", "connection_lost"]) }.value
+        async let b = Task.detached { try CLIRunner.run(Self.quick + ["--output-dir", dir, "--scenario", "connection_lost"]) }.value
+        let (ra, rb) = try await (a, b)
+        #expect(ra.status == 0 && rb.status == 0)
+        #expect(Self.reports(in: dir).count == 2)
+    }
+
+    @Test(arguments: [["--scenario", "disk_full"], ["--recovery-strategy", "optimistic"], ["--model", "gpt-17"],
+                      ["--shard-type", "diagonal"], ["--repeat", "0"], ["--webnn", "safari"]])
+    func aBadFlagExits64WithTheValidValues(flags: [String]) throws {
+        let r = try CLIRunner.run(flags + ["--output-dir", Self.tempDir("bad")])
+        #expect(r.status == 64, "\(flags): \(r.stderr)")
+        #expect(!r.stderr.isEmpty)
+        if flags[0] == "--scenario" { #expect(r.stderr.contains("connection_lost") && r.stderr.contains("multiple_failures")) }
+        if flags[0] == "--recovery-strategy" { #expect(r.stderr.contains("progressive") && r.stderr.contains("coordinated")) }
+        if flags[0] == "--model" { #expect(r.stderr.contains("bert-base-uncased") && r.stderr.contains("vit-base-patch16-224")) }
+    }
+
+    @Test func anUnwritableOutputDirExits2() throws {
+        let file = Self.tempDir("file")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let r = try CLIRunner.run(Self.quick + ["--output-dir", file + "/reports"])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains(file))
+    }
+
+    @Test func colourIsOnWhenAskedAndOffUnderNO_COLOR() throws {
+        let always = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost", "--color", "always",
+                                        "--output-dir", Self.tempDir("c1")])
+        #expect(always.stdout.contains("\u{1B}["))
+        let auto = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost",
+                                      "--output-dir", Self.tempDir("c2")], environment: ["NO_COLOR": "1"])
+        #expect(!auto.stdout.contains("\u{1B}["))
+    }
+}
