@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libraries from Debian's packages (ci/install-deps installs them).
@@ -46,6 +47,7 @@ let package = Package(
                 dependencies: ["ResourcePool", "Transformer", "VulkanCompute"]),
         .executableTarget(name: "poolfault",
                           dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "ResourcePool", "FaultTest", "Shaders", "COpenBLAS",
+                                         .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
 

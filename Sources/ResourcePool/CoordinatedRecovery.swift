@@ -3,9 +3,9 @@ import Transformer
 
 /// coordinated: the affected group — every shard whose home or current route is a failed
 /// context — recovers together. The contexts are rebuilt or reconnected and the group's
-/// weights loaded while routing stays as it is; the whole model is then run through the
-/// candidate routing and checked against the reference; only then, with requests quiesced,
-/// routing switches in one step. If any part fails, it rolls back: routing is untouched and the
+/// weights loaded while routing stays as it is; every shard of the group is then checked
+/// against the reference on its home; only then, with requests quiesced, routing switches in
+/// one step. If any part fails, it rolls back: routing is untouched and the
 /// half-built contexts are released.
 struct CoordinatedRecovery: RecoveryStrategy {
     let kind = RecoveryStrategyKind.coordinated
@@ -46,6 +46,7 @@ struct CoordinatedRecovery: RecoveryStrategy {
         }
         // 2. The group's weights on their homes.
         var candidate = routes
+        var changed: Set<Int> = []  // shards whose weights or device are new: checked in full
         for i in group {
             let home = pool.placement.contexts[i]
             guard let context = pool.context(named: home), context.state == .ready else {
@@ -61,13 +62,23 @@ struct CoordinatedRecovery: RecoveryStrategy {
                 return rollBack("loading shard \(i) on \(home): \(error)")
             }
             candidate[i] = home
+            if !missing.isEmpty || log.rebuilt.contains(home) { changed.insert(i) }
         }
-        // 3. The group verified end to end through the candidate routing.
+        // 3. The group verified through the candidate routing: each shard of the group from the
+        //    reference state before it, checked against the reference after it (the first dispatch
+        //    on rebuilt devices), and the contexts that were only reconnected by a heartbeat.
         do {
-            try log.timed("first_dispatch", "group", detail: "shards \(group.map(String.init).joined(separator: ","))") {
-                try runProbe(pool, routes: candidate)
+            try log.timed("first_dispatch", "group", detail: "shards \(group.map(String.init).joined(separator: ",")) vs the CPU reference") {
+                for i in group where changed.contains(i) {
+                    guard let context = pool.context(named: candidate[i]) else { throw PoolError.noContext(candidate[i]) }
+                    try pool.verify(shard: i, on: context)
+                }
             }
-            try log.timed("verification", "group", detail: "whole model vs the CPU reference") { try runProbe(pool, routes: candidate) }
+            try log.timed("verification", "group", detail: "heartbeat on every recovered context") {
+                for (context, _) in problems where context.state == .ready {
+                    try context.heartbeat(deadline: pool.configuration.heartbeatDeadline)
+                }
+            }
         } catch {
             return rollBack("group verification: \(error)")
         }
@@ -80,19 +91,5 @@ struct CoordinatedRecovery: RecoveryStrategy {
         }
         guard switched != nil else { return rollBack("requests did not drain within the quiesce deadline") }
         pool.pruneCopies(log)
-    }
-
-    /// The probe input through every shard along `routes`, checked at every boundary.
-    private func runProbe(_ pool: Pool, routes: [String]) throws {
-        var state = pool.probe.states[0]
-        for (i, shard) in pool.plan.shards.enumerated() {
-            if routes[i] == Pool.cpuFallback {
-                try pool.environment.cpu.run(shard.components, state: &state)
-            } else {
-                guard let context = pool.context(named: routes[i]) else { throw PoolError.noContext(routes[i]) }
-                try context.run(shard.components, state: &state)
-            }
-            try pool.probe.check(state, after: i)
-        }
     }
 }

@@ -60,6 +60,8 @@ public struct RecoveryRecord: Sendable, Codable {
     public let placementAfter: Placement
     /// Rebuild attempts made (retries included).
     public let attempts: Int
+    /// Seconds from the start of recovery until routing was restored as the strategy promises;
+    /// the trailing `cleanup` steps (dropping failover copies) run after it.
     public let duration: Double
 
     public init(strategy: String, success: Bool, degraded: Bool, message: String, steps: [RecoveryStep], bytesUploaded: Int,

@@ -30,7 +30,7 @@ struct ProgressiveRecovery: RecoveryStrategy {
             let touched = problems.contains { $0.0 === context }
             guard pool.currentRoute.contexts[i] != home || !complete || touched else { continue }
             do {
-                try pool.restore(shard: i, on: context, log)
+                try pool.restore(shard: i, on: context, rebuilt: log.rebuilt.contains(home), log)
                 log.timed("routing_switch", home, detail: "shard \(i) home") { pool.setRoute(i, to: home) }
             } catch {
                 pool.noteFailure(of: context, error)

@@ -87,9 +87,12 @@ extension Pool {
         return false
     }
 
-    /// Loads shard `i`'s missing weights on `context`, runs it once (lavapipe compiles its
-    /// kernels at this first dispatch) and once more as the verification against the reference.
-    func restore(shard i: Int, on context: BrowserContext, _ log: RecoveryLog) throws {
+    /// Makes shard `i` servable on `context` and proves it, with verification proportional to
+    /// what changed: missing weights are uploaded and the shard is run once against the CPU
+    /// reference (its first dispatch on this device — lavapipe compiles its kernels there);
+    /// a context whose weights and pipelines survived (a reconnect) only needs its new queue
+    /// proven, by a heartbeat dispatch.
+    func restore(shard i: Int, on context: BrowserContext, rebuilt: Bool, _ log: RecoveryLog) throws {
         let components = plan.shards[i].components
         let missing = components.filter { !context.heldComponents.contains($0) }
         let bytes = missing.reduce(0) { $0 + $1.byteSize(in: config) }
@@ -98,13 +101,22 @@ extension Pool {
                 _ = try context.load(missing)
             }
         }
-        try log.timed("first_dispatch", context.name, detail: "shard \(i)") { try verify(shard: i, on: context) }
-        try log.timed("verification", context.name, detail: "shard \(i) vs the CPU reference") { try verify(shard: i, on: context) }
+        if missing.isEmpty && !rebuilt {
+            try log.timed("verification", context.name, detail: "shard \(i): heartbeat on the new queue (weights and pipelines intact)") {
+                try context.heartbeat(deadline: configuration.heartbeatDeadline)
+            }
+        } else {
+            try log.timed("first_dispatch", context.name, detail: "shard \(i), checked against the CPU reference") {
+                try verify(shard: i, on: context)
+            }
+        }
     }
 
     /// Drops weights a context holds but no longer serves (failover copies), so memory returns
-    /// to the plan.
+    /// to the plan. Runs after routing is restored: reported as `cleanup` steps, outside the
+    /// recovery's duration (time until the pool serves as promised).
     func pruneCopies(_ log: RecoveryLog) {
+        log.markRestored()
         let routes = currentRoute.contexts
         for context in contexts where context.backend == .webgpu && context.state == .ready {
             let needed = Set(routes.indices.filter { routes[$0] == context.name }.flatMap { plan.shards[$0].components })

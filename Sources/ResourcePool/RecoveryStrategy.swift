@@ -49,6 +49,10 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
     var attempts = 0
     var failures: [String] = []
     var notes: [String] = []
+    /// When routing was back as promised (before the trailing cleanup).
+    private var restoredAt: ContinuousClock.Instant?
+
+    func markRestored() { if restoredAt == nil { restoredAt = .now } }
 
     init(pool: Pool) { self.pool = pool }
 
@@ -79,6 +83,6 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
                               bytesUploaded: steps.filter { $0.name == "weight_upload" }.compactMap(\.bytes).reduce(0, +),
                               contextsRebuilt: rebuilt, contextsReconnected: reconnected,
                               placementBefore: placementBefore, placementAfter: placementAfter,
-                              attempts: attempts, duration: (ContinuousClock.now - start).seconds)
+                              attempts: attempts, duration: ((restoredAt ?? .now) - start).seconds)
     }
 }

@@ -42,7 +42,7 @@ struct SimpleRecovery: RecoveryStrategy {
                 || problems.contains { $0.0 === target }
             guard needsWork else { continue }
             do {
-                try pool.restore(shard: i, on: target, log)
+                try pool.restore(shard: i, on: target, rebuilt: false, log)
                 log.timed("routing_switch", target.name, detail: "shard \(i)") { pool.setRoute(i, to: target.name) }
             } catch {
                 pool.noteFailure(of: target, error)
