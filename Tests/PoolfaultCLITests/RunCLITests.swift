@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 
 /// `poolfault run` (the default command) end to end through the built binary, on a reduced
@@ -39,7 +42,13 @@ import Testing
         #expect(lines.contains("Overall Result: ✅ SUCCESS"))
         #expect(!r.stdout.contains("\u{1B}["), "no colour with --color never")
         #expect(Self.reports(in: dir).count == 1)
-        #expect(FileManager.default.fileExists(atPath: junit))
+        let xml = try Data(contentsOf: URL(fileURLWithPath: junit))
+        let parser = XMLParser(data: xml)
+        let counter = TestcaseCounter()
+        parser.delegate = counter
+        #expect(parser.parse(), "JUnit XML parses")
+        #expect(counter.testcases == 4 && counter.failures == 0)
+        #expect(counter.classnames == ["bert-base-uncased.progressive"])
         #expect(!r.stderr.contains("validation:"))
     }
 
@@ -108,5 +117,19 @@ import Testing
         let auto = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost",
                                       "--output-dir", Self.tempDir("c2")], environment: ["NO_COLOR": "1"])
         #expect(!auto.stdout.contains("\u{1B}["))
+    }
+}
+
+/// Counts JUnit testcases and failures.
+final class TestcaseCounter: NSObject, XMLParserDelegate {
+    var testcases = 0, failures = 0
+    var classnames: Set<String> = []
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        if name == "testcase" {
+            testcases += 1
+            if let c = attributes["classname"] { classnames.insert(c) }
+        }
+        if name == "failure" { failures += 1 }
     }
 }
