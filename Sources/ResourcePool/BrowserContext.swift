@@ -24,8 +24,13 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private var held: Set<ModelComponent> = []
     /// Rebuilds that will fail on purpose (a browser that keeps crashing; see FaultInjector).
     private var sabotagedRebuilds = 0
+    /// Queue mode: the device every context shares, and this context's queue on it. A crash
+    /// then releases this context's queue objects, pipelines and weights, never the shared device.
+    private let shared: (device: ComputeDevice, queue: Int)?
 
-    init(name: String, browser: String, backend: Backend, environment: GPUEnvironment, log: EventLog, breaker: CircuitBreaker) {
+    init(name: String, browser: String, backend: Backend, environment: GPUEnvironment, log: EventLog, breaker: CircuitBreaker,
+         shared: (device: ComputeDevice, queue: Int)? = nil) {
+        self.shared = shared
         self.name = name
         self.browser = browser
         self.backend = backend
@@ -73,19 +78,25 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
                 defer { steps.append(RecoveryStep(name: name, context: self.name, duration: (ContinuousClock.now - start).seconds)) }
                 return try body()
             }
-            let physical = try timed("device_query") { try environment.choosePhysicalDevice() }
-            let device = try timed("device_creation") { try ComputeDevice(physical: physical, label: name) }
+            let device: ComputeDevice
+            if let shared {
+                device = shared.device
+            } else {
+                let physical = try timed("device_query") { try environment.choosePhysicalDevice() }
+                device = try timed("device_creation") { try ComputeDevice(physical: physical, label: name) }
+            }
             if sabotagedRebuilds > 0 {
                 sabotagedRebuilds -= 1
-                device.destroy(reason: "simulated crash during start")
+                if shared == nil { device.destroy(reason: "simulated crash during start") }
                 throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)")
             }
-            let channel = try timed("queue_creation") { try Channel(device: device, label: name) }
+            let channel = try timed("queue_creation") { try Channel(device: device, queueIndex: shared?.queue ?? 0, label: name) }
             let kernels = try timed("pipeline_creation") { try GPUKernels(device: device, config: environment.config) }
             let model = try GPUModelContext(channel: channel, config: environment.config, kernels: kernels)
             stack = try GPUStack(device: device, channel: channel, kernels: kernels, model: model)
             held = []
-            log.record("device", context: name, "device #\(device.serial) on \(physical.info.name)")
+            log.record("device", context: name, "device #\(device.serial) on \(device.physical.info.name)"
+                       + (shared.map { ", shared, queue \($0.queue)" } ?? ""))
             transition(to: .ready, reason)
             return steps
         }
@@ -178,9 +189,22 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         lock.withLock {
             guard let stack else { return "\(name): already down" }
             let serial = stack.device.serial
+            if let shared {
+                release(stack, reason: "simulated browser crash")
+                return "released queue \(shared.queue) objects, pipelines and weights of \(name) (device #\(serial) is shared and stays)"
+            }
             stack.device.destroy(reason: "simulated browser crash")
             return "vkDestroyDevice on \(name) (device #\(serial), \(stack.device.physical.info.name))"
         }
+    }
+
+    /// Queue mode's teardown: everything of this context on the shared device, now.
+    private func release(_ stack: GPUStack, reason: String) {
+        stack.channel.drop(reason: reason)
+        for c in stack.model.loadedComponents { stack.model.unload(c) }
+        stack.kernels.release()
+        self.stack = nil
+        held = []
     }
 
     /// The next `count` starts fail right after device creation (a browser that keeps crashing).
@@ -204,6 +228,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     func tearDown() -> RecoveryStep {
         lock.withLock {
             let start = ContinuousClock.now
+            if let stack, shared != nil { release(stack, reason: "cleanup before rebuild") }
             stack?.device.destroy(reason: "cleanup before rebuild")
             stack = nil
             held = []

@@ -12,6 +12,8 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     /// Where each shard is meant to live.
     public let placement: Placement
     public let contexts: [BrowserContext]
+    /// Queue mode: the one device every webgpu context has a queue of.
+    public let sharedDevice: ComputeDevice?
     public let events = EventLog()
     let probe: VerificationProbe
     let gate = RequestGate()
@@ -35,14 +37,33 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         routes = placement.contexts
         random = Xoshiro256StarStar(seed: configuration.seed)
         let log = events
+        let gpuCount = names.filter { !configuration.webnnBrowsers.contains($0.browser) }.count
+        let sharedDevice = try Pool.sharedDevice(for: configuration, environment: environment, contexts: gpuCount)
+        self.sharedDevice = sharedDevice
+        var gpuIndex = 0
         contexts = names.map { entry in
-            BrowserContext(name: entry.name, browser: entry.browser,
-                           backend: configuration.webnnBrowsers.contains(entry.browser) ? .webnn : .webgpu,
-                           environment: environment, log: log,
-                           breaker: CircuitBreaker(threshold: configuration.breakerThreshold,
-                                                   cooldown: configuration.breakerCooldown, clock: { log.now }))
+            let backend: BrowserContext.Backend = configuration.webnnBrowsers.contains(entry.browser) ? .webnn : .webgpu
+            var shared: (device: ComputeDevice, queue: Int)?
+            if let device = sharedDevice, backend == .webgpu {
+                shared = (device, gpuIndex % device.queueCount)
+                gpuIndex += 1
+            }
+            return BrowserContext(name: entry.name, browser: entry.browser, backend: backend, environment: environment, log: log,
+                                  breaker: CircuitBreaker(threshold: configuration.breakerThreshold,
+                                                          cooldown: configuration.breakerCooldown, clock: { log.now }),
+                                  shared: shared)
         }
         probe = try VerificationProbe(plan: plan, cpu: environment.cpu, seed: configuration.seed &+ 1)
+    }
+
+    /// Queue mode: one device with a queue per context, when the GPU offers enough queues (or
+    /// sharing is allowed). Otherwise nil: a VkDevice per context.
+    static func sharedDevice(for configuration: PoolConfiguration, environment: GPUEnvironment, contexts: Int) throws -> ComputeDevice? {
+        guard configuration.contextMode == .queue, contexts > 0 else { return nil }
+        let physical = try environment.choosePhysicalDevice()
+        let queues = physical.info.computeFamily?.count ?? 1
+        guard queues >= contexts || configuration.allowSharedQueues else { return nil }
+        return try ComputeDevice(physical: physical, label: "shared", queueCount: contexts)
     }
 
     public func context(named name: String) -> BrowserContext? { contexts.first { $0.name == name } }
@@ -100,6 +121,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     /// Releases every device (end of a scenario).
     public func shutdown() {
         for context in contexts { _ = context.tearDown() }
+        sharedDevice?.destroy(reason: "pool shut down")
     }
 }
 

@@ -14,6 +14,10 @@ public struct PoolConfiguration: Sendable {
     /// Browsers whose context is WebNN (the CPU path) instead of WebGPU.
     public var webnnBrowsers: Set<String> = []
     public var contextMode: ContextMode = .device
+    /// Queue mode on a device with fewer queues than contexts: let contexts share queues
+    /// (round robin). Safe — every Vulkan call on a device is serialised by its lock — but it
+    /// isolates less; the CLI falls back to devices instead, tests use it on lavapipe.
+    public var allowSharedQueues = false
     public var shardType: ShardType = .layer
     /// Shards in the plan (default: one per context).
     public var shardCount: Int?

@@ -59,6 +59,13 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         pipelineSeconds = kernels.reduce(0) { $0 + $1.pipelineSeconds }
     }
 
+    /// Releases every pipeline now (a context's teardown on a device it shares); later use
+    /// throws `.deviceLost` naming the kernel.
+    public func release() {
+        for k in Array(gemm.values) + Array(activation.values) + [layerNorm, layerNormResidual, attention]
+            + [bertEmbeddings, vitPatches, vitAssemble].compactMap({ $0 }) { k.release() }
+    }
+
     /// C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias): one fused dispatch, or the plain GEMM and
     /// an elementwise pass where the family does not fuse that epilogue. An unfused residual
     /// needs `scratch` (M×N floats, free at this point) to hold the product before C += it.

@@ -90,10 +90,15 @@ struct RunCommand: ParsableCommand {
             pool.contextMode = .device
             var contextModeLabel = "device"
             if contextMode == .queue {
-                // Not faked: contexts sharing one VkDevice are not built yet, and lavapipe has one queue anyway.
                 let queues = physical.info.computeFamily?.count ?? 1
-                contextModeLabel = "device (queue requested; \(physical.info.name) offers \(queues) compute queue\(queues == 1 ? "" : "s"); queue mode is not implemented yet)"
-                printError("poolfault: --context-mode queue: \(contextModeLabel): using a VkDevice per context")
+                let gpuContexts = browserList.filter { !webnnSet.contains($0) }.count
+                if queues >= gpuContexts {
+                    pool.contextMode = .queue
+                    contextModeLabel = "queue (\(gpuContexts) queues of one \(physical.info.name) device)"
+                } else {
+                    contextModeLabel = "device (queue requested; \(physical.info.name) offers \(queues) compute queue\(queues == 1 ? "" : "s") for \(gpuContexts) contexts)"
+                    printError("poolfault: --context-mode queue: \(physical.info.name) offers \(queues) compute queue\(queues == 1 ? "" : "s") for \(gpuContexts) contexts: using a VkDevice per context")
+                }
             }
             let target: FaultTarget = faultTarget.map { Int($0).map(FaultTarget.index) ?? .named($0) } ?? .drawn
             let runner = try ScenarioRunner(environment: environment, configuration: pool, strategy: recoveryStrategy,
