@@ -18,7 +18,8 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     let log: EventLog
     let breaker: CircuitBreaker
     private let lock = NSRecursiveLock()
-    private var currentState: ContextState = .crashed
+    /// `recovering` until `start()` first brings the context up.
+    private var currentState: ContextState = .recovering
     private var stack: GPUStack?
     /// Components whose weights this context holds (webnn: the ones it serves).
     private var held: Set<ModelComponent> = []
