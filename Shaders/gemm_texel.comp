@@ -25,8 +25,8 @@ layout(push_constant) uniform Push { uint M; uint N; uint K; } pc;
 
 void store(uint index, float v);  // gemm_epilogue.glsl, appended by ShaderLibrary (keeps line numbers)
 
-const int ROWS = 66;
-const int COLS = 16;
+const int ROWS = TILE_ROWS;  // set by GEMMFamily.texelTile
+const int COLS = TILE_COLS;
 
 void main() {
     const uint lane = gl_LocalInvocationID.x;

@@ -41,7 +41,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         for e in GEMMEpilogue.allCases {
             if family.fuses(e) {
                 gemm[e] = try make(family.source, [family.inputBinding, family.inputBinding, s, s], push: 12,
-                                   ["EPILOGUE": "\(e.rawValue)"])
+                                   family.defines.merging(["EPILOGUE": "\(e.rawValue)"]) { $1 })
             } else {
                 activation[e] = try make(ShaderLibrary.activation, [s, s], push: 4, ["EPILOGUE": "\(e.rawValue)"])
             }
