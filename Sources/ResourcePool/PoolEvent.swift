@@ -1,4 +1,5 @@
 import Foundation
+import VulkanCompute
 
 /// A context's health.
 public enum ContextState: String, Sendable, Codable, CaseIterable {
@@ -46,11 +47,4 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
     }
 
     public var events: [PoolEvent] { lock.withLock { stored } }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) * 1e-18
-    }
 }

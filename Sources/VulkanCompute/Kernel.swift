@@ -147,11 +147,3 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
     /// True while the pipeline exists.
     public var isLive: Bool { device.lock.withLock { pipeline != nil } }
 }
-
-extension Duration {
-    /// The duration in seconds as a Double.
-    public var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) * 1e-18
-    }
-}

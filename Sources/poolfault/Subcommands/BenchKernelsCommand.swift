@@ -94,12 +94,3 @@ struct BenchKernelsCommand: ParsableCommand {
         }
     }
 }
-
-/// Seconds `body` took.
-func time(_ body: () throws -> Void) rethrows -> Double {
-    let start = ContinuousClock.now
-    try body()
-    return (ContinuousClock.now - start).seconds
-}
-
-func openblasThreads() -> Int { Int(openblas_get_num_threads()) }

@@ -86,17 +86,3 @@ struct BenchVulkanCommand: ParsableCommand {
         return (times, devices[index].info.name, devices[index].info.driverInfo)
     }
 }
-
-func median(_ values: [Double]) -> Double {
-    let s = values.sorted()
-    guard !s.isEmpty else { return 0 }
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-}
-
-/// Mesa's on-disk shader cache state, which decides lavapipe's first-dispatch cost.
-func mesaCacheState() -> String {
-    let env = ProcessInfo.processInfo.environment
-    if env["MESA_SHADER_CACHE_DISABLE"] == "true" || env["MESA_SHADER_CACHE_DISABLE"] == "1" { return "disabled" }
-    if let dir = env["MESA_SHADER_CACHE_DIR"] { return "enabled (\(dir))" }
-    return "enabled (default ~/.cache/mesa_shader_cache)"
-}

@@ -1,0 +1,27 @@
+import COpenBLAS
+import Foundation
+
+// Helpers every benchmark shares: timing, medians, and the state that decides what a timing means.
+
+/// Seconds `body` took.
+func time(_ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    try body()
+    return (ContinuousClock.now - start).seconds
+}
+
+func openblasThreads() -> Int { Int(openblas_get_num_threads()) }
+
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    guard !s.isEmpty else { return 0 }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Mesa's on-disk shader cache state, which decides lavapipe's first-dispatch cost.
+func mesaCacheState() -> String {
+    let env = ProcessInfo.processInfo.environment
+    if env["MESA_SHADER_CACHE_DISABLE"] == "true" || env["MESA_SHADER_CACHE_DISABLE"] == "1" { return "disabled" }
+    if let dir = env["MESA_SHADER_CACHE_DIR"] { return "enabled (\(dir))" }
+    return "enabled (default ~/.cache/mesa_shader_cache)"
+}
