@@ -129,20 +129,13 @@ public final class CPUReference: Sendable {
     }
 
     private func attention(_ layer: Int, hidden: inout [Float], mask: [Float], workspace: Workspace) {
-        let s = config.sequenceLength, h = config.hiddenSize, eps = config.layerNormEps
+        let s = config.sequenceLength, h = config.hiddenSize
         let weights = resolved.attention[layer]
         let w = workspace
         hidden.withUnsafeMutableBufferPointer { buffer in
             guard let x = buffer.baseAddress else { return }
             mask.withUnsafeBufferPointer { maskBuffer in
-                // ViT normalises the input first (pre-LN); BERT attends to x itself.
-                let source: UnsafePointer<Float>
-                if config.kind == .vit {
-                    weights.norm.apply(x, rows: s, cols: h, eps: eps, into: w.scratch)
-                    source = UnsafePointer(w.scratch)
-                } else {
-                    source = UnsafePointer(x)
-                }
+                let source = blockInput(x, norm: weights.norm, workspace: w)
                 weights.query.apply(source, rows: s, into: w.q)
                 weights.key.apply(source, rows: s, into: w.k)
                 weights.value.apply(source, rows: s, into: w.v)
@@ -151,39 +144,40 @@ public final class CPUReference: Sendable {
                 CPUKernels.attention(q: w.q, k: w.k, v: w.v, sequence: s, hidden: h, heads: config.numHeads,
                                      additiveMask: additiveMask, scores: w.scores, into: w.context)
                 weights.output.apply(w.context, rows: s, into: w.scratch)
-                // Residual: dense(ctx) + x, then BERT's post-LN.
-                CPUKernels.addInPlace(w.scratch, x, count: s * h)
-                if config.kind == .bert {
-                    weights.norm.apply(w.scratch, rows: s, cols: h, eps: eps, into: x)
-                } else {
-                    x.update(from: w.scratch, count: s * h)
-                }
+                closeBlock(x, norm: weights.norm, workspace: w)
             }
         }
     }
 
     private func feedForward(_ layer: Int, hidden: inout [Float], workspace: Workspace) {
-        let s = config.sequenceLength, h = config.hiddenSize, eps = config.layerNormEps
+        let s = config.sequenceLength
         let weights = resolved.feedForward[layer]
         let w = workspace
         hidden.withUnsafeMutableBufferPointer { buffer in
             guard let x = buffer.baseAddress else { return }
-            let source: UnsafePointer<Float>
-            if config.kind == .vit {
-                weights.norm.apply(x, rows: s, cols: h, eps: eps, into: w.scratch)
-                source = UnsafePointer(w.scratch)
-            } else {
-                source = UnsafePointer(x)
-            }
+            let source = blockInput(x, norm: weights.norm, workspace: w)
             weights.intermediate.apply(source, rows: s, into: w.intermediate)
             CPUKernels.geluInPlace(w.intermediate, count: s * config.intermediateSize)
             weights.output.apply(w.intermediate, rows: s, into: w.scratch)
-            CPUKernels.addInPlace(w.scratch, x, count: s * h)
-            if config.kind == .bert {
-                weights.norm.apply(w.scratch, rows: s, cols: h, eps: eps, into: x)
-            } else {
-                x.update(from: w.scratch, count: s * h)
-            }
+            closeBlock(x, norm: weights.norm, workspace: w)
+        }
+    }
+
+    /// A block's input: ViT normalises x first (pre-LN) into scratch; BERT uses x itself.
+    private func blockInput(_ x: UnsafeMutablePointer<Float>, norm: NormWeights, workspace w: Workspace) -> UnsafePointer<Float> {
+        guard config.kind == .vit else { return UnsafePointer(x) }
+        norm.apply(x, rows: config.sequenceLength, cols: config.hiddenSize, eps: config.layerNormEps, into: w.scratch)
+        return UnsafePointer(w.scratch)
+    }
+
+    /// A block's end, with the block's output in scratch: x = scratch + x, then BERT's post-LN.
+    private func closeBlock(_ x: UnsafeMutablePointer<Float>, norm: NormWeights, workspace w: Workspace) {
+        let count = config.sequenceLength * config.hiddenSize
+        CPUKernels.addInPlace(w.scratch, x, count: count)
+        if config.kind == .bert {
+            norm.apply(w.scratch, rows: config.sequenceLength, cols: config.hiddenSize, eps: config.layerNormEps, into: x)
+        } else {
+            x.update(from: w.scratch, count: count)
         }
     }
 
