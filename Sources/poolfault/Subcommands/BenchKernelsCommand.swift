@@ -51,9 +51,9 @@ struct BenchKernelsCommand: ParsableCommand {
                 let flops = 2.0 * Double(m * n * k)
 
                 var cpuOut = [Float](repeating: 0, count: m * n)
-                let cpuTimes = (0..<(runs + 1)).map { _ in
+                let cpuRun = {
                     time { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), w, Int32(k), 0, &cpuOut, Int32(n)) }
-                }.dropFirst()
+                }
                 let buffers = try [a, w, bias].map { values in
                     let b = try DeviceBuffer(device: device, size: values.count * 4, label: "bench")
                     try b.write(values, via: channel)
@@ -62,10 +62,18 @@ struct BenchKernelsCommand: ParsableCommand {
                 let c = try DeviceBuffer(device: device, size: m * n * 4, label: "c")
                 let steps = kernels.gemm(buffers[0], buffers[1], buffers[2], c, m: m, n: n, k: k, label: "gemm")
                 let batch = try channel.record(steps, timestamps: true)
-                try channel.submit(batch)  // warm-up: lavapipe compiles the shader at the first dispatch
-                let gpuTimes = try (0..<runs).map { _ in
+                let gpuRun = {
                     let t = try channel.submit(batch)
                     return t.gpuSeconds.isEmpty ? t.wallSeconds : t.totalGPUSeconds
+                }
+                // Warm-up (lavapipe compiles the shader at the first dispatch; OpenBLAS starts its
+                // threads), then the two backends alternate: a shared host's noise hits both alike.
+                _ = cpuRun()
+                _ = try gpuRun()
+                var cpuTimes: [Double] = [], gpuTimes: [Double] = []
+                for _ in 0..<runs {
+                    cpuTimes.append(cpuRun())
+                    gpuTimes.append(try gpuRun())
                 }
                 let gpuOut = try c.readFloats(m * n, via: channel)
                 let diff = Numerics.maxAbsDifference(gpuOut, cpuOut)
@@ -79,7 +87,7 @@ struct BenchKernelsCommand: ParsableCommand {
                 struct Out: Encodable { let gemm: [Row]; let gemmFamily: String; let runs: Int }
                 print(try jsonString(Out(gemm: rows, gemmFamily: kernels.family.rawValue, runs: runs)))
             } else {
-                print("GEMM, M×K×N (activations × weightsᵀ), medians of \(runs) runs · Vulkan: \(physical.info.name), \(kernels.family.rawValue) kernel, GPU timestamps · CPU: \(cpuName)")
+                print("GEMM, M×K×N (activations × weightsᵀ), medians of \(runs) alternating runs · Vulkan: \(physical.info.name), \(kernels.family.rawValue) kernel, GPU timestamps · CPU: \(cpuName)")
                 print("shape              vulkan GFLOP/s   openblas GFLOP/s   ratio")
                 for i in stride(from: 0, to: rows.count, by: 2) {
                     let g = rows[i], b = rows[i + 1]
