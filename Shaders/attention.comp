@@ -2,10 +2,10 @@
 // Multi-head self-attention core, one invocation per (query, head):
 //   scores = q·kᵀ · scale + mask[key];  p = softmax(scores) (max-subtracted);  ctx = p · v.
 // Q, K, V are [S][H] with head h in features h·HEAD_DIM … (Hugging Face's order); they are read
-// as RGBA32F texel buffers. The 8 invocations of a workgroup are 8 queries of one head, so every
-// K and V fetch has the same coordinate in all lanes (one broadcast on lavapipe). Probabilities
+// as RGBA32F texel buffers. The LANES invocations of a workgroup (one SIMD group on lavapipe) are
+// LANES queries of one head, so every K and V fetch has the same coordinate in all lanes. Probabilities
 // are normalised before multiplying V, as Hugging Face does. `scores` is scratch [heads][S][S].
-layout(local_size_x = 8) in;
+layout(local_size_x = LANES) in;  // GPUKernels.lanes
 layout(binding = 0) uniform samplerBuffer Q;
 layout(binding = 1) uniform samplerBuffer K;
 layout(binding = 2) uniform samplerBuffer V;

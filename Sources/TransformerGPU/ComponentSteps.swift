@@ -75,7 +75,7 @@ struct ComponentSteps {
         let scale = 1 / Float(config.headDim).squareRoot()
         steps.append(.dispatch(Dispatch(kernels.attention, buffers: [act.q, act.k, act.v, act.mask, act.scores, act.ctx],
                                         push: [UInt32(s), UInt32(h), scale.bitPattern],
-                                        groups: (groupCount(s, 8), UInt32(config.numHeads), 1), label: "\(prefix).core")))
+                                        groups: (groupCount(s, kernels.lanes), UInt32(config.numHeads), 1), label: "\(prefix).core")))
         return steps
     }
 

@@ -17,16 +17,18 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
 
     var source: ShaderSource { self == .texel ? ShaderLibrary.gemmTexel : ShaderLibrary.gemmTiled }
 
-    /// Rows × columns each invocation of the texel kernel owns (8 invocations per workgroup).
+    /// Rows × columns each invocation of the texel kernel owns (one SIMD group per workgroup).
     static let texelTile: (rows: Int, cols: Int) = {
         let env = ProcessInfo.processInfo.environment["POOLFAULT_TEXEL_TILE"]?.split(separator: "x").compactMap { Int($0) }
         if let env, env.count == 2 { return (env[0], env[1]) }
         return (66, 16)
     }()
 
-    /// Defines the family's kernel is compiled with.
-    var defines: [String: String] {
-        self == .texel ? ["TILE_ROWS": "\(GEMMFamily.texelTile.rows)", "TILE_COLS": "\(GEMMFamily.texelTile.cols)"] : [:]
+    /// Defines the family's kernel is compiled with; `lanes` is the device's SIMD width
+    /// (`SIMDWidth.lanes`), the texel kernel's workgroup size.
+    func defines(lanes: Int) -> [String: String] {
+        guard self == .texel else { return [:] }
+        return ["TILE_ROWS": "\(GEMMFamily.texelTile.rows)", "TILE_COLS": "\(GEMMFamily.texelTile.cols)", "LANES": "\(lanes)"]
     }
 
     /// How A and W are bound.
@@ -39,9 +41,9 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     func fuses(_ epilogue: GEMMEpilogue) -> Bool { self == .tiled || epilogue == .none }
 
     /// Workgroups covering an M×N output.
-    func groups(m: Int, n: Int) -> (x: UInt32, y: UInt32, z: UInt32) {
+    func groups(m: Int, n: Int, lanes: Int) -> (x: UInt32, y: UInt32, z: UInt32) {
         switch self {
-        case .texel: return (groupCount(n, 8 * GEMMFamily.texelTile.cols), groupCount(m, GEMMFamily.texelTile.rows), 1)
+        case .texel: return (groupCount(n, lanes * GEMMFamily.texelTile.cols), groupCount(m, GEMMFamily.texelTile.rows), 1)
         case .tiled: return (groupCount(n, 64), groupCount(m, 64), 1)
         }
     }

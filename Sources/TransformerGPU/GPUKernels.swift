@@ -8,6 +8,9 @@ import VulkanCompute
 public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public let device: ComputeDevice
     public let family: GEMMFamily
+    /// Invocations per workgroup of the SIMD-shaped kernels (texel GEMM, attention): the
+    /// device's subgroup size, which on lavapipe is its SIMD width (8 at 256 bits, 16 at 512).
+    public let lanes: Int
     /// GEMM variants with the epilogue fused in the store.
     let gemm: [GEMMEpilogue: Kernel]
     /// Elementwise passes for the epilogues a family does not fuse (texel: GELU and tanh).
@@ -28,6 +31,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         let family = config.hiddenSize % 4 == 0 && config.intermediateSize % 4 == 0
             ? (family ?? GEMMFamily.choose(for: device.physical.info)) : .tiled
         self.family = family
+        let subgroup = Int(device.physical.info.limits.subgroupSize)
+        let lanes = subgroup > 0 ? min(max(subgroup, 4), 64) : 8
+        self.lanes = lanes
         var kernels: [Kernel] = []
         func make(_ source: ShaderSource, _ bindings: [BindingKind], push: Int, _ defines: [String: String] = [:]) throws -> Kernel {
             let k = try Kernel(device: device, source: source, bindings: bindings, pushConstantSize: push,
@@ -41,7 +47,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         for e in GEMMEpilogue.allCases {
             if family.fuses(e) {
                 gemm[e] = try make(family.source, [family.inputBinding, family.inputBinding, s, s], push: 12,
-                                   family.defines.merging(["EPILOGUE": "\(e.rawValue)"]) { $1 })
+                                   family.defines(lanes: lanes).merging(["EPILOGUE": "\(e.rawValue)"]) { $1 })
             } else {
                 activation[e] = try make(ShaderLibrary.activation, [s, s], push: 4, ["EPILOGUE": "\(e.rawValue)"])
             }
@@ -51,7 +57,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         layerNorm = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "0"])
         layerNormResidual = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "1"])
         let t = BindingKind.uniformTexelBuffer
-        attention = try make(ShaderLibrary.attention, [t, t, t, s, s, s], push: 12, ["HEAD_DIM": "\(config.headDim)"])
+        attention = try make(ShaderLibrary.attention, [t, t, t, s, s, s], push: 12, ["HEAD_DIM": "\(config.headDim)", "LANES": "\(lanes)"])
         bertEmbeddings = config.kind == .bert ? try make(ShaderLibrary.bertEmbeddings, [s, s, s, s, s, s], push: 4) : nil
         vitPatches = config.kind == .vit ? try make(ShaderLibrary.vitPatches, [s, s], push: 12) : nil
         vitAssemble = config.kind == .vit ? try make(ShaderLibrary.vitAssemble, [s, s, s, s], push: 8) : nil
@@ -73,7 +79,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
                      m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none, scratch: DeviceBuffer? = nil,
                      label: String) -> [BatchStep] {
         let push = [UInt32(m), UInt32(n), UInt32(k)]
-        let groups = family.groups(m: m, n: n)
+        let groups = family.groups(m: m, n: n, lanes: lanes)
         if let fused = gemm[epilogue] {
             return [.dispatch(Dispatch(fused, buffers: [a, w, bias, c], push: push, groups: groups, label: label))]
         }

@@ -20,6 +20,7 @@ struct VulkanLoader: @unchecked Sendable {  // plain function pointers into a li
         .mapError { $0 as? VulkanError ?? .loaderMissing("\($0)") }
 
     private init() throws {
+        LavapipeVectorWidth.applyBeforeLoadingDrivers()
         // POOLFAULT_VULKAN_LIBRARY names another loader (tests use it to prove the
         // missing-loader message without uninstalling anything).
         let override = ProcessInfo.processInfo.environment["POOLFAULT_VULKAN_LIBRARY"]

@@ -25,6 +25,17 @@ import Testing
         #expect(r.stdout.contains("no hardware GPU found"), "the software fallback is named")
     }
 
+    @Test func lavapipeRunsAtTheCPUsFullVectorWidthUnlessTheUserChose() throws {
+        let lvp = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let avx512 = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").contains("avx512f") ?? false
+        let chosen = try CLIRunner.run(["devices"], environment: ["VK_DRIVER_FILES": lvp, "LP_NATIVE_VECTOR_WIDTH": nil])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        #expect(chosen.stdout.contains("512 bits") == avx512, "\(chosen.stdout)")
+        let user = try CLIRunner.run(["devices"], environment: ["VK_DRIVER_FILES": lvp, "LP_NATIVE_VECTOR_WIDTH": "128"])
+        #expect(user.stdout.contains("128 bits"), "\(user.stdout)")
+    }
+
     @Test func aMissingDriverFileGivesTheClearError() throws {
         let r = try CLIRunner.run(["devices"], environment: ["VK_DRIVER_FILES": "/nonexistent/icd.json"])
         #expect(r.status == 2)

@@ -45,6 +45,18 @@ import Transformer
         #expect(!r.stderr.contains("validation:"))
     }
 
+    /// lavapipe's SIMD width sets the subgroup size the texel GEMM and attention are shaped to
+    /// (`GPUKernels.lanes`): both widths must give the reference's numbers.
+    @Test(arguments: ["256", "512"]) func bothLavapipeVectorWidthsMatchTheReference(width: String) throws {
+        let r = try CLIRunner.run(["infer", "--model", "bert-base-uncased", "--layers", "1", "--seq-len", "24",
+                                   "--output", Self.temp("w\(width).npy"), "--validate"],
+                                  environment: ["LP_NATIVE_VECTOR_WIDTH": width])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("\(width) bits"), "\(r.stdout)")
+        #expect(r.stdout.contains("within max abs 1e-4"), "\(r.stdout)")
+        #expect(!r.stderr.contains("validation:"))
+    }
+
     @Test func webnnIsTheReferenceItself() throws {
         let r = try CLIRunner.run(["infer", "--model", "bert-base-uncased", "--layers", "1", "--seq-len", "8",
                                    "--backend", "webnn", "--output", Self.temp("webnn.npy")])

@@ -22,6 +22,13 @@ extension GPUSuite { @Suite struct DeviceSelectionTests {
         #expect(software.reason.contains("no hardware GPU"))
     }
 
+    @Test func lavapipeGets512BitsOnlyOnAVX512AndOnlyWhenTheUserHasNotChosen() {
+        #expect(LavapipeVectorWidth.choice(userSetting: nil, cpuFlags: ["fma", "avx2", "avx512f"]) == 512)
+        #expect(LavapipeVectorWidth.choice(userSetting: nil, cpuFlags: ["fma", "avx2"]) == nil)
+        #expect(LavapipeVectorWidth.choice(userSetting: "256", cpuFlags: ["avx512f"]) == nil)
+        #expect(LavapipeVectorWidth.choice(userSetting: nil, cpuFlags: []) == nil)
+    }
+
     @Test func deviceFlagTakesAnIndexOrAName() throws {
         #expect(try DeviceSelection(device: "0").choose(from: mixed).index == 0)
         #expect(try DeviceSelection(device: "intel").choose(from: mixed).index == 1)
