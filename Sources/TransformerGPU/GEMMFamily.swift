@@ -24,6 +24,9 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
         return (66, 16)
     }()
 
+    /// K must be a multiple of this for the texel kernel (it reads RGBA texels).
+    static let texelKMultiple = 4
+
     /// Defines the family's kernel is compiled with; `lanes` is the device's SIMD width
     /// (`SIMDWidth.lanes`), the texel kernel's workgroup size.
     func defines(lanes: Int) -> [String: String] {

@@ -28,7 +28,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public init(device: ComputeDevice, config: ModelConfig, family: GEMMFamily? = nil,
                 compiler: ShaderCompiler = .shared) throws {
         self.device = device
-        let family = config.hiddenSize % 4 == 0 && config.intermediateSize % 4 == 0
+        // The texel kernel reads k 4 at a time: a model with another inner dimension runs tiled.
+        let innerDimensions = [config.hiddenSize, config.intermediateSize] + (config.kind == .vit ? [config.patchVectorSize] : [])
+        let family = innerDimensions.allSatisfy({ $0 % GEMMFamily.texelKMultiple == 0 })
             ? (family ?? GEMMFamily.choose(for: device.physical.info)) : .tiled
         self.family = family
         let subgroup = Int(device.physical.info.limits.subgroupSize)

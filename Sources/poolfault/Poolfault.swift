@@ -17,4 +17,9 @@ struct Poolfault: ParsableCommand {
         version: version,
         subcommands: [RunCommand.self, DevicesCommand.self, InferCommand.self, BenchCommand.self],
         defaultSubcommand: RunCommand.self)
+
+    static func main() {
+        OpenBLASSpin.shortenBeforeStart()  // may re-execute this process once (why: OpenBLASSpin)
+        main(nil)
+    }
 }

@@ -55,7 +55,7 @@ struct BenchForwardCommand: ParsableCommand {
                 Row(model: config.name, backend: "webgpu", device: "\(physical.info.name) (\(context.kernels.family.rawValue) GEMM)",
                     medianMs: median(Array(gpuTimes.dropFirst())) * 1000, minMs: (gpuTimes.dropFirst().min() ?? 0) * 1000,
                     firstMs: gpuTimes[0] * 1000, maxAbsError: worst),
-                Row(model: config.name, backend: "webnn", device: "CPU, OpenBLAS \(openblasThreads()) threads",
+                Row(model: config.name, backend: "webnn", device: "CPU, OpenBLAS \(openblasThreads()) threads, \(OpenBLASSpin.description)",
                     medianMs: median(Array(cpuTimes.dropFirst())) * 1000, minMs: (cpuTimes.dropFirst().min() ?? 0) * 1000,
                     firstMs: cpuTimes[0] * 1000, maxAbsError: 0),
             ]

@@ -39,7 +39,7 @@ struct BenchKernelsCommand: ParsableCommand {
             let channel = try Channel(device: device, label: "bench")
             let config = ModelConfig.bertBaseUncased
             let kernels = try GPUKernels(device: device, config: config)
-            let cpuName = "OpenBLAS \(openblasThreads()) threads"
+            let cpuName = "OpenBLAS \(openblasThreads()) threads, \(OpenBLASSpin.description)"
             var rows: [Row] = []
             var errors: [String] = []
             for (m, k, n) in Self.shapes {

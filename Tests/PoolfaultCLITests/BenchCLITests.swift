@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+
+/// `poolfault bench kernels|forward --json` end to end: the shapes the issue names, both
+/// backends measured in the same run, results checked (a wrong GEMM fails the bench), and the
+/// OpenBLAS spin shortened unless the user chose it.
+@Suite(.serialized) struct BenchCLITests {
+    static func json(_ r: CLIRunner.Result) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+    }
+
+    @Test func kernelsReportsEveryShapeForBothBackends() throws {
+        let r = try CLIRunner.run(["bench", "kernels", "--runs", "1", "--json"], environment: ["OPENBLAS_THREAD_TIMEOUT": nil])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try Self.json(r)["gemm"] as? [[String: Any]] ?? []
+        let shapes = Set(rows.map { "\($0["m"] ?? 0)x\($0["k"] ?? 0)x\($0["n"] ?? 0)" })
+        #expect(shapes == ["128x768x3072", "128x768x768", "128x3072x768", "197x768x3072"])
+        #expect(Set(rows.map { $0["backend"] as? String ?? "" }) == ["vulkan", "openblas"])
+        #expect(rows.allSatisfy { ($0["gflops"] as? Double ?? 0) > 0 })
+        let openblas = rows.first { $0["backend"] as? String == "openblas" }?["device"] as? String ?? ""
+        #expect(openblas.contains("workers spin 2^4 cycles"), "poolfault re-executed itself with the short spin: \(openblas)")
+    }
+
+    @Test func aSpinTheUserChoseIsKept() throws {
+        let r = try CLIRunner.run(["bench", "forward", "--layers", "1", "--seq-len", "8", "--runs", "1", "--json"],
+                                  environment: ["OPENBLAS_THREAD_TIMEOUT": "10"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try Self.json(r)["forward"] as? [[String: Any]] ?? []
+        #expect(Set(rows.map { $0["backend"] as? String ?? "" }) == ["webgpu", "webnn"])
+        #expect(rows.allSatisfy { ($0["max_abs_error"] as? Double ?? 1) <= 1e-4 })
+        let webnn = rows.first { $0["backend"] as? String == "webnn" }?["device"] as? String ?? ""
+        #expect(webnn.contains("workers spin 2^10 cycles"), "\(webnn)")
+    }
+
+    @Test func aBadRunCountIsAUsageError() throws {
+        let r = try CLIRunner.run(["bench", "kernels", "--runs", "0"])
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error"))
+    }
+}
