@@ -32,10 +32,15 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
         public let gpuSeconds: [(label: String, seconds: Double)]
     }
 
-    public init(channel: Channel, config: ModelConfig, kernels: GPUKernels) throws {
+    /// Whether batches carry a timestamp per dispatch (`RunStats.gpuSeconds`): for profiling
+    /// (`bench forward --breakdown`); off in the pool, where it would only add queries.
+    public let timestamps: Bool
+
+    public init(channel: Channel, config: ModelConfig, kernels: GPUKernels, timestamps: Bool = false) throws {
         self.config = config
         self.channel = channel
         self.kernels = kernels
+        self.timestamps = timestamps
         act = try ActivationBuffers(device: channel.device, config: config)
     }
 
@@ -101,7 +106,7 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
                 }
                 all += try steps.steps(c, w)
             }
-            let batch = try channel.record(all, timestamps: false, label: components.map(\.id).joined(separator: "+"))
+            let batch = try channel.record(all, timestamps: timestamps, label: components.map(\.id).joined(separator: "+"))
             batches[components] = batch
             return batch
         }

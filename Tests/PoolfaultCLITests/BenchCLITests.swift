@@ -22,7 +22,7 @@ import Testing
     }
 
     @Test func aSpinTheUserChoseIsKept() throws {
-        let r = try CLIRunner.run(["bench", "forward", "--layers", "1", "--seq-len", "8", "--runs", "1", "--json"],
+        let r = try CLIRunner.run(["bench", "forward", "--layers", "1", "--seq-len", "8", "--runs", "1", "--json", "--breakdown"],
                                   environment: ["OPENBLAS_THREAD_TIMEOUT": "10"])
         #expect(r.status == 0, "\(r.stderr)")
         let rows = try Self.json(r)["forward"] as? [[String: Any]] ?? []
@@ -30,6 +30,12 @@ import Testing
         #expect(rows.allSatisfy { ($0["max_abs_error"] as? Double ?? 1) <= 1e-4 })
         let webnn = rows.first { $0["backend"] as? String == "webnn" }?["device"] as? String ?? ""
         #expect(webnn.contains("workers spin 2^10 cycles"), "\(webnn)")
+        // --breakdown: every dispatch kind of a BERT layer, layer numbers taken out.
+        let breakdown = try Self.json(r)["breakdown"] as? [String: Any] ?? [:]
+        let kinds = Set((breakdown["rows"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String })
+        #expect(kinds.isSuperset(of: ["attention.self.query", "attention.self.core", "intermediate.dense", "output.LayerNorm",
+                                      "embeddings.gather", "pooler.dense"]), "\(kinds)")
+        #expect((breakdown["total_ms"] as? Double ?? 0) > 0)
     }
 
     @Test func aBadRunCountIsAUsageError() throws {

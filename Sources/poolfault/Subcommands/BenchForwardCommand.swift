@@ -19,6 +19,9 @@ struct BenchForwardCommand: ParsableCommand {
     @Flag(help: "Print {\"forward\": [...]} as JSON.")
     var json = false
 
+    @Flag(help: "Also time every dispatch (GPU timestamps, on a second context) and show where the webgpu forward's time goes.")
+    var breakdown = false
+
     struct Row: Encodable {
         let model: String
         let backend: String
@@ -59,9 +62,24 @@ struct BenchForwardCommand: ParsableCommand {
                     medianMs: median(Array(cpuTimes.dropFirst())) * 1000, minMs: (cpuTimes.dropFirst().min() ?? 0) * 1000,
                     firstMs: cpuTimes[0] * 1000, maxAbsError: 0),
             ]
+            var profile: DispatchBreakdown?
+            if breakdown {
+                // A second context whose batches carry timestamps, so the timed runs above carry none.
+                let profiled = try GPUModelContext(channel: channel, config: config, kernels: context.kernels, timestamps: true)
+                for c in config.components { try profiled.load(c, from: weights) }
+                let samples = try (0...runs).map { _ in
+                    var state = try ActivationState.initial(input, config: config)
+                    return try profiled.run(config.components, state: &state).gpuSeconds
+                }
+                profile = DispatchBreakdown(runs: Array(samples.dropFirst()))
+            }
             if json {
-                struct Out: Encodable { let forward: [Row]; let runs: Int; let mesaShaderCache: String; let sequenceLength: Int }
-                print(try jsonString(Out(forward: rows, runs: runs, mesaShaderCache: mesaCacheState(), sequenceLength: config.sequenceLength)))
+                struct Out: Encodable {
+                    let forward: [Row]; let runs: Int; let mesaShaderCache: String; let sequenceLength: Int
+                    let breakdown: DispatchBreakdown?
+                }
+                print(try jsonString(Out(forward: rows, runs: runs, mesaShaderCache: mesaCacheState(),
+                                         sequenceLength: config.sequenceLength, breakdown: profile)))
                 return
             }
             print("forward of \(config.name) (\(config.numLayers) layers, sequence \(config.sequenceLength)), \(runs) timed runs after a warm-up · Mesa shader cache: \(mesaCacheState())")
@@ -70,6 +88,7 @@ struct BenchForwardCommand: ParsableCommand {
                              r.backend.padding(toLength: 6, withPad: " ", startingAt: 0), r.medianMs, r.minMs, r.firstMs,
                              Double(r.maxAbsError), r.device))
             }
+            if let profile { print(profile.printed()) }
         }
     }
 }
