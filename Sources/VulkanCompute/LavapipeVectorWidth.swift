@@ -20,13 +20,17 @@ public enum LavapipeVectorWidth {
         return 512
     }
 
-    /// Sets `LP_NATIVE_VECTOR_WIDTH` in this process when `choice` asks for it. Must run before
-    /// libvulkan loads lavapipe (the loader calls it first); later calls do nothing new.
-    static func applyBeforeLoadingDrivers() {
+    /// The width poolfault set, or nil where it left the variable alone (the user set it, or the
+    /// CPU lacks AVX-512). Evaluated once, by the loader, before libvulkan loads lavapipe.
+    public static let applied: Int? = {
         let environment = ProcessInfo.processInfo.environment
-        guard let width = choice(userSetting: environment["LP_NATIVE_VECTOR_WIDTH"], cpuFlags: cpuFlags()) else { return }
+        guard let width = choice(userSetting: environment["LP_NATIVE_VECTOR_WIDTH"], cpuFlags: cpuFlags()) else { return nil }
         setenv("LP_NATIVE_VECTOR_WIDTH", "\(width)", 0)
-    }
+        return width
+    }()
+
+    /// Called by the loader first thing: makes sure `applied` has been evaluated.
+    static func applyBeforeLoadingDrivers() { _ = applied }
 
     /// The CPU feature flags the kernel reports (what the OS has enabled, not just what the
     /// CPU has): the "flags" line of /proc/cpuinfo, empty where it cannot be read.

@@ -49,6 +49,9 @@ struct DevicesCommand: ParsableCommand {
             lines.append("     features: timestamps \(d.timestamps ? "yes (\(lim.timestampPeriodNs) ns/tick)" : "no") · fp16 arithmetic \(d.shaderFloat16 ? "yes" : "no") · 16-bit storage \(d.storageBuffer16BitAccess ? "yes" : "no")")
         }
         lines.append("default: \(l.default) (\(l.reason))")
+        if let width = LavapipeVectorWidth.applied, l.devices.contains(where: \.isSoftware) {
+            lines.append("lavapipe runs \(width)-bit SIMD: poolfault's choice on this AVX-512 CPU (Mesa's default is 256; LP_NATIVE_VECTOR_WIDTH chooses)")
+        }
         return lines.joined(separator: "\n")
     }
 }
