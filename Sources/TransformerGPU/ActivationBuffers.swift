@@ -4,7 +4,7 @@ import VulkanCompute
 /// The activation buffers of one model on one device, sized once for the model's sequence
 /// length and shared by every component the context holds (components run one at a time).
 final class ActivationBuffers: @unchecked Sendable {  // immutable after init
-    let hidden, tmp, q, k, v, ctx, ffn, scores, mask, pooled: DeviceBuffer
+    let hidden, tmp, q, k, v, ctx, ffn, mask, pooled: DeviceBuffer
     /// BERT: token ids and token types (uint32). ViT: pixels, patches and patch embeddings.
     let ids, types, pixels, patches, patchOut: DeviceBuffer?
     /// Total bytes allocated, for reports.
@@ -22,7 +22,6 @@ final class ActivationBuffers: @unchecked Sendable {  // immutable after init
         v = try buffer(s * h, "v")
         ctx = try buffer(s * h, "ctx")
         ffn = try buffer(s * config.intermediateSize, "ffn")
-        scores = try buffer(config.numHeads * s * s, "scores")
         mask = try buffer(s, "mask")
         pooled = try buffer(h, "pooled")
         if config.kind == .bert {
@@ -36,7 +35,7 @@ final class ActivationBuffers: @unchecked Sendable {  // immutable after init
             patches = try buffer(grid * config.patchVectorSize, "patches")
             patchOut = try buffer(grid * h, "patch_embeddings")
         }
-        bytes = [hidden, tmp, q, k, v, ctx, ffn, scores, mask, pooled, ids, types, pixels, patches, patchOut]
+        bytes = [hidden, tmp, q, k, v, ctx, ffn, mask, pooled, ids, types, pixels, patches, patchOut]
             .compactMap { $0?.size }.reduce(0, +)
     }
 }

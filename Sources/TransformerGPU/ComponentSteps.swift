@@ -73,9 +73,9 @@ struct ComponentSteps {
             steps += try linear("\(prefix).\(name)", w, input, out, m: s, n: h, k: h)
         }
         let scale = 1 / Float(config.headDim).squareRoot()
-        steps.append(.dispatch(Dispatch(kernels.attention, buffers: [act.q, act.k, act.v, act.mask, act.scores, act.ctx],
+        steps.append(.dispatch(Dispatch(kernels.attention, buffers: [act.q, act.k, act.v, act.mask, act.ctx],
                                         push: [UInt32(s), UInt32(h), scale.bitPattern],
-                                        groups: (groupCount(s, kernels.lanes), UInt32(config.numHeads), 1), label: "\(prefix).core")))
+                                        groups: (groupCount(s, kernels.lanes * kernels.attentionQueries), UInt32(config.numHeads), 1), label: "\(prefix).core")))
         return steps
     }
 

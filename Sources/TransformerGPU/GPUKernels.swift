@@ -8,6 +8,12 @@ import VulkanCompute
 public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public let device: ComputeDevice
     public let family: GEMMFamily
+    /// Queries each attention invocation takes. On lavapipe every K/V texel fetch serves
+    /// lanes × this many queries, and fetches are the cost: 4 took BERT-base's attention from 35
+    /// to 14 ms per forward (8 gained nothing more). A GPU keeps one, to keep its registers free.
+    /// POOLFAULT_ATTENTION_QUERIES overrides.
+    public let attentionQueries: Int
+
     /// Invocations per workgroup of the SIMD-shaped kernels (texel GEMM, attention): the
     /// device's subgroup size, which on lavapipe is its SIMD width (8 at 256 bits, 16 at 512).
     public let lanes: Int
@@ -25,7 +31,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public let compileSeconds: Double
     public let pipelineSeconds: Double
 
-    public init(device: ComputeDevice, config: ModelConfig, family: GEMMFamily? = nil,
+    public init(device: ComputeDevice, config: ModelConfig, family: GEMMFamily? = nil, attentionQueries: Int? = nil,
                 compiler: ShaderCompiler = .shared) throws {
         self.device = device
         // The texel kernel reads k 4 at a time: a model with another inner dimension runs tiled.
@@ -36,6 +42,8 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         let subgroup = Int(device.physical.info.limits.subgroupSize)
         let lanes = subgroup > 0 ? min(max(subgroup, 4), 64) : 8
         self.lanes = lanes
+        let queries = attentionQueries ?? Int(ProcessInfo.processInfo.environment["POOLFAULT_ATTENTION_QUERIES"] ?? "")
+        self.attentionQueries = queries.map { min(max($0, 1), 16) } ?? (device.physical.info.isSoftware ? 4 : 1)
         var kernels: [Kernel] = []
         func make(_ source: ShaderSource, _ bindings: [BindingKind], push: Int, _ defines: [String: String] = [:]) throws -> Kernel {
             let k = try Kernel(device: device, source: source, bindings: bindings, pushConstantSize: push,
@@ -59,7 +67,8 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         layerNorm = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "0"])
         layerNormResidual = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "1"])
         let t = BindingKind.uniformTexelBuffer
-        attention = try make(ShaderLibrary.attention, [t, t, t, s, s, s], push: 12, ["HEAD_DIM": "\(config.headDim)", "LANES": "\(lanes)"])
+        attention = try make(ShaderLibrary.attention, [t, t, t, s, s], push: 12,
+                             ["HEAD_DIM": "\(config.headDim)", "LANES": "\(lanes)", "QUERIES": "\(self.attentionQueries)"])
         bertEmbeddings = config.kind == .bert ? try make(ShaderLibrary.bertEmbeddings, [s, s, s, s, s, s], push: 4) : nil
         vitPatches = config.kind == .vit ? try make(ShaderLibrary.vitPatches, [s, s], push: 12) : nil
         vitAssemble = config.kind == .vit ? try make(ShaderLibrary.vitAssemble, [s, s, s, s], push: 8) : nil

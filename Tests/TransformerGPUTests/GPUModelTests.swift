@@ -33,15 +33,16 @@ import Transformer
                                               intermediateSize: 512, imageSize: 64, patchSize: 16, numChannels: 3)
 
     /// Runs the whole model on the GPU, every component in one shard and in one shard each.
-    func compareWholeModel(_ config: ModelConfig, family: GEMMFamily? = nil, seed: UInt64 = 7) throws {
+    func compareWholeModel(_ config: ModelConfig, family: GEMMFamily? = nil, attentionQueries: Int? = nil, seed: UInt64 = 7,
+                           input: ModelInput? = nil) throws {
         let (instance, channel) = try Self.openChannel()
         do {
             let weights = try WeightStore.seeded(config: config, seed: seed)
             let cpu = try CPUReference(weights: weights)
-            let input = ModelInput.seeded(config: config, seed: seed)
+            let input = input ?? ModelInput.seeded(config: config, seed: seed)
             let reference = try cpu.forward(input)
 
-            let kernels = try GPUKernels(device: channel.device, config: config, family: family)
+            let kernels = try GPUKernels(device: channel.device, config: config, family: family, attentionQueries: attentionQueries)
             let context = try GPUModelContext(channel: channel, config: config, kernels: kernels)
             for c in config.components { try context.load(c, from: weights) }
             #expect(context.weightBytes == weights.totalBytes)
@@ -78,6 +79,19 @@ import Transformer
     /// The whole bert-base-uncased: 12 layers, 128 tokens, 110 M parameters (~3 s on lavapipe).
     @Test func bertBaseFullSizeMatchesTheCPUReference() throws {
         try compareWholeModel(ModelConfig.bertBaseUncased)  // the device's own GEMM family
+    }
+
+    /// The attention core's running-max softmax, whatever the mask: keys masked first (before any
+    /// maximum is known), in the middle and last, with 1 query per invocation (GPUs) and 4
+    /// (lavapipe), and a sequence that is no multiple of the queries a workgroup takes.
+    @Test(arguments: [1, 4])
+    func attentionHandlesMasksAnywhere(queries: Int) throws {
+        let config = try ModelConfig.bertBaseUncased.reduced(layers: 1, seqLen: 45)
+        var generator = Xoshiro256StarStar(seed: 11)
+        let ids = (0..<45).map { _ in Int32(generator.nextInt(below: config.vocabSize)) }
+        let mask = (0..<45).map { i -> Int32 in i < 5 || (20..<24).contains(i) || i >= 41 ? 0 : 1 }
+        let input = ModelInput.tokens(inputIds: ids, attentionMask: mask, tokenTypeIds: [Int32](repeating: 0, count: 45))
+        try compareWholeModel(config, family: .texel, attentionQueries: queries, input: input)
     }
 
     /// vit-base's real widths and all 197 tokens, one layer.
