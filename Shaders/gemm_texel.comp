@@ -14,8 +14,11 @@
 // and an exec-masked store; the fetches took ~40% of the samples. Bigger tiles amortise the
 // ROWS + COLS fetches of a k4 step over 4·ROWS·COLS multiply-adds (16×8 → 66×16 measured 1.45×);
 // fetching A once per 8 rows and spreading it with subgroupShuffle did not help (the dot body
-// bounds it); 512-bit SIMD did (1.3×). 66×24 is ~10% faster still but doubles lavapipe's cold
-// JIT (12 → 27 s per variant). 66 rows: 128 → 2 row groups (3% idle), 197 → 3 (0.5% idle).
+// bounds it); 512-bit SIMD did (1.3×). Why 33×16 and not bigger: lavapipe's JIT time grows
+// faster than the tile. 66×16 runs ~10% faster once compiled, but takes 14 s to compile cold
+// (33×16: 6 s; 66×24: 27 s) and 210 ms (33×16: 70 ms) to create from Mesa's shader cache, which
+// every context start and every rebuild pays; the default run is 1 s faster with 33×16 warm and
+// 10 s faster cold. 33 rows: 128 → 4 row groups (3% idle), 197 → 6 (0.5% idle).
 // Each loop step takes two k4 texels (k 8 at a time): the accumulators are loaded, added to and
 // stored (exec-masked) once per step, so two texels per step halve that traffic (+20%, and
 // 0.36-0.41 of OpenBLAS even at 256 bits). K must be a multiple of 4; an odd count of texels

@@ -21,7 +21,7 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     static let texelTile: (rows: Int, cols: Int) = {
         let env = ProcessInfo.processInfo.environment["POOLFAULT_TEXEL_TILE"]?.split(separator: "x").compactMap { Int($0) }
         if let env, env.count == 2 { return (env[0], env[1]) }
-        return (66, 16)
+        return (33, 16)  // why not bigger: gemm_texel.comp
     }()
 
     /// K must be a multiple of this for the texel kernel (it reads RGBA texels).
@@ -37,10 +37,11 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     /// How A and W are bound.
     var inputBinding: BindingKind { self == .texel ? .uniformTexelBuffer : .storageBuffer }
 
-    /// Whether the epilogue runs inside the GEMM's store. The texel kernel's 66×16 register tile
-    /// unrolls its store 1,056 times: any epilogue there makes lavapipe's first-dispatch JIT take
-    /// 20–30 s cold, so the texel family runs epilogues as a separate elementwise pass
-    /// (activation.comp; same numbers, ~1 ms).
+    /// Whether the epilogue runs inside the GEMM's store. The texel kernel's register tile
+    /// unrolls its store ROWS × COLS times (528 at 33×16): an epilogue there made lavapipe's
+    /// first-dispatch JIT take 20–30 s cold (measured at 66×16), and each fused epilogue is one
+    /// more big variant to compile, so the texel family runs epilogues as a separate elementwise
+    /// pass (activation.comp; same numbers, ~1 ms).
     func fuses(_ epilogue: GEMMEpilogue) -> Bool { self == .tiled || epilogue == .none }
 
     /// Workgroups covering an M×N output.
