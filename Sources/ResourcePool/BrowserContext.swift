@@ -84,7 +84,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
                 device = shared.device
             } else {
                 let physical = try timed("device_query") { try environment.choosePhysicalDevice() }
-                device = try timed("device_creation") { try ComputeDevice(physical: physical, label: name) }
+                device = try timed("device_creation") { try environment.makeDevice(physical, label: name) }
             }
             if sabotagedRebuilds > 0 {
                 sabotagedRebuilds -= 1

@@ -16,10 +16,14 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
     /// The device chosen at start (for reports and the software-fallback message).
     public let initialDevice: PhysicalDeviceInfo
     public let selectionReason: String
+    /// Devices take the staging path even where memory is unified (`ComputeDevice.unifiedMemory`):
+    /// a discrete GPU's uploads and read-backs, exercised on lavapipe.
+    public let stagedUploads: Bool
 
     public init(instance: VulkanInstance, selection: DeviceSelection, config: ModelConfig, weights: WeightStore,
-                cpu: CPUReference) throws {
+                cpu: CPUReference, stagedUploads: Bool = ComputeDevice.stagedUploadsRequested) throws {
         self.instance = instance
+        self.stagedUploads = stagedUploads
         self.selection = selection
         self.config = config
         self.weights = weights
@@ -28,6 +32,11 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
         let (index, reason) = try selection.choose(from: devices.map(\.info))
         initialDevice = devices[index].info
         selectionReason = reason
+    }
+
+    /// A logical device on `physical`, with this environment's upload path.
+    func makeDevice(_ physical: PhysicalDevice, label: String, queueCount: Int = 1) throws -> ComputeDevice {
+        try ComputeDevice(physical: physical, label: label, queueCount: queueCount, stagedUploads: stagedUploads)
     }
 
     /// A fresh physical-device query and choice.

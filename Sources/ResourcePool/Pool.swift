@@ -63,7 +63,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         let physical = try environment.choosePhysicalDevice()
         let queues = physical.info.computeFamily?.count ?? 1
         guard queues >= contexts || configuration.allowSharedQueues else { return nil }
-        return try ComputeDevice(physical: physical, label: "shared", queueCount: contexts)
+        return try environment.makeDevice(physical, label: "shared", queueCount: contexts)
     }
 
     public func context(named name: String) -> BrowserContext? { contexts.first { $0.name == name } }

@@ -85,10 +85,12 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
         let s = config.sequenceLength, h = config.hiddenSize
         var hidden = [Float](repeating: 0, count: s * h)
         try hidden.withUnsafeMutableBytes { try act.hidden.read(into: $0, via: channel) }
+        let pooled = components.contains(.pooler) && config.hasPooler ? try act.pooled.readFloats(h, via: channel) : nil
+        // `state` changes only once every read has succeeded: a run that fails part-way (a fault
+        // between the hidden and the pooled read-back) must leave the input intact for the shard's
+        // failover, or the shard would be applied twice.
         state.hidden = hidden
-        if components.contains(.pooler), config.hasPooler {
-            state.pooled = try act.pooled.readFloats(h, via: channel)
-        }
+        if let pooled { state.pooled = pooled }
         return RunStats(seconds: (ContinuousClock.now - start).seconds, batchSeconds: timing.wallSeconds,
                         gpuSeconds: timing.gpuSeconds)
     }

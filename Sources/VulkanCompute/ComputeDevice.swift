@@ -23,7 +23,9 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
     /// Queues created on this device: one per context in `--context-mode queue`.
     public let queueCount: Int
     /// True when device memory is host-visible (lavapipe, integrated GPUs): buffers are mapped
-    /// and written in place, with no staging copy.
+    /// and written in place, with no staging copy. `stagedUploads` (or POOLFAULT_STAGED_UPLOADS=1)
+    /// turns it off, so lavapipe takes a discrete GPU's path: unmapped buffers, every upload and
+    /// read-back through a staging buffer and a copy on the queue. CI tests that path this way.
     public let unifiedMemory: Bool
     let memoryProperties: VkPhysicalDeviceMemoryProperties
     private var handle: VkDevice?
@@ -40,7 +42,7 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
     /// Creates the logical device with `queueCount` queues of the first compute family (capped
     /// at what the family offers; lavapipe has one).
     public init(physical: PhysicalDevice, label: String, queueCount requested: Int = 1,
-                cacheStore: PipelineCacheStore = .shared) throws {
+                cacheStore: PipelineCacheStore = .shared, stagedUploads: Bool = ComputeDevice.stagedUploadsRequested) throws {
         self.physical = physical
         self.label = label
         serial = ComputeDevice.nextSerial()
@@ -50,7 +52,7 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
         queueFamily = UInt32(family.index)
         queueCount = max(1, min(requested, family.count))
         memoryProperties = physical.memory
-        unifiedMemory = ComputeDevice.hasUnifiedMemory(physical.memory)
+        unifiedMemory = !stagedUploads && ComputeDevice.hasUnifiedMemory(physical.memory)
         let priorities = [Float](repeating: 1, count: queueCount)
         var created: VkDevice?
         let fnsI = physical.instance.functions
@@ -136,6 +138,11 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
 
     /// Unified when a device-local, host-visible, coherent type sits on the largest device-local
     /// heap (lavapipe, integrated GPUs); a discrete GPU's small BAR window does not count.
+    /// POOLFAULT_STAGED_UPLOADS=1: every device takes the staging path (see `unifiedMemory`).
+    public static var stagedUploadsRequested: Bool {
+        ProcessInfo.processInfo.environment["POOLFAULT_STAGED_UPLOADS"] == "1"
+    }
+
     private static func hasUnifiedMemory(_ m: VkPhysicalDeviceMemoryProperties) -> Bool {
         let types = withUnsafeBytes(of: m.memoryTypes) { Array($0.bindMemory(to: VkMemoryType.self).prefix(Int(m.memoryTypeCount))) }
         let heaps = withUnsafeBytes(of: m.memoryHeaps) { Array($0.bindMemory(to: VkMemoryHeap.self).prefix(Int(m.memoryHeapCount))) }

@@ -141,6 +141,34 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
         try channel.copy(from: staging, to: self, bytes: bytes.count, destinationOffset: offset)
     }
 
+    /// Writes `bytes`, a run of rows of `rowBytes` each, with row r starting at `r · pitchBytes`
+    /// (a pitch wider than the row leaves padding, unwritten, after each row). Mapped buffers
+    /// take one copy per row in place; others one staging buffer laid out the same way and one
+    /// copy on `channel`.
+    public func writeRows(_ bytes: UnsafeRawBufferPointer, rowBytes: Int, pitchBytes: Int, via channel: Channel? = nil) throws {
+        guard rowBytes > 0, pitchBytes >= rowBytes, bytes.count % rowBytes == 0 else {
+            throw VulkanError.invalidUse("writeRows into \(label): \(bytes.count) bytes in rows of \(rowBytes) at pitch \(pitchBytes)")
+        }
+        let rows = bytes.count / rowBytes
+        guard rows > 0 else { return }
+        let span = (rows - 1) * pitchBytes + rowBytes
+        guard span <= size else {
+            throw VulkanError.invalidUse("writeRows of \(rows) rows at pitch \(pitchBytes) into \(label) (\(size) bytes)")
+        }
+        if pitchBytes == rowBytes { return try write(bytes, via: channel) }
+        let direct: Bool = try device.withDevice("write \(label)") { _ in
+            guard buffer != nil else { throw VulkanError.deviceLost("write: buffer \(label) was released") }
+            guard let mapped else { return false }
+            for r in 0..<rows { (mapped + r * pitchBytes).copyMemory(from: bytes.baseAddress! + r * rowBytes, byteCount: rowBytes) }
+            return true
+        }
+        if direct { return }
+        guard let channel else { throw VulkanError.invalidUse("buffer \(label) is not host-visible: write needs a channel") }
+        let staging = try DeviceBuffer(device: device, size: span, label: "staging", location: .host)
+        try staging.writeRows(bytes, rowBytes: rowBytes, pitchBytes: pitchBytes)
+        try channel.copy(from: staging, to: self, bytes: span)
+    }
+
     /// Reads `count` bytes at `offset` into `destination`.
     public func read(into destination: UnsafeMutableRawBufferPointer, offset: Int = 0, via channel: Channel? = nil) throws {
         guard offset >= 0, offset + destination.count <= size else {

@@ -52,6 +52,16 @@ import Testing
         #expect(!r.stderr.contains("validation:"))
     }
 
+    /// A discrete GPU's path on lavapipe: no mapped device memory, every upload and read-back
+    /// through a staging buffer and a queue copy.
+    @Test func aRunWithStagedUploadsPasses() throws {
+        let r = try CLIRunner.run(Self.quick + ["--output-dir", Self.tempDir("staged"), "--validate"],
+                                  environment: ["POOLFAULT_STAGED_UPLOADS": "1"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("Scenarios: 4/4 successful"))
+        #expect(!r.stderr.contains("validation:"))
+    }
+
     @Test(arguments: ["simple", "coordinated"])
     func everyStrategyRunsEveryScenario(strategy: String) throws {
         let r = try CLIRunner.run(Self.quick + ["--output-dir", Self.tempDir(strategy), "--recovery-strategy", strategy])

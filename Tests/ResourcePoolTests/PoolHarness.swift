@@ -16,6 +16,7 @@ enum PoolHarness {
     static let cpu = try! CPUReference(weights: weights)
 
     static func makePool(seed: UInt64 = 42, browsers: [String] = ["chrome", "firefox", "edge"], webnn: Set<String> = [],
+                         stagedUploads: Bool = false,
                          configure: (inout PoolConfiguration) -> Void = { _ in }) throws -> (VulkanInstance, Pool) {
         if ProcessInfo.processInfo.environment["VK_DRIVER_FILES"] == nil, FileManager.default.fileExists(atPath: lavapipe) {
             setenv("VK_DRIVER_FILES", lavapipe, 0)
@@ -27,7 +28,7 @@ enum PoolHarness {
         configuration.seed = seed
         configure(&configuration)
         let environment = try GPUEnvironment(instance: instance, selection: DeviceSelection(), config: config,
-                                             weights: weights, cpu: cpu)
+                                             weights: weights, cpu: cpu, stagedUploads: stagedUploads)
         let pool = try Pool(configuration: configuration, environment: environment)
         _ = try pool.initialize()
         return (instance, pool)
