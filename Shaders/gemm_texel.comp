@@ -1,6 +1,7 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
-// C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias[N]) — the CPU-shaped GEMM for lavapipe.
+// C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias[N]) — the CPU-shaped GEMM for lavapipe. W's rows are
+// K + 4 floats apart (GEMMFamily.weightPitch: padding keeps them out of each other's cache sets).
 //
 // Why this shape (../shared/notes/vulkan-on-linux-swift.md): llvmpipe runs LANES invocations
 // as one SIMD group (8 at 256 bits, 16 at 512: LavapipeVectorWidth), and gives a storage-buffer
@@ -43,7 +44,8 @@ void main() {
     const uint rowBase = gl_WorkGroupID.y * ROWS;
     const int k4Count = int(pc.K >> 2);
     int wRow[COLS];
-    [[unroll]] for (int j = 0; j < COLS; ++j) wRow[j] = int(min(colBase + uint(LANES) * uint(j), pc.N - 1u)) * k4Count;
+    const int wPitch = k4Count + 1;  // W rows are padded by one texel (GEMMFamily.weightPitch)
+    [[unroll]] for (int j = 0; j < COLS; ++j) wRow[j] = int(min(colBase + uint(LANES) * uint(j), pc.N - 1u)) * wPitch;
     int aRow[ROWS];
     [[unroll]] for (int r = 0; r < ROWS; ++r) aRow[r] = int(min(rowBase + uint(r), pc.M - 1u)) * k4Count;
     float acc[ROWS * COLS];

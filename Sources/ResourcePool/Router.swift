@@ -84,7 +84,8 @@ extension Pool {
     /// A fault's typed error (as opposed to a bug or bad input, which propagate).
     static func isLoss(_ error: any Error) -> Bool {
         if let e = error as? VulkanError { return e.isLoss }
-        return error is GPUModelError
+        if case GPUModelError.componentMissing = error { return true }
+        return false
     }
 
     /// Moves the context's state to what the error says.

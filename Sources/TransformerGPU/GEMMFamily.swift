@@ -27,6 +27,13 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     /// K must be a multiple of this for the texel kernel (it reads RGBA texels).
     static let texelKMultiple = 4
 
+    /// Floats from one weight row (W[n][·]) to the next, for an inner dimension K. The texel
+    /// kernel wants one texel of padding per row: its lanes read 16 × COLS neighbouring rows at
+    /// once, and with an unpadded pitch of 3,072 or 12,288 bytes those rows all fall into a few L1
+    /// cache sets (12,288 = 3 · 4096: every row in the same set), so the weights were fetched
+    /// from L2 again and again. Padding made the GEMM 10–25% faster, the long-K shape the most.
+    func weightPitch(k: Int) -> Int { self == .texel ? k + 4 : k }
+
     /// Defines the family's kernel is compiled with; `lanes` is the device's SIMD width
     /// (`SIMDWidth.lanes`), the texel kernel's workgroup size.
     func defines(lanes: Int) -> [String: String] {

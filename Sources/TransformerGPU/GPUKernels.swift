@@ -83,7 +83,25 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
             + [bertEmbeddings, vitPatches, vitAssemble].compactMap({ $0 }) { k.release() }
     }
 
-    /// C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias): one fused dispatch, or the plain GEMM and
+    /// A GEMM weight W[rows][k] on the device, its rows `family.weightPitch(k:)` floats apart:
+    /// the layout `gemm` expects of W.
+    public func weightBuffer(_ values: UnsafeBufferPointer<Float>, rows: Int, k: Int, label: String,
+                             via channel: Channel) throws -> DeviceBuffer {
+        guard rows > 0, k > 0, values.count == rows * k else {
+            throw VulkanError.invalidUse("weight \(label): \(values.count) floats are not \(rows) rows of \(k)")
+        }
+        let pitch = family.weightPitch(k: k)
+        let buffer = try DeviceBuffer(device: device, size: ((rows - 1) * pitch + k) * 4, label: label)
+        try buffer.writeRows(UnsafeRawBufferPointer(values), rowBytes: k * 4, pitchBytes: pitch * 4, via: channel)
+        return buffer
+    }
+
+    /// Convenience for arrays (benchmarks, tests).
+    public func weightBuffer(_ values: [Float], rows: Int, k: Int, label: String, via channel: Channel) throws -> DeviceBuffer {
+        try values.withUnsafeBufferPointer { try weightBuffer($0, rows: rows, k: k, label: label, via: channel) }
+    }
+
+    /// C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias), W laid out by `weightBuffer`: one fused dispatch, or the plain GEMM and
     /// an elementwise pass where the family does not fuse that epilogue. An unfused residual
     /// needs `scratch` (M×N floats, free at this point) to hold the product before C += it.
     public func gemm(_ a: DeviceBuffer, _ w: DeviceBuffer, _ bias: DeviceBuffer, _ c: DeviceBuffer,

@@ -50,7 +50,7 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     /// Uploads a component's weights (replacing any copy already here).
     @discardableResult
     public func load(_ component: ModelComponent, from store: WeightStore) throws -> UploadStats {
-        let w = try ComponentWeights(component, from: store, device: device, channel: channel)
+        let w = try ComponentWeights(component, from: store, kernels: kernels, channel: channel)
         lock.withLock {
             weights[component] = w
             batches = batches.filter { !$0.key.contains(component) }

@@ -112,11 +112,12 @@ import Transformer
                 let bias = (0..<n).map { _ in rng.nextSignedUnitFloat() }, c0 = (0..<m * n).map { _ in rng.nextSignedUnitFloat() }
                 let linear = Numerics.linear(a, inFeatures: k, weight: w, bias: bias, outFeatures: n)
                 for epilogue in GEMMEpilogue.allCases {
-                    let buffers = try [a, w, bias, c0].map { values in
+                    var buffers = try [a, w, bias, c0].map { values in
                         let b = try DeviceBuffer(device: channel.device, size: values.count * 4, label: "gemm")
                         try b.write(values, via: channel)
                         return b
                     }
+                    buffers[1] = try kernels.weightBuffer(w, rows: n, k: k, label: "W", via: channel)  // the family's row pitch
                     let scratch = try DeviceBuffer(device: channel.device, size: m * n * 4, label: "scratch")
                     try channel.run(kernels.gemm(buffers[0], buffers[1], buffers[2], buffers[3], m: m, n: n, k: k, epilogue,
                                                  scratch: scratch, label: "gemm"))
@@ -131,6 +132,34 @@ import Transformer
                     #expect(worst <= 2e-5, "\(family) \(epilogue) \(m)×\(n)×\(k): max abs \(worst)")
                 }
             }
+        }
+        Self.expectClean(instance)
+    }
+
+    /// Exactly the Linear weights (and ViT's patch projection) get the GEMM row pitch; embedding
+    /// tables, LayerNorms, biases and ViT's position/CLS tensors keep theirs.
+    @Test func gemmWeightsAreTheLinearWeights() {
+        for config in [ModelConfig.bertBaseUncased, ModelConfig.vitBasePatch16_224] {
+            let gemm = config.parameters.filter { ComponentWeights.isGEMMWeight($0.name, shape: $0.shape) }.map(\.name)
+            let perLayer = ["query", "key", "value", "output.dense", "intermediate.dense", "output.dense"]
+            #expect(gemm.count == config.numLayers * perLayer.count + 1 + (config.kind == .vit ? 1 : 0), "\(gemm)")
+            #expect(gemm.allSatisfy { !$0.contains("LayerNorm") && !$0.contains("layernorm") && !$0.hasSuffix("_embeddings.weight") })
+            #expect(gemm.contains("pooler.dense.weight"))
+        }
+    }
+
+    @Test func aWeightInAnotherLayoutIsRefusedWhereItIsUsed() throws {
+        let (instance, channel) = try Self.openChannel()
+        do {
+            let config = Self.tinyBERT
+            let kernels = try GPUKernels(device: channel.device, config: config, family: .texel)
+            let weights = try ComponentWeights(.attention(layer: 0), from: try WeightStore.seeded(config: config, seed: 1),
+                                               kernels: kernels, channel: channel)
+            let name = "encoder.layer.0.attention.self.query.weight"
+            let h = config.hiddenSize
+            #expect(throws: Never.self) { try weights.gemmWeight(name, pitch: GEMMFamily.texel.weightPitch(k: h)) }
+            #expect(throws: GPUModelError.self) { try weights.gemmWeight(name, pitch: h) }
+            #expect(throws: GPUModelError.self) { try weights.gemmWeight("encoder.layer.0.attention.self.query.bias", pitch: h) }
         }
         Self.expectClean(instance)
     }

@@ -54,13 +54,13 @@ struct BenchKernelsCommand: ParsableCommand {
                 let cpuRun = {
                     time { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), w, Int32(k), 0, &cpuOut, Int32(n)) }
                 }
-                let buffers = try [a, w, bias].map { values in
+                let buffers = try [a, bias].map { values in
                     let b = try DeviceBuffer(device: device, size: values.count * 4, label: "bench")
                     try b.write(values, via: channel)
                     return b
-                }
+                } + [try kernels.weightBuffer(w, rows: n, k: k, label: "bench W", via: channel)]
                 let c = try DeviceBuffer(device: device, size: m * n * 4, label: "c")
-                let steps = kernels.gemm(buffers[0], buffers[1], buffers[2], c, m: m, n: n, k: k, label: "gemm")
+                let steps = kernels.gemm(buffers[0], buffers[2], buffers[1], c, m: m, n: n, k: k, label: "gemm")
                 let batch = try channel.record(steps, timestamps: true)
                 let gpuRun = {
                     let t = try channel.submit(batch)
