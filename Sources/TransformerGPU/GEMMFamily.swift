@@ -18,7 +18,7 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     var source: ShaderSource { self == .texel ? ShaderLibrary.gemmTexel : ShaderLibrary.gemmTiled }
 
     /// Rows × columns each invocation of the texel kernel owns (one SIMD group per workgroup).
-    static let texelTile: (rows: Int, cols: Int) = {
+    public static let texelTile: (rows: Int, cols: Int) = {
         let env = ProcessInfo.processInfo.environment["POOLFAULT_TEXEL_TILE"]?.split(separator: "x").compactMap { Int($0) }
         if let env, env.count == 2 { return (env[0], env[1]) }
         return (33, 16)  // why not bigger: gemm_texel.comp

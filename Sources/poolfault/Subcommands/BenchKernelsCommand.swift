@@ -40,6 +40,7 @@ struct BenchKernelsCommand: ParsableCommand {
             let config = ModelConfig.bertBaseUncased
             let kernels = try GPUKernels(device: device, config: config)
             let cpuName = "OpenBLAS \(openblasThreads()) threads, \(OpenBLASSpin.description)"
+            let tile = "\(GEMMFamily.texelTile.rows)x\(GEMMFamily.texelTile.cols)"
             var rows: [Row] = []
             var errors: [String] = []
             for (m, k, n) in Self.shapes {
@@ -84,10 +85,11 @@ struct BenchKernelsCommand: ParsableCommand {
                 }
             }
             if json {
-                struct Out: Encodable { let gemm: [Row]; let gemmFamily: String; let runs: Int }
-                print(try jsonString(Out(gemm: rows, gemmFamily: kernels.family.rawValue, runs: runs)))
+                struct Out: Encodable { let gemm: [Row]; let gemmFamily: String; let texelTile: String; let runs: Int; let mesaShaderCache: String }
+                print(try jsonString(Out(gemm: rows, gemmFamily: kernels.family.rawValue, texelTile: tile, runs: runs,
+                                         mesaShaderCache: mesaCacheState())))
             } else {
-                print("GEMM, M×K×N (activations × weightsᵀ), medians of \(runs) alternating runs · Vulkan: \(physical.info.name), \(kernels.family.rawValue) kernel, GPU timestamps · CPU: \(cpuName)")
+                print("GEMM, M×K×N (activations × weightsᵀ), medians of \(runs) alternating runs after a warm-up · Vulkan: \(physical.info.name), \(kernels.family.rawValue) kernel\(kernels.family == .texel ? " \(tile)" : ""), GPU timestamps · CPU: \(cpuName) · Mesa shader cache: \(mesaCacheState())")
                 print("shape              vulkan GFLOP/s   openblas GFLOP/s   ratio")
                 for i in stride(from: 0, to: rows.count, by: 2) {
                     let g = rows[i], b = rows[i + 1]
