@@ -9,7 +9,7 @@ public enum ShaderLibrary {
     public static let spin = source("spin.comp", PackageResources.spin_comp)
 
     // Transformer kernels.
-    /// The CPU-shaped GEMM (lavapipe): texel-buffer loads, 66×16 register tiles per invocation.
+    /// The CPU-shaped GEMM (lavapipe): texel-buffer loads, a register tile per invocation (GEMMFamily.texelTile).
     public static let gemmTexel = withEpilogue("gemm_texel.comp", PackageResources.gemm_texel_comp)
     /// The GPU-shaped GEMM: 64×64 shared-memory tiles.
     public static let gemmTiled = withEpilogue("gemm_tiled.comp", PackageResources.gemm_tiled_comp)
