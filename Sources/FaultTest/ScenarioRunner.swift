@@ -66,7 +66,7 @@ public struct ScenarioRunner: Sendable {
             devices = p.contexts.map {
                 let d = $0.deviceSummary
                 return DeviceSummary(context: $0.name, backend: $0.backend.rawValue, name: d.name, driver: d.driver,
-                                     type: d.type, software: d.software)
+                                     type: d.type, software: d.software, compute: d.compute)
             }
             let bytes = steps.compactMap(\.bytes).reduce(0, +)
             return (true, "Initialization succeeded: \(p.contexts.count) contexts, \(p.plan.shards.count) shards, \(ReportFormat.bytes(bytes)) of weights uploaded")

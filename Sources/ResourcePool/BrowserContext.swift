@@ -52,12 +52,13 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
 
     /// The device this context runs on now (nil for webnn or while crashed).
     public var device: ComputeDevice? { lock.withLock { stack?.device } }
-    public var deviceSummary: (name: String, driver: String, type: String, software: Bool) {
+    public var deviceSummary: (name: String, driver: String, type: String, software: Bool, compute: String) {
         switch backend {
-        case .webnn: return ("CPU (OpenBLAS)", "OpenBLAS", "host", false)
+        case .webnn: return ("CPU (OpenBLAS)", "OpenBLAS", "host", false, "the CPU reference forward (cblas_sgemm)")
         case .webgpu:
-            let info = lock.withLock { stack?.device.physical.info } ?? environment.initialDevice
-            return (info.name, info.driverInfo, info.type.rawValue, info.isSoftware)
+            let (info, kernels) = lock.withLock { (stack?.device.physical.info, stack?.kernels) }
+            let shown = info ?? environment.initialDevice
+            return (shown.name, shown.driverInfo, shown.type.rawValue, shown.isSoftware, kernels?.summary ?? "not started")
         }
     }
     public var heldComponents: Set<ModelComponent> { lock.withLock { held } }

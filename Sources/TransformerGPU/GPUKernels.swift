@@ -76,6 +76,14 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         pipelineSeconds = kernels.reduce(0) { $0 + $1.pipelineSeconds }
     }
 
+    /// How these kernels compute, for reports: "texel GEMM 33x16, 16 lanes, attention 4
+    /// queries/invocation" (+ ", staged uploads" where the device skips mapped memory).
+    public var summary: String {
+        let tile = GEMMFamily.texelTile
+        return "\(family.rawValue) GEMM\(family == .texel ? " \(tile.rows)x\(tile.cols)" : ""), \(lanes) lanes, "
+            + "attention \(attentionQueries) queries/invocation" + (device.unifiedMemory ? "" : ", staged uploads")
+    }
+
     /// Releases every pipeline now (a context's teardown on a device it shares); later use
     /// throws `.deviceLost` naming the kernel.
     public func release() {

@@ -142,9 +142,22 @@ import Testing
     }
 
     @Test func rejectsAnotherMajorSchemaVersion() throws {
-        let json = try Self.text(ReportFixtures.report).replacingOccurrences(of: "\"schema_version\": \"1.0\"",
+        let json = try Self.text(ReportFixtures.report).replacingOccurrences(of: "\"schema_version\": \"\(FaultTestReport.schemaVersion)\"",
                                                                              with: "\"schema_version\": \"2.0\"")
         #expect(throws: DecodingError.self) { try JSONReport.decode(Data(json.utf8)) }
+    }
+
+    /// A 1.0 report (before `lavapipe_vector_width`, `openblas` and `devices[].compute`) still reads.
+    @Test func readsA1_0ReportWithoutThe1_1Fields() throws {
+        var object = try #require(try JSONSerialization.jsonObject(with: try JSONReport.encode(ReportFixtures.report)) as? [String: Any])
+        var info = try #require(object["test_info"] as? [String: Any])
+        info["lavapipe_vector_width"] = nil
+        info["openblas"] = nil
+        info["devices"] = (info["devices"] as? [[String: Any]] ?? []).map { var d = $0; d["compute"] = nil; return d }
+        object["test_info"] = info
+        object["schema_version"] = "1.0"
+        let decoded = try JSONReport.decode(try JSONSerialization.data(withJSONObject: object))
+        #expect(decoded.testInfo.openblas == nil && decoded.testInfo.devices.allSatisfy { $0.compute == nil })
     }
 
     @Test func rejectsAnUnknownPhase() throws {

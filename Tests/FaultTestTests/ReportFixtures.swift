@@ -17,15 +17,19 @@ enum ReportFixtures {
                  timestamp: "20261124_234829", seed: 42,
                  devices: [
                     DeviceSummary(context: "chrome", backend: "webgpu", name: "llvmpipe (LLVM 15.0.6, 256 bits)",
-                                  driver: "Mesa 22.3.6", type: "cpu", software: true),
+                                  driver: "Mesa 22.3.6", type: "cpu", software: true,
+                                  compute: "texel GEMM 33x16, 8 lanes, attention 4 queries/invocation"),
                     DeviceSummary(context: "firefox", backend: "webgpu", name: "llvmpipe (LLVM 15.0.6, 256 bits)",
-                                  driver: "Mesa 22.3.6", type: "cpu", software: true),
+                                  driver: "Mesa 22.3.6", type: "cpu", software: true,
+                                  compute: "texel GEMM 33x16, 8 lanes, attention 4 queries/invocation"),
                     DeviceSummary(context: "edge", backend: "webnn", name: "CPU (OpenBLAS)",
-                                  driver: "OpenBLAS 0.3.21", type: "host", software: true),
+                                  driver: "OpenBLAS 0.3.21", type: "host", software: true,
+                                  compute: "the CPU reference forward (cblas_sgemm)"),
                  ],
                  toolVersion: "0.4.0", shardType: "layer",
                  shards: ["embeddings, layer0-3", "layer4-7", "layer8-11, pooler"], layers: 12, sequenceLength: 128,
-                 weights: "seeded (seed 42)", contextMode: "device", validation: true, shaderCache: "warm")
+                 weights: "seeded (seed 42)", contextMode: "device", validation: true, shaderCache: "warm",
+                 lavapipeVectorWidth: "Mesa's default (256 bits where AVX2, less without)", openblas: "2 threads, workers spin 2^4 cycles")
     }
 
     static let planned = Placement(contexts: ["chrome", "firefox", "edge"])

@@ -75,7 +75,13 @@ import Testing
         let r = try CLIRunner.run(Self.quick + ["--output-dir", dir, "--scenario", "browser_crash", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        #expect(object?["schema_version"] as? String == "1.0")
+        #expect(object?["schema_version"] as? String == "1.1")
+        // What changes timings is recorded: lavapipe's width, OpenBLAS's spin, each context's kernels.
+        let info = object?["test_info"] as? [String: Any] ?? [:]
+        #expect((info["lavapipe_vector_width"] as? String ?? "").contains("bits"))
+        #expect((info["openblas"] as? String ?? "").contains("workers spin"))
+        let devices = info["devices"] as? [[String: Any]] ?? []
+        #expect(!devices.isEmpty && devices.allSatisfy { ($0["compute"] as? String ?? "").contains("GEMM") }, "\(devices)")
         let file = try #require(Self.reports(in: dir).first)
         let schema = CLIRunner.packageRoot.appendingPathComponent("docs/report.schema.json").path
         let check = Process()

@@ -5,7 +5,7 @@ import ResourcePool
 /// Its JSON shape (ReportCoding.swift) is documented in docs/report-schema.md and checked by
 /// docs/report.schema.json.
 public struct FaultTestReport: Sendable, Codable {
-    public static let schemaVersion = "1.0"
+    public static let schemaVersion = "1.1"
 
     public var schemaVersion: String = FaultTestReport.schemaVersion
     public var testInfo: TestInfo
@@ -40,10 +40,16 @@ public struct TestInfo: Sendable, Codable {
     public var validation: Bool
     /// Mesa's shader cache state (lavapipe compiles at first dispatch).
     public var shaderCache: String
+    /// Process-wide settings that change timings: lavapipe's SIMD width and who chose it,
+    /// OpenBLAS's threads and worker spin (schema 1.1; absent from 1.0 reports).
+    public var lavapipeVectorWidth: String?
+    public var openblas: String?
 
     public init(model: String, browsers: [String], recoveryStrategy: String, timestamp: String, seed: UInt64,
                 devices: [DeviceSummary], toolVersion: String, shardType: String, shards: [String], layers: Int,
-                sequenceLength: Int, weights: String, contextMode: String, validation: Bool, shaderCache: String) {
+                sequenceLength: Int, weights: String, contextMode: String, validation: Bool, shaderCache: String,
+                lavapipeVectorWidth: String? = nil, openblas: String? = nil) {
+        self.lavapipeVectorWidth = lavapipeVectorWidth; self.openblas = openblas
         self.model = model; self.browsers = browsers; self.recoveryStrategy = recoveryStrategy
         self.timestamp = timestamp; self.seed = seed; self.devices = devices; self.toolVersion = toolVersion
         self.shardType = shardType; self.shards = shards; self.layers = layers; self.sequenceLength = sequenceLength
@@ -62,10 +68,14 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
     /// "discrete", "integrated", "cpu" (software Vulkan), or "host" for webnn.
     public var type: String
     public var software: Bool
+    /// How the context computes: "texel GEMM 33x16, 16 lanes, attention 4 queries/invocation"
+    /// (schema 1.1; absent from 1.0 reports).
+    public var compute: String?
 
-    public init(context: String, backend: String, name: String, driver: String, type: String, software: Bool) {
+    public init(context: String, backend: String, name: String, driver: String, type: String, software: Bool,
+                compute: String? = nil) {
         self.context = context; self.backend = backend; self.name = name; self.driver = driver
-        self.type = type; self.software = software
+        self.type = type; self.software = software; self.compute = compute
     }
 }
 

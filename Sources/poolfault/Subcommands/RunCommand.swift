@@ -117,7 +117,9 @@ struct RunCommand: ParsableCommand {
                                 shardType: shardType.rawValue, shards: plan.shards.map(\.description),
                                 layers: config.numLayers, sequenceLength: config.sequenceLength,
                                 weights: "\(weights.source)", contextMode: contextModeLabel,
-                                validation: instance.validationLog != nil, shaderCache: mesaCacheState())
+                                validation: instance.validationLog != nil, shaderCache: mesaCacheState(),
+                                lavapipeVectorWidth: lavapipeWidthState(),
+                                openblas: "\(openblasThreads()) threads, \(OpenBLASSpin.description)")
             let report = FaultTestReport(testInfo: info, scenarios: results)
             let path = try JSONReport.write(report, toDirectory: outputURL)
             if let junit { try JUnitReport.write(report, to: URL(fileURLWithPath: junit)) }

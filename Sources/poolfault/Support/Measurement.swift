@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import VulkanCompute
 
 // Helpers every benchmark shares: timing, medians, and the state that decides what a timing means.
 
@@ -24,4 +25,11 @@ func mesaCacheState() -> String {
     if env["MESA_SHADER_CACHE_DISABLE"] == "true" || env["MESA_SHADER_CACHE_DISABLE"] == "1" { return "disabled" }
     if let dir = env["MESA_SHADER_CACHE_DIR"] { return "enabled (\(dir))" }
     return "enabled (default ~/.cache/mesa_shader_cache)"
+}
+
+/// lavapipe's SIMD width and who chose it, for reports.
+func lavapipeWidthState() -> String {
+    if let width = LavapipeVectorWidth.applied { return "\(width) bits (poolfault's choice on this AVX-512 CPU)" }
+    if let user = ProcessInfo.processInfo.environment["LP_NATIVE_VECTOR_WIDTH"] { return "\(user) bits (LP_NATIVE_VECTOR_WIDTH)" }
+    return "Mesa's default (256 bits where AVX2, less without)"
 }
