@@ -1,5 +1,6 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 // C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias[N]) — the CPU-shaped GEMM for lavapipe. W's rows are
 // K + 4 floats apart (GEMMFamily.weightPitch: padding keeps them out of each other's cache sets).
 //
@@ -7,23 +8,23 @@
 // as one SIMD group (8 at 256 bits, 16 at 512: LavapipeVectorWidth), and gives a storage-buffer
 // load its fast path only when the offset is built from constants; a texel fetch compiles to a
 // call of a branch-free fetch function (one 16-byte load per lane, then a transpose). So A and
-// W are read as RGBA32F texel buffers; all lanes of a workgroup fetch the same A texels, and
-// each invocation owns ROWS rows × COLS columns: column j of invocation i is
-// LANES·COLS·wg.x + i + LANES·j, so neighbouring lanes read neighbouring weight rows.
-// Profiled (perf on the JIT code, 66×16 at 256 bits): Mesa 22.3 lowers dot/fma to mul + add,
-// and the 1,056 accumulators live on the stack, so each dot is 4 mul + 4 add + a load, an add
-// and an exec-masked store; the fetches took ~40% of the samples. Bigger tiles amortise the
-// ROWS + COLS fetches of a k4 step over 4·ROWS·COLS multiply-adds (16×8 → 66×16 measured 1.45×);
-// fetching A once per 8 rows and spreading it with subgroupShuffle did not help (the dot body
-// bounds it); 512-bit SIMD did (1.3×). Why 33×16 and not bigger: lavapipe's JIT time grows
-// faster than the tile. 66×16 runs ~10% faster once compiled, but takes 14 s to compile cold
-// (33×16: 6 s; 66×24: 27 s) and 210 ms (33×16: 70 ms) to create from Mesa's shader cache, which
-// every context start and every rebuild pays; the default run is 1 s faster with 33×16 warm and
-// 10 s faster cold. 33 rows: 128 → 4 row groups (3% idle), 197 → 6 (0.5% idle).
-// Each loop step takes two k4 texels (k 8 at a time): the accumulators are loaded, added to and
-// stored (exec-masked) once per step, so two texels per step halve that traffic (+20%, and
-// 0.36-0.41 of OpenBLAS even at 256 bits). K must be a multiple of 4; an odd count of texels
-// ends with a half-empty step. Rows/columns past M/N are clamped on load and masked on store.
+// W are read as RGBA32F texel buffers, and each invocation owns ROWS rows × COLS columns:
+// column j of invocation i is LANES·COLS·wg.x + i + LANES·j (neighbouring lanes read
+// neighbouring weight rows); every lane needs the same A rows, so lane i fetches row g·LANES + i
+// and subgroupShuffle hands each row to all lanes (a broadcast once compiled).
+// What the profile (perf on the JIT code) showed, and what each step gained: Mesa 22.3 lowers
+// dot/fma to mul + add and keeps the ROWS·COLS accumulators on the stack, so each dot is
+// 4 mul + 4 add + a load, an add and an exec-masked store. Bigger tiles amortise the fetches of
+// a step (16×8 → 66×16: 1.45×); 512-bit SIMD: 1.3×; two k4 texels per loop step, so the
+// accumulator traffic is paid once per 8 k (below): 1.2×; padded W rows: 1.1–1.25×; with the
+// fetches then half the samples, A by shuffle (66 → 6 A fetches per step at 33×16): 1.1×
+// (it gained nothing before, when the dot body bounded the kernel).
+// Why 33×16 and not bigger: lavapipe's JIT time grows faster than the tile. 66×16 took 14 s to
+// compile cold (33×16: 6 s; 66×24: 27 s) and 210 ms (33×16: 70 ms) to create from Mesa's shader
+// cache, which every context start and every rebuild pays, for ~10% more GFLOP/s.
+// 33 rows: 128 → 4 row groups (3% idle), 197 → 6 (0.5% idle).
+// K must be a multiple of 4; an odd count of texels ends with a half-empty step. Rows/columns
+// past M/N are clamped on load and masked on store. Needs subgroup shuffle (lavapipe has it).
 //
 // EPILOGUE: 0 none · 1 exact-erf GELU · 2 residual add (C += result) · 3 tanh
 layout(local_size_x = LANES) in;
@@ -46,8 +47,10 @@ void main() {
     int wRow[COLS];
     const int wPitch = k4Count + 1;  // W rows are padded by one texel (GEMMFamily.weightPitch)
     [[unroll]] for (int j = 0; j < COLS; ++j) wRow[j] = int(min(colBase + uint(LANES) * uint(j), pc.N - 1u)) * wPitch;
-    int aRow[ROWS];
-    [[unroll]] for (int r = 0; r < ROWS; ++r) aRow[r] = int(min(rowBase + uint(r), pc.M - 1u)) * k4Count;
+    // Lane i fetches A row g·LANES + i of the tile; subgroupShuffle hands row r to every lane.
+    const int AG = (ROWS + LANES - 1) / LANES;
+    int aRow[AG];
+    [[unroll]] for (int g = 0; g < AG; ++g) aRow[g] = int(min(rowBase + uint(g * LANES) + lane, pc.M - 1u)) * k4Count;
     float acc[ROWS * COLS];
     [[unroll]] for (int i = 0; i < ROWS * COLS; ++i) acc[i] = 0.0;
 
@@ -59,8 +62,10 @@ void main() {
             b0[j] = texelFetch(W, wRow[j] + k);
             b1[j] = second ? texelFetch(W, wRow[j] + k1) : vec4(0.0);
         }
+        vec4 ag0[AG], ag1[AG];
+        [[unroll]] for (int g = 0; g < AG; ++g) { ag0[g] = texelFetch(A, aRow[g] + k); ag1[g] = texelFetch(A, aRow[g] + k1); }
         [[unroll]] for (int r = 0; r < ROWS; ++r) {
-            const vec4 a0 = texelFetch(A, aRow[r] + k), a1 = texelFetch(A, aRow[r] + k1);
+            const vec4 a0 = subgroupShuffle(ag0[r / LANES], uint(r % LANES)), a1 = subgroupShuffle(ag1[r / LANES], uint(r % LANES));
             [[unroll]] for (int j = 0; j < COLS; ++j) acc[r * COLS + j] += dot(a0, b0[j]) + dot(a1, b1[j]);
         }
     }
