@@ -70,6 +70,6 @@ let package = Package(
 /// Every kernel in Shaders/. Listed by name so a missing file fails the build, not a run.
 var shaderFiles: [String] {
     ["vector_add.comp", "gemm_naive.comp", "spin.comp",
-     "gemm_texel.comp", "gemm_tiled.comp", "gemm_epilogue.glsl", "layernorm.comp", "attention.comp",
+     "gemm_texel.comp", "gemm_tiled.comp", "gemm_epilogue.glsl", "layernorm.comp", "layernorm_rows.comp", "attention.comp",
      "bert_embeddings.comp", "vit_patches.comp", "vit_assemble.comp", "activation.comp"]
 }

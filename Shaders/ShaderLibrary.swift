@@ -13,7 +13,10 @@ public enum ShaderLibrary {
     public static let gemmTexel = withEpilogue("gemm_texel.comp", PackageResources.gemm_texel_comp)
     /// The GPU-shaped GEMM: 64×64 shared-memory tiles.
     public static let gemmTiled = withEpilogue("gemm_tiled.comp", PackageResources.gemm_tiled_comp)
+    /// LayerNorm (± residual), one 64-invocation workgroup per row: GPUs.
     public static let layerNorm = source("layernorm.comp", PackageResources.layernorm_comp)
+    /// LayerNorm (± residual), one SIMD group per row, texel loads, no barriers: lavapipe.
+    public static let layerNormRows = source("layernorm_rows.comp", PackageResources.layernorm_rows_comp)
     public static let attention = source("attention.comp", PackageResources.attention_comp)
     public static let bertEmbeddings = source("bert_embeddings.comp", PackageResources.bert_embeddings_comp)
     public static let vitPatches = source("vit_patches.comp", PackageResources.vit_patches_comp)
@@ -23,7 +26,7 @@ public enum ShaderLibrary {
 
     /// Every kernel, by file name.
     public static let all: [String: ShaderSource] = Dictionary(
-        uniqueKeysWithValues: [vectorAdd, gemmNaive, spin, gemmTexel, gemmTiled, layerNorm, attention,
+        uniqueKeysWithValues: [vectorAdd, gemmNaive, spin, gemmTexel, gemmTiled, layerNorm, layerNormRows, attention,
                                bertEmbeddings, vitPatches, vitAssemble, activation].map { ($0.fileName, $0) })
 
     private static func source(_ fileName: String, _ bytes: [UInt8]) -> ShaderSource {

@@ -23,6 +23,8 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     let activation: [GEMMEpilogue: Kernel]
     let layerNorm: Kernel
     let layerNormResidual: Kernel
+    /// Which LayerNorm kernel: layernorm_rows.comp (with the texel family) or layernorm.comp.
+    let layerNormByRows: Bool
     let attention: Kernel
     let bertEmbeddings: Kernel?
     let vitPatches: Kernel?
@@ -64,8 +66,17 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         }
         self.gemm = gemm
         self.activation = activation
-        layerNorm = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "0"])
-        layerNormResidual = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "1"])
+        // With the CPU-shaped GEMM (lavapipe), the CPU-shaped LayerNorm: a SIMD group per row
+        // reading texels, 4.5× faster there (16.5 → 3.7 ms per BERT forward); else a workgroup per row.
+        layerNormByRows = family == .texel && config.hiddenSize % 4 == 0
+        if layerNormByRows {
+            let t = BindingKind.uniformTexelBuffer, d = ["HIDDEN": "\(config.hiddenSize)", "LANES": "\(lanes)"]
+            layerNorm = try make(ShaderLibrary.layerNormRows, [t, t, t, t, s], push: 8, d.merging(["RESIDUAL": "0"]) { $1 })
+            layerNormResidual = try make(ShaderLibrary.layerNormRows, [t, t, t, t, s], push: 8, d.merging(["RESIDUAL": "1"]) { $1 })
+        } else {
+            layerNorm = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "0"])
+            layerNormResidual = try make(ShaderLibrary.layerNorm, [s, s, s, s, s], push: 8, ["RESIDUAL": "1"])
+        }
         let t = BindingKind.uniformTexelBuffer
         attention = try make(ShaderLibrary.attention, [t, t, t, s, s], push: 12,
                              ["HEAD_DIM": "\(config.headDim)", "LANES": "\(lanes)", "QUERIES": "\(self.attentionQueries)"])
