@@ -10,7 +10,8 @@ import Foundation
 /// shortened; OpenBLAS's own GFLOP/s did not change. OpenBLAS reads OPENBLAS_THREAD_TIMEOUT
 /// once, when it loads (before `main`), so when the user has not set it poolfault sets it to
 /// 4 (2^4 cycles: workers sleep at once) and re-executes itself, once. If that exec fails it
-/// carries on with OpenBLAS's default. A value the user set always wins.
+/// carries on with OpenBLAS's default. A value the user set always wins, and skips the re-exec
+/// (set it when running poolfault under a debugger or valgrind, which an exec would leave).
 enum OpenBLASSpin {
     static let variable = "OPENBLAS_THREAD_TIMEOUT"
     static let shortened = "4"
