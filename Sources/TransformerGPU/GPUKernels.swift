@@ -21,10 +21,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     let gemm: [GEMMEpilogue: Kernel]
     /// Elementwise passes for the epilogues a family does not fuse (texel: GELU and tanh).
     let activation: [GEMMEpilogue: Kernel]
+    /// layernorm_rows.comp with the texel family, layernorm.comp with the tiled one.
     let layerNorm: Kernel
     let layerNormResidual: Kernel
-    /// Which LayerNorm kernel: layernorm_rows.comp (with the texel family) or layernorm.comp.
-    let layerNormByRows: Bool
     let attention: Kernel
     let bertEmbeddings: Kernel?
     let vitPatches: Kernel?
@@ -68,8 +67,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         self.activation = activation
         // With the CPU-shaped GEMM (lavapipe), the CPU-shaped LayerNorm: a SIMD group per row
         // reading texels, 4.5× faster there (16.5 → 3.7 ms per BERT forward); else a workgroup per row.
-        layerNormByRows = family == .texel && config.hiddenSize % 4 == 0
-        if layerNormByRows {
+        if family == .texel && config.hiddenSize % 4 == 0 {
             let t = BindingKind.uniformTexelBuffer, d = ["HIDDEN": "\(config.hiddenSize)", "LANES": "\(lanes)"]
             layerNorm = try make(ShaderLibrary.layerNormRows, [t, t, t, t, s], push: 8, d.merging(["RESIDUAL": "0"]) { $1 })
             layerNormResidual = try make(ShaderLibrary.layerNormRows, [t, t, t, t, s], push: 8, d.merging(["RESIDUAL": "1"]) { $1 })
