@@ -4,16 +4,28 @@
 // Why a separate pass: the texel GEMM's register tile unrolls its store ROWS × COLS times
 // (528 at 33×16); with an epilogue inside, lavapipe's first-dispatch JIT of that kernel took
 // 20–30 s cold (at 66×16), and every fused epilogue would be one more such variant to compile.
-// This pass costs about a millisecond and gives bit-identical results (fp32 store, reload).
+// This pass costs about half a millisecond (BERT's 128×3072 GELU) and gives bit-identical
+// results (fp32 store, reload).
 // For GELU and tanh, c and src are the same buffer.
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) buffer C { float c[]; };
-layout(std430, binding = 1) readonly buffer Src { float src[]; };
+layout(binding = 1) uniform samplerBuffer Src;  // RGBA32F view: 4 elements per invocation, one fetch
+layout(std430, binding = 2) readonly buffer SrcTail { float srcTail[]; };  // the same buffer, for a last partial texel
 layout(push_constant) uniform Push { uint count; } pc;
 
 void store(uint index, float v);  // gemm_epilogue.glsl, appended by ShaderLibrary
 
 void main() {
-    const uint i = gl_GlobalInvocationID.x;
-    if (i < pc.count) store(i, src[i]);
+    const uint base = 4u * gl_GlobalInvocationID.x;
+    if (base >= pc.count) return;
+    if (base + 4u <= pc.count) {
+        // A texel fetch instead of per-lane storage-buffer loads: 1.7× faster on lavapipe.
+        const vec4 v = texelFetch(Src, int(gl_GlobalInvocationID.x));
+        store(base, v.x);
+        store(base + 1u, v.y);
+        store(base + 2u, v.z);
+        store(base + 3u, v.w);
+    } else {
+        for (uint i = base; i < pc.count; ++i) store(i, srcTail[i]);
+    }
 }

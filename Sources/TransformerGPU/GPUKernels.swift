@@ -60,7 +60,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
                 gemm[e] = try make(family.source, [family.inputBinding, family.inputBinding, s, s], push: 12,
                                    family.defines(lanes: lanes).merging(["EPILOGUE": "\(e.rawValue)"]) { $1 })
             } else {
-                activation[e] = try make(ShaderLibrary.activation, [s, s], push: 4, ["EPILOGUE": "\(e.rawValue)"])
+                activation[e] = try make(ShaderLibrary.activation, [s, .uniformTexelBuffer, s], push: 4, ["EPILOGUE": "\(e.rawValue)"])
             }
         }
         self.gemm = gemm
@@ -132,7 +132,8 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         guard let plain = gemm[.none], let pass = activation[epilogue] else { return [] }
         let product = epilogue == .residual ? (scratch ?? c) : c
         return [.dispatch(Dispatch(plain, buffers: [a, w, bias, product], push: push, groups: groups, label: label)),
-                .dispatch(Dispatch(pass, buffers: [c, product], push: [UInt32(m * n)], groups: (groupCount(m * n, 64), 1, 1),
+                .dispatch(Dispatch(pass, buffers: [c, product, product], push: [UInt32(m * n)],
+                                   groups: (groupCount((m * n + 3) / 4, 64), 1, 1),
                                    label: "\(label).\(epilogue)"))]
     }
 

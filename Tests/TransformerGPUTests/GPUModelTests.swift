@@ -106,7 +106,7 @@ import Transformer
         do {
             let config = Self.tinyBERT
             let kernels = try GPUKernels(device: channel.device, config: config, family: family)
-            for (m, n, k) in [(37, 300, 68), (1, 256, 128), (130, 40, 12)] {
+            for (m, n, k) in [(37, 300, 68), (1, 256, 128), (130, 40, 12), (3, 5, 8)] {  // 3×5: a partial last texel
                 var rng = Xoshiro256StarStar(seed: UInt64(m * n * k))
                 let a = (0..<m * k).map { _ in rng.nextSignedUnitFloat() }, w = (0..<n * k).map { _ in rng.nextSignedUnitFloat() }
                 let bias = (0..<n).map { _ in rng.nextSignedUnitFloat() }, c0 = (0..<m * n).map { _ in rng.nextSignedUnitFloat() }
