@@ -20,6 +20,8 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     private let lock = NSLock()
     /// Where each shard is served now: a context name, or `Pool.cpuFallback`.
     private var routes: [String]
+    /// Seeded by `configuration.seed`: drawn fault targets and backoff jitter repeat with the
+    /// seed. Nothing decides success at random; every verdict comes from a real comparison.
     private var random: Xoshiro256StarStar
 
     /// The route name of the pool's own CPU path: the last resort, always "degraded".

@@ -61,7 +61,9 @@ extension Pool {
         for attempt in 1...max(1, policy.maxAttempts) {
             let delay = policy.delay(before: attempt, random: draw())
             if delay > 0 {
-                // A real pause between real attempts (a restarting browser needs time).
+                // Retry backoff, not a stand-in for work: a real pause between real rebuild
+                // attempts (a restarting browser needs time), reported as its own "backoff" step so
+                // it is never counted as device creation or upload time. The jitter is seeded.
                 log.timed("backoff", context.name, detail: "before attempt \(attempt)") { Thread.sleep(forTimeInterval: delay) }
             }
             guard context.breaker.allows else {

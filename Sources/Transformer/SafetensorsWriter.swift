@@ -138,23 +138,8 @@ private func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to bytes: inou
     withUnsafeBytes(of: &little) { bytes.append(contentsOf: $0) }
 }
 
-/// A JSON string literal for `text` (quotes, backslashes and control characters escaped).
+/// A JSON string literal for `text`, escaped by Foundation (a JSON fragment).
 private func jsonString(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                result += String(format: "\\u%04x", scalar.value)
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return result + "\""
+    let data = try? JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+    return data.map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
 }

@@ -153,29 +153,11 @@ final class JSONNode {
         }
     }
 
-    /// RFC 8259 string: quote, backslash and control characters escaped; the rest (slashes,
-    /// non-ASCII) written as is, in UTF-8.
+    /// RFC 8259 string: Foundation's own escaping (quote, backslash and control characters;
+    /// slashes and non-ASCII written as they are, in UTF-8).
     static func writeString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16, uppercase: false)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+        let data = (try? JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes]))
+        out += data.map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
     }
 }
 
