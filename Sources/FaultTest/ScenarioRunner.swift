@@ -10,16 +10,19 @@ public struct ScenarioRunner: Sendable {
     public let configuration: PoolConfiguration
     public let strategy: RecoveryStrategyKind
     public let faultTarget: FaultTarget
+    /// The faulted browser crashes again on its next N starts (a browser that keeps crashing).
+    public let keepCrashing: Int
     /// The request every inference phase runs, and its CPU reference output.
     public let input: ModelInput
     public let reference: ModelOutput
 
     public init(environment: GPUEnvironment, configuration: PoolConfiguration, strategy: RecoveryStrategyKind,
-                faultTarget: FaultTarget = .drawn) throws {
+                faultTarget: FaultTarget = .drawn, keepCrashing: Int = 0) throws {
         self.environment = environment
         self.configuration = configuration
         self.strategy = strategy
         self.faultTarget = faultTarget
+        self.keepCrashing = keepCrashing
         input = ModelInput.seeded(config: environment.config, seed: configuration.seed)
         reference = try environment.cpu.forward(input)
     }
@@ -81,6 +84,12 @@ public struct ScenarioRunner: Sendable {
             guard let pool else { throw PoolError.noContext("no pool") }
             let f = try FaultInjector.inject(kind, into: pool, target: faultTarget)
             fault = f
+            if keepCrashing > 0 {
+                let hit = Set(f.targets.map { String($0.split(separator: ":")[0]) })
+                for context in pool.contexts where hit.contains(context.name) {
+                    FaultInjector.keepCrashing(context, times: keepCrashing)
+                }
+            }
             return (true, "Fault injection success: \(kind.rawValue) on \(f.targets.joined(separator: ", ")) (simulated)")
         }) else { return finish(kind, phases, fault, recovery, numerics, pool, devices) }
 

@@ -25,6 +25,9 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private var held: Set<ModelComponent> = []
     /// Rebuilds that will fail on purpose (a browser that keeps crashing; see FaultInjector).
     private var sabotagedRebuilds = 0
+    /// Components found missing by a request or a heartbeat and not reloaded since: a second
+    /// request meeting the same missing component is the same fault, not a new one.
+    private var knownLost: Set<ModelComponent> = []
     /// Queue mode: the device every context shares, and this context's queue on it. A crash
     /// then releases this context's queue objects, pipelines and weights, never the shared device.
     private let shared: (device: ComputeDevice, queue: Int)?
@@ -41,6 +44,35 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     }
 
     public var state: ContextState { lock.withLock { currentState } }
+
+    /// Ready and with a breaker that lets requests through: the router may send it a shard.
+    public var isRoutable: Bool { state == .ready && breaker.allows }
+
+    /// Takes in a loss met while using this context and moves its state to what the loss says.
+    /// Returns true when the loss is news: the context was serving when it struck, or the
+    /// missing component was not yet known lost. Every later sighting of the same fault (more
+    /// requests, failover attempts, the detection heartbeat) returns false, so one fault counts
+    /// once against the circuit breaker however many requests or how fast a machine meets it.
+    func recordLoss(_ error: any Error, components: [ModelComponent]) -> Bool {
+        lock.withLock {
+            let wasServing = currentState == .ready
+            switch error {
+            case VulkanError.deviceLost:
+                transition(to: .crashed, "\(error)")
+                return wasServing
+            case VulkanError.queueLost, VulkanError.timeout:
+                if wasServing { transition(to: .disconnected, "\(error)") }
+                return wasServing
+            default:  // a missing component: the context still serves its others
+                let loaded = stack?.model.loadedComponents ?? []
+                let lost = Set(components.filter { !loaded.contains($0) })
+                let news = !lost.isSubset(of: knownLost) || (lost.isEmpty && wasServing)
+                knownLost.formUnion(lost)
+                log.record("failure", context: name, "\(error)")
+                return news
+            }
+        }
+    }
 
     func transition(to next: ContextState, _ why: String) {
         lock.withLock {
@@ -97,6 +129,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             let model = try GPUModelContext(channel: channel, config: environment.config, kernels: kernels)
             stack = try GPUStack(device: device, channel: channel, kernels: kernels, model: model)
             held = []
+            knownLost = []
             log.record("device", context: name, "device #\(device.serial) on \(device.physical.info.name)"
                        + (shared.map { ", shared, queue \($0.queue)" } ?? ""))
             transition(to: .ready, reason)
@@ -118,6 +151,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             for c in missing {
                 bytes += try stack.model.load(c, from: environment.weights).bytes
                 held.insert(c)
+                knownLost.remove(c)
             }
             return (bytes, (ContinuousClock.now - start).seconds)
         }
@@ -234,6 +268,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             stack?.device.destroy(reason: "cleanup before rebuild")
             stack = nil
             held = []
+            knownLost = []
             return RecoveryStep(name: "cleanup", context: name, duration: (ContinuousClock.now - start).seconds)
         }
     }

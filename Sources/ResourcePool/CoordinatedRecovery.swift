@@ -79,6 +79,8 @@ struct CoordinatedRecovery: RecoveryStrategy {
                     try context.heartbeat(deadline: pool.configuration.heartbeatDeadline)
                 }
             }
+            // Proven healthy: whatever the fault counted against their breakers is settled.
+            for (context, _) in problems where context.state == .ready { context.breaker.recordSuccess() }
         } catch {
             return rollBack("group verification: \(error)")
         }

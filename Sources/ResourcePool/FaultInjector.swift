@@ -18,6 +18,7 @@ public enum FaultTarget: Sendable, Equatable {
 public enum FaultInjector {
     public static func inject(_ kind: FaultKind, into pool: Pool, target: FaultTarget = .drawn,
                               component: ModelComponent? = nil) throws -> FaultRecord {
+        if let why = pool.configuration.refusal(toHost: kind, target: target) { throw PoolError.unknownTarget(why) }
         let record: FaultRecord
         switch kind {
         case .multipleFailures:

@@ -53,11 +53,13 @@ extension Pool {
     }
 
     /// Rebuilds a crashed context — cleanup, a fresh physical-device query, device, queue,
-    /// pipelines — with bounded retries, exponential backoff with seeded jitter, the restart
-    /// budget and the circuit breaker. No weights yet (the strategy loads what it needs).
+    /// pipelines — with bounded retries and exponential backoff with seeded jitter. The restart
+    /// budget (`retry.maxAttempts`) counts rebuilds actually tried; each failed one also counts
+    /// against the circuit breaker, so a browser that keeps crashing stops receiving shards.
+    /// No weights yet (the strategy loads what it needs).
     func rebuild(_ context: BrowserContext, _ log: RecoveryLog) -> Bool {
         let policy = configuration.retry
-        var lastError = "no attempt made"
+        var lastError = ""
         for attempt in 1...max(1, policy.maxAttempts) {
             let delay = policy.delay(before: attempt, random: draw())
             if delay > 0 {
@@ -65,10 +67,6 @@ extension Pool {
                 // attempts (a restarting browser needs time), reported as its own "backoff" step so
                 // it is never counted as device creation or upload time. The jitter is seeded.
                 log.timed("backoff", context.name, detail: "before attempt \(attempt)") { Thread.sleep(forTimeInterval: delay) }
-            }
-            guard context.breaker.allows else {
-                lastError = "circuit breaker open after \(context.breaker.consecutiveFailures) consecutive failures"
-                break
             }
             log.attempts += 1
             context.transition(to: .recovering, "rebuild attempt \(attempt)")
@@ -85,7 +83,8 @@ extension Pool {
             }
         }
         context.transition(to: .failed, lastError)
-        log.fail("\(context.name) stays down: restart budget of \(policy.maxAttempts) attempts spent (\(lastError))")
+        let tried = max(1, policy.maxAttempts)
+        log.fail("\(context.name) stays down: restart budget spent, \(tried) rebuild\(tried == 1 ? "" : "s") tried (last: \(lastError))")
         return false
     }
 
@@ -111,7 +110,8 @@ extension Pool {
             try log.timed("first_dispatch", context.name, detail: "shard \(i), checked against the CPU reference") {
                 try verify(shard: i, on: context)
             }
-        }
+        }        // Proven healthy: whatever the fault counted against its breaker is settled.
+        context.breaker.recordSuccess()
     }
 
     /// Drops weights a context holds but no longer serves (failover copies), so memory returns
@@ -133,7 +133,7 @@ extension Pool {
     /// The least-loaded ready webgpu context other than `excluded`.
     func leastLoaded(excluding excluded: Set<String>) -> BrowserContext? {
         let load = Dictionary(grouping: currentRoute.contexts, by: { $0 }).mapValues(\.count)
-        return contexts.filter { $0.backend == .webgpu && $0.state == .ready && $0.breaker.allows && !excluded.contains($0.name) }
+        return contexts.filter { $0.backend == .webgpu && $0.isRoutable && !excluded.contains($0.name) }
             .min { (load[$0.name] ?? 0) < (load[$1.name] ?? 0) }
     }
 }

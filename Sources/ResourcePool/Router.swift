@@ -56,11 +56,16 @@ extension Pool {
                         break
                     }
                     guard let context = context(named: target) else { throw PoolError.noContext(target) }
+                    guard context.isRoutable else {
+                        // Known to be down (or its breaker open): route around it. This is not a
+                        // new failure of the context, so nothing is counted against it.
+                        tried.insert(target)
+                        let why = "\(target) is \(context.state.rawValue) (breaker \(context.breaker.state.rawValue))"
+                        failovers.append(try failOver(shard: i, from: target, reason: why, detection: 0, tried: tried))
+                        continue
+                    }
                     let attempt = ContinuousClock.now
                     do {
-                        guard context.state == .ready, context.breaker.allows else {
-                            throw VulkanError.queueLost("\(target) is \(context.state.rawValue) (breaker \(context.breaker.state.rawValue))")
-                        }
                         try context.run(shard.components, state: &state)
                         context.breaker.recordSuccess()
                         route.append(target)
@@ -69,7 +74,7 @@ extension Pool {
                         guard Pool.isLoss(error) else { throw error }
                         let detection = (ContinuousClock.now - attempt).seconds
                         tried.insert(target)
-                        noteFailure(of: context, error)
+                        noteFailure(of: context, error, components: shard.components)
                         failovers.append(try failOver(shard: i, from: target, reason: "\(error)", detection: detection, tried: tried))
                     }
                 }
@@ -88,14 +93,11 @@ extension Pool {
         return false
     }
 
-    /// Moves the context's state to what the error says.
-    func noteFailure(of context: BrowserContext, _ error: any Error) {
+    /// Moves the context's state to what the error says, and counts the fault once against its
+    /// circuit breaker: only when it is news (see `BrowserContext.recordLoss`).
+    func noteFailure(of context: BrowserContext, _ error: any Error, components: [ModelComponent] = []) {
+        guard context.recordLoss(error, components: components) else { return }
         if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened after repeated failures") }
-        switch error {
-        case VulkanError.deviceLost: context.transition(to: .crashed, "\(error)")
-        case VulkanError.queueLost, VulkanError.timeout: context.transition(to: .disconnected, "\(error)")
-        default: events.record("failure", context: context.name, "\(error)")  // a missing component: the context still serves others
-        }
     }
 
     /// Re-routes shard `i` away from a failed context: to the healthiest other context that can
@@ -115,7 +117,7 @@ extension Pool {
                 return Failover(shard: i, from: failed, to: candidate.name, reason: reason, detectionSeconds: detection,
                                 bytes: bytes, uploadSeconds: seconds)
             } catch where Pool.isLoss(error) {
-                noteFailure(of: candidate, error)
+                noteFailure(of: candidate, error, components: components)
             }
         }
         setRoute(i, to: Pool.cpuFallback)
@@ -129,7 +131,7 @@ extension Pool {
         let components = Set(plan.shards[shard].components)
         let load = Dictionary(grouping: currentRoute.contexts, by: { $0 }).mapValues(\.count)
         return contexts.enumerated()
-            .filter { !excluded.contains($0.element.name) && $0.element.state == .ready && $0.element.breaker.allows }
+            .filter { !excluded.contains($0.element.name) && $0.element.isRoutable }
             .sorted { a, b in
                 func key(_ e: (offset: Int, element: BrowserContext)) -> (Int, Int, Int, Int) {
                     (e.element.backend == .webgpu ? 0 : 1, components.isSubset(of: e.element.heldComponents) ? 0 : 1,

@@ -7,7 +7,7 @@ extension ModelConfig {
     /// min(128, max_position_embeddings) tokens; `hasPooler` is true (the loader clears it
     /// when the weights have no `pooler.dense`).
     public init(huggingFaceConfigAt url: URL) throws {
-        let data = try readFile(url, what: "a model directory needs config.json next to model.safetensors")
+        let data = try FileAccess.read(url, what: "a model directory needs config.json next to model.safetensors")
         try self.init(huggingFaceConfigJSON: data, path: url.path, defaultName: url.deletingLastPathComponent().lastPathComponent)
     }
 
@@ -149,26 +149,3 @@ private struct ConfigFields {
     }
 }
 
-/// Reads a whole (small) file, mapping "not there" to `.missingFile` and other failures to
-/// `.unreadable`.
-func readFile(_ url: URL, what: String) throws -> Data {
-    let path = url.path
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw ModelDataError.missingFile(path: path, what: what)
-    }
-    if isDirectory.boolValue {
-        throw ModelDataError.unreadable(path: path, reason: "is a directory")
-    }
-    // A FIFO or device would block or never end: only regular files are read.
-    let resolved = url.resolvingSymlinksInPath().path
-    let type = (try? FileManager.default.attributesOfItem(atPath: resolved))?[.type] as? FileAttributeType
-    guard type == .typeRegular else {
-        throw ModelDataError.unreadable(path: path, reason: "not a regular file")
-    }
-    do {
-        return try Data(contentsOf: url)
-    } catch {
-        throw ModelDataError.unreadable(path: path, reason: error.localizedDescription)
-    }
-}

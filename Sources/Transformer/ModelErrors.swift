@@ -23,6 +23,8 @@ public enum ModelDataError: Error, CustomStringConvertible, Sendable, Equatable 
     case shapeMismatch(path: String, name: String, expected: [Int], found: [Int])
     /// A tensor the config needs is stored in a dtype we cannot convert to F32.
     case unsupportedDtype(path: String, name: String, dtype: String)
+    /// A weight is NaN, infinite or absurdly large (a corrupt file).
+    case badWeightValue(path: String, name: String, index: Int, value: Float)
     /// An input (token ids, mask, pixels) is malformed; `source` names the file or "input".
     case invalidInput(source: String, reason: String)
 
@@ -62,6 +64,8 @@ public enum ModelDataError: Error, CustomStringConvertible, Sendable, Equatable 
             return "\(path): tensor \"\(name)\" has shape \(found), expected \(expected) from config.json"
         case let .unsupportedDtype(path, name, dtype):
             return "\(path): tensor \"\(name)\" has dtype \(dtype); only F32, F16, BF16 and F64 are supported"
+        case let .badWeightValue(path, name, index, value):
+            return "\(path): tensor \"\(name)\" holds \(value) at element \(index); weights must be finite and within ±\(Int(WeightTensor.magnitudeLimit)): the file is corrupt, re-export or re-download it"
         case let .invalidInput(source, reason):
             return "\(source): invalid model input: \(reason)"
         }

@@ -103,7 +103,10 @@ public enum ModelInput: Sendable, Hashable, Codable {
             guard let rawIds = json["input_ids"] else { throw fail("\"input_ids\" is missing") }
             let ids = try batchOfOne(rawIds, key: "input_ids", fail: fail)
             guard !ids.isEmpty, ids.count <= config.seqLen else {
-                throw fail("\"input_ids\" has \(ids.count) tokens; the model runs 1...\(config.seqLen) (raise the sequence length)")
+                let limit = config.maxPositionEmbeddings
+                let fix = ids.count > limit ? "the model's position limit is \(limit) tokens: truncate the input"
+                                            : "raise --seq-len to \(ids.count) (at most \(limit))"
+                throw fail("\"input_ids\" has \(ids.count) tokens; the model runs 1...\(config.seqLen) now: \(fix)")
             }
             var mask = [Int32](repeating: 1, count: ids.count)
             var types = [Int32](repeating: 0, count: ids.count)

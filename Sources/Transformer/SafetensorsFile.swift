@@ -107,13 +107,21 @@ public struct SafetensorsFile: Sendable {
                                               dataSize: dataSize, fail: fail))
         }
         parsed.sort { ($0.byteRange.lowerBound, $0.byteRange.upperBound, $0.name) < ($1.byteRange.lowerBound, $1.byteRange.upperBound, $1.name) }
-        // Tensors may not share bytes.
+        // Tensors may not share bytes, and (as the format requires) they cover the data section
+        // exactly: a header length that is off by a byte shifts every tensor and leaves a byte
+        // over at one end, which is caught here rather than read as subtly wrong weights.
         var end = 8 + headerLength
         for entry in parsed where !entry.byteRange.isEmpty {
             guard entry.byteRange.lowerBound >= end else {
                 throw fail("tensor \"\(entry.name)\" overlaps the previous tensor's data")
             }
+            guard entry.byteRange.lowerBound == end else {
+                throw fail("\(entry.byteRange.lowerBound - end) unused byte(s) before tensor \"\(entry.name)\" (a wrong header length or data_offsets)")
+            }
             end = entry.byteRange.upperBound
+        }
+        guard end == bytes.count else {
+            throw fail("\(bytes.count - end) byte(s) after the last tensor's data (a wrong header length, or a truncated header)")
         }
         entries = parsed
         self.metadata = metadata

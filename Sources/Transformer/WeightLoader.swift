@@ -41,7 +41,11 @@ extension WeightStore {
                 throw ModelDataError.shapeMismatch(path: weightsPath, name: entry.name, expected: spec.shape, found: entry.shape)
             }
             let storage = try floats(of: entry, dtype: dtype, in: file)
-            tensors[spec.name] = WeightTensor(name: spec.name, shape: spec.shape, storage: storage)
+            let tensor = WeightTensor(name: spec.name, shape: spec.shape, storage: storage)
+            if let (index, value) = tensor.firstValueOutOfRange() {
+                throw ModelDataError.badWeightValue(path: weightsPath, name: entry.name, index: index, value: value)
+            }
+            tensors[spec.name] = tensor
         }
         return WeightStore(config: config, source: .file(path: weightsPath), tensors: tensors)
     }

@@ -122,3 +122,18 @@ final class MappedFile: @unchecked Sendable {
         if let mapping { munmap(mapping, bytes.count) }
     }
 }
+
+extension WeightTensor {
+    /// The largest weight magnitude poolfault takes. Trained BERT/ViT weights stay within ±50;
+    /// a value past this bound (or NaN, ±Inf) is a corrupt file, and it would overflow float32
+    /// somewhere in the forward, so the GPU and CPU paths would "differ" for no fault of theirs.
+    public static let magnitudeLimit: Float = 1e4
+
+    /// The first element that is not finite or exceeds `magnitudeLimit`, with its index.
+    public func firstValueOutOfRange() -> (index: Int, value: Float)? {
+        withUnsafeBufferPointer { values in
+            for i in values.indices where !(abs(values[i]) <= WeightTensor.magnitudeLimit) { return (i, values[i]) }
+            return nil
+        }
+    }
+}

@@ -9,7 +9,7 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     case texel, tiled
 
     public static func choose(for info: PhysicalDeviceInfo) -> GEMMFamily {
-        if let forced = ProcessInfo.processInfo.environment["POOLFAULT_GEMM"].flatMap(GEMMFamily.init(rawValue:)) {
+        if let forced = GPUKnobs.gemm.value {
             return forced
         }
         return info.isSoftware ? .texel : .tiled
@@ -19,9 +19,7 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
 
     /// Rows × columns each invocation of the texel kernel owns (one SIMD group per workgroup).
     public static let texelTile: (rows: Int, cols: Int) = {
-        let env = ProcessInfo.processInfo.environment["POOLFAULT_TEXEL_TILE"]?.split(separator: "x").compactMap { Int($0) }
-        if let env, env.count == 2 { return (env[0], env[1]) }
-        return (33, 16)  // why not bigger: gemm_texel.comp
+        GPUKnobs.texelTile.value ?? (33, 16)  // why not bigger: gemm_texel.comp
     }()
 
     /// K must be a multiple of this for the texel kernel (it reads RGBA texels).

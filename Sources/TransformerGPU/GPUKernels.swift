@@ -43,7 +43,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         let subgroup = Int(device.physical.info.limits.subgroupSize)
         let lanes = subgroup > 0 ? min(max(subgroup, 4), 64) : 8
         self.lanes = lanes
-        let queries = attentionQueries ?? Int(ProcessInfo.processInfo.environment["POOLFAULT_ATTENTION_QUERIES"] ?? "")
+        let queries = attentionQueries ?? GPUKnobs.attentionQueries.value
         self.attentionQueries = queries.map { min(max($0, 1), 16) } ?? (device.physical.info.isSoftware ? 4 : 1)
         var kernels: [Kernel] = []
         func make(_ source: ShaderSource, _ bindings: [BindingKind], push: Int, _ defines: [String: String] = [:]) throws -> Kernel {

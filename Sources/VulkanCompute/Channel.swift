@@ -27,8 +27,7 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
     /// The default deadline of a wait: POOLFAULT_WAIT_TIMEOUT_S, else 60 s (a full-size forward
     /// on lavapipe takes under 2 s; a wait that needs a minute is a hang).
     public static var defaultTimeout: Duration {
-        let env = ProcessInfo.processInfo.environment["POOLFAULT_WAIT_TIMEOUT_S"].flatMap(Double.init)
-        return .milliseconds(Int64((env ?? 60) * 1000))
+        .milliseconds(Int64((VulkanKnobs.waitTimeout.value ?? 60) * 1000))
     }
 
     public init(device: ComputeDevice, queueIndex: Int = 0, label: String, timeout: Duration = Channel.defaultTimeout) throws {
@@ -102,12 +101,16 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
             pool = nil; fence = nil; queue = nil
             return
         }
-        if pending, let fence {
-            // Bounded: every dispatch poolfault records finishes. Should even the channel's
-            // deadline pass, wait for the device rather than free memory the GPU still reads.
+        if pending, let fence, let pool {
+            // Bounded: wait for the work in flight at most the channel's deadline. Should it
+            // still run then (a hang), its pool, fence and batch are handed to the device, which
+            // frees them once the work ends, or abandons them with the device: never freed while
+            // the GPU may still read them, and never waited for without a deadline.
             var f: VkFence? = fence
             if device.fns.waitForFences(dev, 1, &f, VkBool32(VK_TRUE), UInt64(timeout.seconds * 1e9)) != VK_SUCCESS {
-                _ = device.fns.deviceWaitIdle(dev)
+                device.strand(StrandedWork(fence: fence, pool: pool, batch: inFlight, label: label))
+                self.pool = nil; self.fence = nil; queue = nil; inFlight = nil; pending = false
+                return
             }
             pending = false
         }
@@ -115,6 +118,18 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
         if let fence { device.fns.destroyFence(dev, fence, nil); ObjectCensus.destroyed(.fence, by: device) }
         if let pool { device.fns.destroyCommandPool(dev, pool, nil); ObjectCensus.destroyed(.commandPool, by: device) }
         pool = nil; fence = nil; queue = nil
+    }
+
+    /// Waits, until `deadline` at most, for work this channel has in flight. True when none
+    /// is left. Called with the device lock held (teardown).
+    func settle(until deadline: ContinuousClock.Instant) -> Bool {
+        guard pending, let fence, let dev = try? device.withDevice("", { $0 }) else { return true }
+        var f: VkFence? = fence
+        let left = max(0, (deadline - .now).seconds)
+        guard device.fns.waitForFences(dev, 1, &f, VkBool32(VK_TRUE), UInt64(left * 1e9)) == VK_SUCCESS else { return false }
+        pending = false
+        inFlight = nil
+        return true
     }
 
     /// The live command pool, or `.queueLost` / `.deviceLost`.

@@ -31,6 +31,7 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
     private var handle: VkDevice?
     private var lostReason: String?
     private var children: [ObjectIdentifier: Weak] = [:]
+    private var stranded: [StrandedWork] = []
     let pipelineCache: PipelineCache
 
     private struct Weak { weak var object: (any DeviceChild)? }
@@ -94,10 +95,28 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
     /// The real teardown: releases every child (buffers, kernels, channels, batches), then
     /// vkDestroyDevice. Idempotent. Pending GPU work is waited for first (it always finishes:
     /// every dispatch poolfault records is bounded).
-    public func destroy(reason: String) {
-        lock.withLock {
-            guard let device = handle else { return }
-            _ = fns.deviceWaitIdle(device)
+    public func destroy(reason: String, deadline: Duration = Channel.defaultTimeout) {
+        let abandoned: VkDevice? = lock.withLock {
+            guard let device = handle else { return nil }
+            let until = ContinuousClock.now + deadline
+            let channels = children.values.compactMap { $0.object as? Channel }
+            let idle = channels.allSatisfy { $0.settle(until: until) } && stranded.allSatisfy { $0.settle(fns, device, until: until) }
+            if !idle {
+                // Work still runs past the deadline (a hung or runaway dispatch): vkDeviceWaitIdle
+                // or vkDestroyDevice would block until it ends. Give the handle up now; a
+                // background thread destroys it when the driver lets go. Its children are left
+                // to the driver (freeing them while the GPU may read them is not allowed).
+                handle = nil
+                lostReason = "\(label) was abandoned (\(reason)): its work still ran after \(deadline.seconds) s"
+                for child in children.values.compactMap(\.object) { child.releaseVulkanObjects() }  // no handle: they only forget
+                children.removeAll()
+                stranded.removeAll()
+                ObjectCensus.destroyed(.device, by: self)
+                ComputeDevice.abandonedLock.withLock { ComputeDevice.abandoned += 1 }
+                return device
+            }
+            for work in stranded { work.release(fns, device, census: self) }
+            stranded.removeAll()
             for child in children.values.compactMap(\.object) { child.releaseVulkanObjects() }
             children.removeAll()
             pipelineCache.close(on: self, device: device)
@@ -105,8 +124,30 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
             ObjectCensus.destroyed(.device, by: self)
             handle = nil
             lostReason = "\(label) was destroyed (\(reason))"
+            return nil
+        }
+        if let abandoned {
+            struct Handle: @unchecked Sendable { let device: VkDevice; let fns: DeviceFunctions }  // used by that thread alone
+            let h = Handle(device: abandoned, fns: fns)
+            let thread = Thread {
+                _ = h.fns.deviceWaitIdle(h.device)
+                h.fns.destroyDevice(h.device, nil)
+                ComputeDevice.abandonedLock.withLock { ComputeDevice.abandoned -= 1 }
+            }
+            thread.name = "poolfault-abandoned-device"
+            thread.start()
         }
     }
+
+    /// Work handed over by a channel torn down while it still ran (see `Channel.releaseVulkanObjects`).
+    func strand(_ work: StrandedWork) { lock.withLock { stranded.append(work) } }
+
+    private static let abandonedLock = NSLock()
+    nonisolated(unsafe) private static var abandoned = 0  // guarded by abandonedLock
+    /// Devices given up with work still running whose driver teardown has not finished. A
+    /// process should leave with `_exit` while this is not zero: the driver's exit handlers
+    /// could wait for that work.
+    public static var abandonedCount: Int { abandonedLock.withLock { abandoned } }
 
     /// Runs `body` with the live device handle under the device lock, or throws `.deviceLost`.
     func withDevice<R>(_ stage: @autoclosure () -> String, _ body: (VkDevice) throws -> R) throws -> R {
@@ -140,7 +181,7 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
     /// heap (lavapipe, integrated GPUs); a discrete GPU's small BAR window does not count.
     /// POOLFAULT_STAGED_UPLOADS=1: every device takes the staging path (see `unifiedMemory`).
     public static var stagedUploadsRequested: Bool {
-        ProcessInfo.processInfo.environment["POOLFAULT_STAGED_UPLOADS"] == "1"
+        VulkanKnobs.stagedUploads.value ?? false
     }
 
     private static func hasUnifiedMemory(_ m: VkPhysicalDeviceMemoryProperties) -> Bool {
@@ -153,5 +194,26 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
             .max { heaps[$0].size < heaps[$1].size }
         guard let largestLocal else { return false }
         return types.contains { $0.propertyFlags & want == want && Int($0.heapIndex) == largestLocal }
+    }
+}
+
+/// A channel's pool, fence and batch whose work outlived the channel's deadline at teardown.
+struct StrandedWork {
+    let fence: VkFence
+    let pool: VkCommandPool
+    let batch: CommandBatch?
+    let label: String
+
+    /// Waits for the fence until `deadline` at most; true once it signalled.
+    func settle(_ fns: DeviceFunctions, _ device: VkDevice, until deadline: ContinuousClock.Instant) -> Bool {
+        var f: VkFence? = fence
+        let left = max(0, (deadline - .now).seconds)
+        return fns.waitForFences(device, 1, &f, VkBool32(VK_TRUE), UInt64(left * 1e9)) == VK_SUCCESS
+    }
+
+    /// Frees the pool and fence (their work has finished).
+    func release(_ fns: DeviceFunctions, _ device: VkDevice, census owner: ComputeDevice) {
+        fns.destroyFence(device, fence, nil); ObjectCensus.destroyed(.fence, by: owner)
+        fns.destroyCommandPool(device, pool, nil); ObjectCensus.destroyed(.commandPool, by: owner)
     }
 }

@@ -16,7 +16,7 @@ public final class VulkanInstance: @unchecked Sendable {  // immutable after ini
 
     /// Validation is on when asked for, or when POOLFAULT_VALIDATE=1.
     public static var validationRequestedByEnvironment: Bool {
-        ProcessInfo.processInfo.environment["POOLFAULT_VALIDATE"] == "1"
+        VulkanKnobs.validate.value ?? false
     }
 
     public init(validation: Bool = VulkanInstance.validationRequestedByEnvironment) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Transformer
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -29,7 +30,7 @@ public enum ReportWriteError: Error, Equatable, CustomStringConvertible {
 /// Creating report files without ever overwriting one and without races: the name is claimed
 /// with open(O_CREAT | O_EXCL), so two runs in the same second (or in parallel CI jobs) each
 /// get their own file.
-enum ReportFiles {
+public enum ReportFiles {
     /// Creates `directory` with its parents.
     static func makeDirectory(_ directory: URL) throws(ReportWriteError) {
         do {
@@ -109,15 +110,10 @@ enum ReportFiles {
     }
 
     /// The POSIX reason behind a Foundation file error ("Not a directory"), else its description.
-    private static func reason(of error: any Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain,
-           let message = strerror(Int32(underlying.code)) {
-            return String(cString: message)
-        }
-        if nsError.domain == NSPOSIXErrorDomain, let message = strerror(Int32(nsError.code)) {
-            return String(cString: message)
-        }
-        return nsError.localizedDescription
+    private static func reason(of error: any Error) -> String { FileAccess.reason(of: error) }
+
+    /// Proves before any work that `file` (e.g. `--junit FILE`) can be written.
+    public static func checkWritable(file: URL) throws(ReportWriteError) {
+        if let problem = FileAccess.writeProblem(file.path) { throw .unwritable(path: file.path, reason: problem) }
     }
 }

@@ -42,7 +42,7 @@ struct BenchForwardCommand: ParsableCommand {
             let cpuTimes = try (0...runs).map { _ in try time { cpuOut = try cpu.forward(input) } }
             guard let reference = cpuOut else { return }
 
-            let (_, physical) = try deviceOptions.open(logger: Logs.logger("bench"))
+            let (instance, physical) = try deviceOptions.open(logger: Logs.logger("bench"))
             let device = try ComputeDevice(physical: physical, label: "bench")
             let channel = try Channel(device: device, label: "bench")
             let context = try GPUModelContext(channel: channel, config: config, kernels: try GPUKernels(device: device, config: config))
@@ -80,6 +80,7 @@ struct BenchForwardCommand: ParsableCommand {
                 }
                 print(try jsonString(Out(forward: rows, runs: runs, mesaShaderCache: mesaCacheState(),
                                          sequenceLength: config.sequenceLength, breakdown: profile)))
+                try finishValidation(instance)
                 return
             }
             print("forward of \(config.name) (\(config.numLayers) layers, sequence \(config.sequenceLength)), \(runs) timed runs after a warm-up · Mesa shader cache: \(mesaCacheState())")
@@ -89,6 +90,7 @@ struct BenchForwardCommand: ParsableCommand {
                              Double(r.maxAbsError), r.device))
             }
             if let profile { print(profile.printed()) }
+            try finishValidation(instance)
         }
     }
 }

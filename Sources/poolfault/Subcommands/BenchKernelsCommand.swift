@@ -34,7 +34,7 @@ struct BenchKernelsCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
-            let (_, physical) = try deviceOptions.open(logger: Logs.logger("bench"))
+            let (instance, physical) = try deviceOptions.open(logger: Logs.logger("bench"))
             let device = try ComputeDevice(physical: physical, label: "bench")
             let channel = try Channel(device: device, label: "bench")
             let config = ModelConfig.bertBaseUncased
@@ -101,6 +101,7 @@ struct BenchKernelsCommand: ParsableCommand {
                 errors.forEach { printError("poolfault: \($0)") }
                 throw ExitCode(ExitStatus.scenarioFailed)
             }
+            try finishValidation(instance)
         }
     }
 }

@@ -45,6 +45,7 @@ struct BenchRecoveryCommand: ParsableCommand {
         let inference: [String: Double]
         let claimedMs: Double?
         let failures: Int
+        let trials: Int
         let bytesUploadedP50: Double
     }
 
@@ -56,8 +57,11 @@ struct BenchRecoveryCommand: ParsableCommand {
             let environment = try GPUEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
                                                  weights: weights, cpu: try CPUReference(weights: weights))
             var pool = PoolConfiguration()
-            pool.browsers = browsers.split(separator: ",").map(String.init)
+            pool.browsers = browsers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             pool.seed = model.seed
+            for kind in scenario.map({ [$0] }) ?? FaultKind.allCases {
+                if let why = pool.refusal(toHost: kind, target: .drawn) { throw ValidationError("cannot run \(kind.rawValue): \(why)") }
+            }
             let input = ModelInput.seeded(config: config, seed: model.seed)
             let reference = try environment.cpu.forward(input)
             let scenarios = scenario.map { [$0] } ?? FaultKind.allCases
@@ -81,8 +85,8 @@ struct BenchRecoveryCommand: ParsableCommand {
                         _ = try FaultInjector.inject(kind, into: p)
                         inference["during", default: Samples()].add(try p.infer(input, reference: reference).seconds)
                         let r = p.recover(using: strategy)
-                        if !r.success { failures += 1 }
-                        recovery.add(r.duration)
+                        // A failed recovery has no recovery latency: it is counted, never timed.
+                        if r.success { recovery.add(r.duration) } else { failures += 1 }
                         bytes.add(Double(r.bytesUploaded))
                         for (name, group) in Dictionary(grouping: r.steps, by: \.name) {
                             steps[name, default: Samples()].add(group.reduce(0) { $0 + $1.duration })
@@ -92,7 +96,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                     rows.append(Row(scenario: kind.rawValue, strategy: strategy.rawValue, p50Ms: recovery.ms(50),
                                     p95Ms: recovery.ms(95), p99Ms: recovery.ms(99), maxMs: recovery.ms(100),
                                     steps: steps.mapValues { $0.ms(50) }, inference: inference.mapValues { $0.ms(50) },
-                                    claimedMs: Self.claimed[kind.rawValue]?[strategy.rawValue], failures: failures,
+                                    claimedMs: Self.claimed[kind.rawValue]?[strategy.rawValue], failures: failures, trials: trials,
                                     bytesUploadedP50: bytes.percentile(50)))
                 }
             }
@@ -105,10 +109,12 @@ struct BenchRecoveryCommand: ParsableCommand {
                 }
                 print(try jsonString(Out(recovery: rows, control: ["initialize_p50_ms": initialize.ms(50), "initialize_max_ms": initialize.ms(100)],
                                          device: device, model: config.name, trials: trials, mesaShaderCache: mesaCacheState())))
+                try finishValidation(instance)
                 return
             }
             print(BenchRecoveryTable.render(rows: rows, initializeP50: initialize.ms(50), device: device, model: config.name,
                                             trials: trials, cache: mesaCacheState()))
+            try finishValidation(instance)
         }
     }
 }

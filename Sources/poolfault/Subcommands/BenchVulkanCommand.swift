@@ -59,7 +59,7 @@ struct BenchVulkanCommand: ParsableCommand {
             defer { times[stage] = (ContinuousClock.now - start).seconds }
             return try body()
         }
-        let instance = try time("instance") { try VulkanInstance(validation: options.validate) }
+        let instance = try time("instance") { try VulkanInstance(validation: options.validate || VulkanInstance.validationRequestedByEnvironment) }
         let devices = try time("enumerate") { try instance.physicalDevices() }
         let (index, _) = try options.selection.choose(from: devices.map(\.info))
         let device = try time("device") { try ComputeDevice(physical: devices[index], label: "bench") }
@@ -83,6 +83,7 @@ struct BenchVulkanCommand: ParsableCommand {
         try time("warm_dispatch") { _ = try channel.run([.dispatch(dispatch)]) }
         let check = try c.readFloats(1, via: channel)[0]
         guard check == Float(n) * 0.5 else { throw VulkanError.invalidUse("bench GEMM returned \(check), expected \(Float(n) * 0.5)") }
+        try finishValidation(instance)
         return (times, devices[index].info.name, devices[index].info.driverInfo)
     }
 }

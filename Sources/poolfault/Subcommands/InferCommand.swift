@@ -28,17 +28,24 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Where to write pooler_output, float32 .npy of shape [1, H].")
     var poolerOutput: String?
 
+    func validate() throws {
+        if let poolerOutput, URL(fileURLWithPath: poolerOutput).standardized == URL(fileURLWithPath: output).standardized {
+            throw ValidationError("--output and --pooler-output are the same file (\(output)): one would overwrite the other")
+        }
+    }
+
     func run() throws {
         try reportingErrors {
+            // Every output is proven writable before the work (a forward can take seconds).
+            for path in [output] + (poolerOutput.map { [$0] } ?? []) {
+                if let problem = FileAccess.writeProblem(path) { throw ToolError.unwritable(path: path, reason: problem) }
+            }
             let logger = Logs.logger("infer")
             let (config, weights) = try model.load()
             let modelInput: ModelInput
             let inputLabel: String
             if let input {
-                let data: Data
-                do { data = try Data(contentsOf: URL(fileURLWithPath: input)) } catch {
-                    throw ModelDataError.unreadable(path: input, reason: error.localizedDescription)
-                }
+                let data = try FileAccess.read(URL(fileURLWithPath: input), what: "the --input file")
                 modelInput = try ModelInput.fromJSON(data: data, config: config, source: input)
                 inputLabel = input
             } else {
@@ -53,12 +60,14 @@ struct InferCommand: ParsableCommand {
             let cpuSeconds = (ContinuousClock.now - cpuStart).seconds
 
             let result: ModelOutput
+            var usedInstance: VulkanInstance?
             switch backend {
             case .webnn:
                 result = reference
                 print("backend: webnn (CPU, OpenBLAS) · forward \(String(format: "%.3f", cpuSeconds)) s")
             case .webgpu:
-                let (_, physical) = try deviceOptions.open(logger: logger)
+                let (instance, physical) = try deviceOptions.open(logger: logger)
+                usedInstance = instance
                 let device = try ComputeDevice(physical: physical, label: "infer")
                 let channel = try Channel(device: device, label: "infer")
                 let kernels = try GPUKernels(device: device, config: config)
@@ -91,6 +100,7 @@ struct InferCommand: ParsableCommand {
                 try NpyWriter.write(p, shape: [1, config.hiddenSize], to: poolerOutput)
                 print("wrote pooler_output [1, \(config.hiddenSize)] to \(poolerOutput)")
             }
+            if let usedInstance { try finishValidation(usedInstance) }
             if !ok {
                 printError("poolfault: the \(backend.rawValue) result differs from the CPU reference beyond tolerance")
                 throw ExitCode(ExitStatus.scenarioFailed)

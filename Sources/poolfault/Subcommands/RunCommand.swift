@@ -42,8 +42,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "device: a VkDevice per context; queue: contexts share a device, a queue each (where the GPU has enough queues).")
     var contextMode: PoolConfiguration.ContextMode = .device
 
-    @Option(help: "The context a fault hits: a name or an index (default: drawn with --seed).")
+    @Option(parsing: .unconditional, help: "The context a fault hits: a name or an index (default: drawn with --seed).")
     var faultTarget: String?
+
+    @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (simulated), to exercise the restart budget (3 rebuilds) and the circuit breaker.")
+    var keepCrashing = 0
 
     @Option(help: "Also write a JUnit XML report to this file.")
     var junit: String?
@@ -54,11 +57,17 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Colour on the terminal: auto (a TTY without NO_COLOR), always, never.")
     var color: ColorMode = .auto
 
-    @Option(help: "Run the scenarios this many times.")
+    @Option(parsing: .unconditional, help: "Run the scenarios this many times (1...\(RunCommand.maxRepeat)).")
     var `repeat` = 1
 
+    /// Every repeat keeps its results (phases, events) for the report, so the count is bounded.
+    static let maxRepeat = 1000
+
     func validate() throws {
-        guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        guard (1...Self.maxRepeat).contains(`repeat`) else {
+            throw ValidationError("--repeat must be from 1 to \(Self.maxRepeat) (got \(`repeat`)): each repeat's results are kept for the report")
+        }
+        guard keepCrashing >= 0 else { throw ValidationError("--keep-crashing must be 0 or more (got \(keepCrashing))") }
         if let name = model.model, model.weights == nil {
             do { _ = try ModelConfig.named(name) } catch { throw ValidationError("\(error)") }
         }
@@ -67,6 +76,25 @@ struct RunCommand: ParsableCommand {
         guard unknown.isEmpty else {
             throw ValidationError("--webnn names \(unknown.sorted().joined(separator: ", ")), not in --browsers \(browsers)")
         }
+        for kind in scenarios {
+            if let why = poolConfiguration.refusal(toHost: kind, target: target) {
+                throw ValidationError("cannot run \(kind.rawValue): \(why)")
+            }
+        }
+    }
+
+    var scenarios: [FaultKind] { scenario.map { [$0] } ?? FaultKind.allCases }
+    var target: FaultTarget { faultTarget.map { Int($0).map(FaultTarget.index) ?? .named($0) } ?? .drawn }
+
+    /// The pool as the flags describe it (the context mode is settled against the device in `run`).
+    var poolConfiguration: PoolConfiguration {
+        var pool = PoolConfiguration()
+        pool.browsers = browserList
+        pool.webnnBrowsers = webnnSet
+        pool.shardType = shardType
+        pool.seed = model.seed
+        pool.contextMode = .device
+        return pool
     }
 
     var browserList: [String] { browsers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
@@ -77,17 +105,14 @@ struct RunCommand: ParsableCommand {
         try reportingErrors {
             let outputURL = URL(fileURLWithPath: outputDir)
             try ensureWritable(outputURL)
+            if let junit { try ReportFiles.checkWritable(file: URL(fileURLWithPath: junit)) }
             let (config, weights) = try model.load()
+            try checkShardCount(config)
             let logger = Logs.logger("run")
             let (instance, physical) = try deviceOptions.open(logger: logger)
             let environment = try GPUEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
                                                  weights: weights, cpu: try CPUReference(weights: weights))
-            var pool = PoolConfiguration()
-            pool.browsers = browserList
-            pool.webnnBrowsers = webnnSet
-            pool.shardType = shardType
-            pool.seed = model.seed
-            pool.contextMode = .device
+            var pool = poolConfiguration
             var contextModeLabel = "device"
             if contextMode == .queue {
                 let queues = physical.info.computeFamily?.count ?? 1
@@ -100,16 +125,16 @@ struct RunCommand: ParsableCommand {
                     printError("poolfault: --context-mode queue: \(physical.info.name) offers \(queues) compute queue\(queues == 1 ? "" : "s") for \(gpuContexts) contexts: using a VkDevice per context")
                 }
             }
-            let target: FaultTarget = faultTarget.map { Int($0).map(FaultTarget.index) ?? .named($0) } ?? .drawn
             let runner = try ScenarioRunner(environment: environment, configuration: pool, strategy: recoveryStrategy,
-                                            faultTarget: target)
-            let scenarios = Array(repeating: scenario.map { [$0] } ?? FaultKind.allCases, count: `repeat`).flatMap { $0 }
+                                            faultTarget: target, keepCrashing: keepCrashing)
             var results: [ScenarioResult] = []
             var devices: [DeviceSummary] = []
-            for kind in scenarios {
-                let (result, used) = runner.run(kind)
-                results.append(result)
-                if devices.isEmpty { devices = used }
+            for _ in 0..<`repeat` {
+                for kind in scenarios {
+                    let (result, used) = runner.run(kind)
+                    results.append(result)
+                    if devices.isEmpty { devices = used }
+                }
             }
             let plan = try ShardPlan.make(shardType, config: config, shardCount: browserList.count)
             let info = TestInfo(model: config.name, browsers: browserList, recoveryStrategy: recoveryStrategy.rawValue,
@@ -138,6 +163,25 @@ struct RunCommand: ParsableCommand {
         if status != 0 { throw ExitCode(status) }
     }
 
+    /// One shard per browser: refuses, naming the flags to change, a model too small to cut
+    /// into that many shards of the chosen type.
+    private func checkShardCount(_ config: ModelConfig) throws {
+        let maximum = shardType.maximumShards(for: config)
+        let needed = browserList.count
+        guard needed > maximum else { return }
+        var fixes: [String] = []
+        if shardType != .component {
+            let perLayer = shardType == .layer ? 1 : 2
+            let layersNeeded = (needed + perLayer - 1) / perLayer
+            if let full = try? ModelConfig.named(config.name), layersNeeded <= full.numLayers {
+                fixes.append("--layers \(layersNeeded) or more")
+            }
+            fixes.append("--shard-type \(shardType == .layer ? "attention_feedforward or component" : "component")")
+        }
+        fixes.append("\(maximum) or fewer --browsers")
+        throw ValidationError("--shard-type \(shardType.rawValue) cuts \(config.name) (\(config.numLayers) layer\(config.numLayers == 1 ? "" : "s")) into at most \(maximum) shard\(maximum == 1 ? "" : "s"), but the \(needed) browsers need one each: use \(fixes.joined(separator: ", or "))")
+    }
+
     /// "YYYYmmdd_HHMMSS", local time, as the original tool named its reports.
     static func timestamp() -> String {
         let f = DateFormatter()
@@ -154,7 +198,7 @@ struct RunCommand: ParsableCommand {
             try Data().write(to: probe)
             try FileManager.default.removeItem(at: probe)
         } catch {
-            throw ReportWriteError.unwritable(path: url.path, reason: error.localizedDescription)
+            throw ReportWriteError.unwritable(path: url.path, reason: FileAccess.reason(of: error))
         }
     }
 }

@@ -36,8 +36,7 @@ enum Logs {
     static let bootstrap: Void = {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            let env = ProcessInfo.processInfo.environment["POOLFAULT_LOG_LEVEL"]
-            handler.logLevel = env.flatMap(Logger.Level.init(rawValue:)) ?? .warning
+            handler.logLevel = EnvironmentKnobs.logLevel.value.flatMap(Logger.Level.init(rawValue:)) ?? .warning
             return handler
         }
     }()
@@ -49,3 +48,13 @@ enum Logs {
 }
 
 import Foundation
+
+/// Prints the validation layer's messages, if it was on, and fails the command (exit 1) on
+/// any: every subcommand that takes `--validate` ends with this, so no message goes unread.
+func finishValidation(_ instance: VulkanInstance) throws {
+    let messages = instance.validationLog?.drain() ?? []
+    guard !messages.isEmpty else { return }
+    for m in messages { printError("validation: \(m)") }
+    printError("poolfault: the Khronos validation layer reported \(messages.count) message(s)")
+    throw ExitCode(ExitStatus.scenarioFailed)
+}

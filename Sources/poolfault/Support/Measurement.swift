@@ -20,11 +20,27 @@ func median(_ values: [Double]) -> Double {
 }
 
 /// Mesa's on-disk shader cache state, which decides lavapipe's first-dispatch cost.
-func mesaCacheState() -> String {
-    let env = ProcessInfo.processInfo.environment
+func mesaCacheState(_ env: [String: String] = ProcessInfo.processInfo.environment) -> String {
     if env["MESA_SHADER_CACHE_DISABLE"] == "true" || env["MESA_SHADER_CACHE_DISABLE"] == "1" { return "disabled" }
-    if let dir = env["MESA_SHADER_CACHE_DIR"] { return "enabled (\(dir))" }
-    return "enabled (default ~/.cache/mesa_shader_cache)"
+    let dir: String
+    if let chosen = env["MESA_SHADER_CACHE_DIR"] {
+        dir = chosen
+    } else if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty {
+        dir = xdg + "/mesa_shader_cache"
+    } else {
+        dir = (env["HOME"] ?? "/") + "/.cache/mesa_shader_cache"
+    }
+    // Mesa turns its cache off, silently, when it cannot create or write the folder.
+    var probe = dir
+    while !FileManager.default.fileExists(atPath: probe), probe != "/", !probe.isEmpty {
+        probe = (probe as NSString).deletingLastPathComponent
+    }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: probe, isDirectory: &isDirectory), isDirectory.boolValue,
+          access(probe, W_OK) == 0 else {
+        return "disabled (\(dir) is not writable, so Mesa turned its cache off)"
+    }
+    return env["MESA_SHADER_CACHE_DIR"] != nil ? "enabled (\(dir))" : "enabled (default \(dir))"
 }
 
 /// lavapipe's SIMD width and who chose it, for reports.

@@ -10,14 +10,20 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Directory with config.json + model.safetensors (Hugging Face names); default: seeded weights with the real shapes.")
     var weights: String?
 
-    @Option(help: "Debug knob: run only the first N layers.")
+    // `.unconditional`: "-1" is read as the value (and refused by validate), not as a flag.
+    @Option(parsing: .unconditional, help: "Debug knob: run only the first N layers.")
     var layers: Int?
 
-    @Option(help: "Debug knob: BERT sequence length (default 128).")
+    @Option(parsing: .unconditional, help: "Debug knob: BERT sequence length (default 128).")
     var seqLen: Int?
 
-    @Option(help: "Seed of the generated weights and input.")
+    @Option(parsing: .unconditional, help: "Seed of the generated weights and input.")
     var seed: UInt64 = 42
+
+    func validate() throws {
+        if let layers, layers < 1 { throw ValidationError("--layers must be at least 1 (got \(layers))") }
+        if let seqLen, seqLen < 1 { throw ValidationError("--seq-len must be at least 1 (got \(seqLen))") }
+    }
 
     /// The model config and its weights.
     func load() throws -> (ModelConfig, WeightStore) {

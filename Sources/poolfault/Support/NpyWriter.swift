@@ -1,4 +1,5 @@
 import Foundation
+import Transformer
 
 /// Writes a float32 array as a NumPy .npy file (format 1.0), the format users load with
 /// `numpy.load` to compare against Hugging Face.
@@ -21,7 +22,7 @@ enum NpyWriter {
         do {
             try data(values, shape: shape).write(to: URL(fileURLWithPath: path))
         } catch {
-            throw ToolError.unwritable(path: path, reason: error.localizedDescription)
+            throw ToolError.unwritable(path: path, reason: FileAccess.reason(of: error))
         }
     }
 }

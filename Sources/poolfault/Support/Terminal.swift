@@ -1,7 +1,9 @@
+@preconcurrency import Glibc
 import Foundation
 
 /// Writes a line to stderr (diagnostics and errors; results go to stdout).
 func printError(_ line: String) {
+    fflush(nil)  // what went to stdout first comes first when both share a file (2>&1)
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
@@ -21,4 +23,9 @@ func jsonString<T: Encodable>(_ value: T) throws -> String {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.keyEncodingStrategy = .convertToSnakeCase
     return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+enum Terminal {
+    /// C's stdout stream, for checking that every result line was written.
+    static var stdoutFile: UnsafeMutablePointer<FILE> { stdout }
 }
