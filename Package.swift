@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "ResourcePoolTests",
                     dependencies: ["ResourcePool", "TransformerGPU", "Transformer", "VulkanCompute"]),
         .testTarget(name: "FaultTestTests",
-                    dependencies: ["FaultTest", "ResourcePool"]),
+                    dependencies: ["FaultTest", "ResourcePool", "Transformer", "VulkanCompute"]),
         // Runs the built `poolfault` binary end to end (depending on it makes SwiftPM build it).
         .testTarget(name: "PoolfaultCLITests",
                     dependencies: ["poolfault", "Transformer"]),

@@ -24,14 +24,17 @@ public enum FileAccess {
         }
     }
 
-    /// Why `path` could not be written to, or nil when it can: creates its folder, and proves
-    /// the file can be opened for writing without touching an existing file's contents.
-    public static func writeProblem(_ path: String) -> String? {
+    /// Why `path` could not be written to, or nil when it can: proves the file can be opened
+    /// for writing without touching an existing file's contents; `createFolder` first creates
+    /// its folder (as report writers do).
+    public static func writeProblem(_ path: String, createFolder: Bool = false) -> String? {
         let url = URL(fileURLWithPath: path)
-        do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        } catch {
-            return "cannot create its folder \(url.deletingLastPathComponent().path): \(reason(of: error))"
+        if createFolder {
+            do {
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            } catch {
+                return "cannot create its folder \(url.deletingLastPathComponent().path): \(reason(of: error))"
+            }
         }
         var info = stat()
         if stat(path, &info) == 0 {

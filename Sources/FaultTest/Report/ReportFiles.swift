@@ -114,6 +114,6 @@ public enum ReportFiles {
 
     /// Proves before any work that `file` (e.g. `--junit FILE`) can be written.
     public static func checkWritable(file: URL) throws(ReportWriteError) {
-        if let problem = FileAccess.writeProblem(file.path) { throw .unwritable(path: file.path, reason: problem) }
+        if let problem = FileAccess.writeProblem(file.path, createFolder: true) { throw .unwritable(path: file.path, reason: problem) }
     }
 }
