@@ -84,12 +84,7 @@ public struct ScenarioRunner: Sendable {
             guard let pool else { throw PoolError.noContext("no pool") }
             let f = try FaultInjector.inject(kind, into: pool, target: faultTarget)
             fault = f
-            if keepCrashing > 0 {
-                let hit = Set(f.targets.map { String($0.split(separator: ":")[0]) })
-                for context in pool.contexts where hit.contains(context.name) {
-                    FaultInjector.keepCrashing(context, times: keepCrashing)
-                }
-            }
+            FaultInjector.keepCrashing(f, in: pool, times: keepCrashing)
             return (true, "Fault injection success: \(kind.rawValue) on \(f.targets.joined(separator: ", ")) (simulated)")
         }) else { return finish(kind, phases, fault, recovery, numerics, pool, devices) }
 

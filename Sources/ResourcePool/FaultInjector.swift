@@ -106,6 +106,13 @@ public enum FaultInjector {
 
     /// Makes a context's next `count` starts fail right after device creation: a browser that
     /// keeps crashing, to exercise restart budgets and circuit breakers. Simulated, like all faults.
+    /// Makes every context a fault hit keep crashing on its next `count` starts.
+    public static func keepCrashing(_ fault: FaultRecord, in pool: Pool, times count: Int) {
+        guard count > 0 else { return }
+        let hit = Set(fault.targets.map { String($0.split(separator: ":")[0]) })
+        for context in pool.contexts where hit.contains(context.name) { keepCrashing(context, times: count) }
+    }
+
     public static func keepCrashing(_ context: BrowserContext, times count: Int) {
         context.sabotage(rebuilds: count)
         context.log.record("fault", context: context.name, "will crash on its next \(count) starts (simulated)")

@@ -118,6 +118,10 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
         }
     }
 
+    /// The mapping's address (unified memory only): for a flag the host flips while a shader
+    /// runs, without taking the device lock a long dispatch may be holding.
+    var hostPointer: UnsafeMutableRawPointer? { device.lock.withLock { mapped } }
+
     /// True when the buffer is mapped and can be read and written without a channel.
     public var isMapped: Bool { device.lock.withLock { mapped != nil } }
 

@@ -20,7 +20,7 @@ public struct DeviceSelection: Sendable, Equatable {
 
     /// The chosen device and a one-line reason.
     public func choose(from devices: [PhysicalDeviceInfo]) throws -> (index: Int, reason: String) {
-        let listing = devices.map { "  \($0.index): \($0.name) (\($0.type.rawValue))" }.joined(separator: "\n")
+        let listing = devices.map { "\($0.index): \($0.name) (\($0.type.rawValue))" }.joined(separator: "; ")
         let chosen: PhysicalDeviceInfo
         let reason: String
         switch choice {
@@ -34,20 +34,20 @@ public struct DeviceSelection: Sendable, Equatable {
                 : "the first \(best.type.rawValue) GPU"
         case .index(let i):
             guard let d = devices.first(where: { $0.index == i }) else {
-                throw VulkanError.deviceSelection("no device with index \(i); the devices are:\n\(listing)")
+                throw VulkanError.deviceSelection("no device with index \(i); the devices are \(listing)")
             }
             chosen = d
             reason = "selected by --device \(i)"
         case .name(let n):
             guard let d = devices.first(where: { $0.name.localizedLowercase.contains(n.lowercased()) }) else {
-                throw VulkanError.deviceSelection("no device named '\(n)'; the devices are:\n\(listing)")
+                throw VulkanError.deviceSelection("no device named '\(n)'; the devices are \(listing)")
             }
             chosen = d
             reason = "selected by --device \(n)"
         }
         if requireGPU && chosen.isSoftware {
             throw VulkanError.gpuRequired(
-                "--require-gpu: \(chosen.name) is a software driver, not a GPU; the devices are:\n\(listing)")
+                "--require-gpu: \(chosen.name) is a software driver, not a GPU; the devices are \(listing)")
         }
         return (chosen.index, reason)
     }

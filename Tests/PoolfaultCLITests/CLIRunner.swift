@@ -28,8 +28,17 @@ struct CLIRunner {
     /// Runs poolfault with `arguments`; `environment` entries override (nil removes) the
     /// inherited ones. Lavapipe is pinned unless the caller pins another driver.
     static func run(_ arguments: [String], environment: [String: String?] = [:]) throws -> Result {
+        try run(executable: binary, arguments, environment: environment)
+    }
+
+    /// Runs a /bin/sh command line (for redirections such as `2>&1` or `> /dev/full`).
+    static func run(shell command: String, environment: [String: String?] = [:]) throws -> Result {
+        try run(executable: URL(fileURLWithPath: "/bin/sh"), ["-c", command], environment: environment)
+    }
+
+    private static func run(executable: URL, _ arguments: [String], environment: [String: String?]) throws -> Result {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         let lavapipe = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"
@@ -40,11 +49,30 @@ struct CLIRunner {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        // Read both pipes before waiting so a large output cannot fill a pipe and stall.
+        // Both pipes are drained at once (stderr on its own thread), so neither can fill while
+        // the other is read to its end: a child writing a lot to stderr would stall forever.
+        let errBox = DataBox()
+        let errReader = Thread { errBox.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        errReader.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        let errData = errBox.wait()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                       stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// Bytes read on one thread and handed to another.
+final class DataBox: @unchecked Sendable {  // `data` under `condition`
+    private let condition = NSCondition()
+    private var data: Data?
+
+    func set(_ value: Data) { condition.withLock { data = value; condition.broadcast() } }
+
+    func wait() -> Data {
+        condition.withLock {
+            while data == nil { condition.wait() }
+            return data!
+        }
     }
 }

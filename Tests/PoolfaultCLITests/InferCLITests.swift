@@ -103,15 +103,18 @@ import Transformer
         #expect(r.stderr.contains("999999"))
     }
 
-    @Test func anUnreadableInputIsExit2() throws {
+    // Test that a missing --input is bad input data (65), as a missing --weights is.
+    @Test func aMissingInputIsADataError() throws {
         let r = try CLIRunner.run(["infer", "--layers", "1", "--input", "/nonexistent/input.json", "--output", Self.temp("x.npy")])
-        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.status == 65, "\(r.stderr)")
+        #expect(r.stderr.contains("/nonexistent/input.json not found"), "\(r.stderr)")
     }
 
     @Test func anUnwritableOutputIsExit2() throws {
-        let r = try CLIRunner.run(["infer", "--layers", "1", "--seq-len", "8", "--backend", "webnn", "--output", "/nonexistent-dir/out.npy"])
+        let r = try CLIRunner.run(["infer", "--layers", "1", "--seq-len", "8", "--backend", "webnn", "--output", "/etc/hostname/out.npy"])
         #expect(r.status == 2, "\(r.stderr)")
-        #expect(r.stderr.contains("/nonexistent-dir/out.npy"))
+        #expect(r.stderr.contains("/etc/hostname/out.npy"))
+        #expect(r.stdout.isEmpty, "refused before any work: \(r.stdout)")
     }
 
     @Test func anUnknownModelIsAUsageErrorListingTheModels() throws {

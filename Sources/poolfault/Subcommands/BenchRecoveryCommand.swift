@@ -29,6 +29,9 @@ struct BenchRecoveryCommand: ParsableCommand {
     @Option(help: "Browsers, one context each (comma-separated).")
     var browsers = "chrome,firefox,edge"
 
+    @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (simulated): recoveries that must fail.")
+    var keepCrashing = 0
+
     @Flag(help: "Print {\"recovery\": [...], \"control\": {...}, \"device\": ...} as JSON.")
     var json = false
 
@@ -52,16 +55,17 @@ struct BenchRecoveryCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard trials >= 1 else { throw ValidationError("--trials must be at least 1") }
-            let (config, weights) = try model.load()
-            let (instance, physical) = try deviceOptions.open(logger: Logs.logger("bench"))
-            let environment = try GPUEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
-                                                 weights: weights, cpu: try CPUReference(weights: weights))
+            guard keepCrashing >= 0 else { throw ValidationError("--keep-crashing must be 0 or more") }
             var pool = PoolConfiguration()
             pool.browsers = browsers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             pool.seed = model.seed
             for kind in scenario.map({ [$0] }) ?? FaultKind.allCases {
                 if let why = pool.refusal(toHost: kind, target: .drawn) { throw ValidationError("cannot run \(kind.rawValue): \(why)") }
             }
+            let (config, weights) = try model.load()
+            let (instance, physical) = try deviceOptions.open(logger: Logs.logger("bench"))
+            let environment = try GPUEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
+                                                 weights: weights, cpu: try CPUReference(weights: weights))
             let input = ModelInput.seeded(config: config, seed: model.seed)
             let reference = try environment.cpu.forward(input)
             let scenarios = scenario.map { [$0] } ?? FaultKind.allCases
@@ -82,7 +86,8 @@ struct BenchRecoveryCommand: ParsableCommand {
                         defer { p.shutdown() }
                         initialize.add(try time { _ = try p.initialize() })
                         inference["before", default: Samples()].add(try p.infer(input, reference: reference).seconds)
-                        _ = try FaultInjector.inject(kind, into: p)
+                        let fault = try FaultInjector.inject(kind, into: p)
+                        FaultInjector.keepCrashing(fault, in: p, times: keepCrashing)
                         inference["during", default: Samples()].add(try p.infer(input, reference: reference).seconds)
                         let r = p.recover(using: strategy)
                         // A failed recovery has no recovery latency: it is counted, never timed.

@@ -28,7 +28,7 @@ struct DevicesCommand: ParsableCommand {
             let (index, reason) = try options.selection.choose(from: infos)
             let listing = Listing(devices: infos, default: index, reason: reason, validation: instance.validationLog != nil)
             print(json ? try jsonString(listing) : render(listing))
-            for message in instance.validationLog?.messages ?? [] { printError("validation: \(message)") }
+            try finishValidation(instance)
         }
     }
 

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// README's commands, run as written: every `poolfault` command in its code blocks (the main
+/// job, the CI recipes, the Examples section) through the built binary, on a reduced model, and
+/// each must end with the exit code its comment gives (0 when none). A documented command can
+/// no longer fail unnoticed.
+@Suite(.serialized) struct ReadmeExamplesTests {
+    struct Example: CustomStringConvertible {
+        let command: String
+        let expectedStatus: Int32
+        var description: String { command }
+    }
+
+    /// Every line of a fenced block that runs poolfault, from the `poolfault` word on, without
+    /// its comment (`# exit N` there is the expected exit code).
+    static let examples: [Example] = {
+        let readme = (try? String(contentsOf: CLIRunner.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
+        var inBlock = false
+        var found: [Example] = []
+        for line in readme.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("```") { inBlock.toggle(); continue }
+            guard inBlock, let start = line.range(of: #"(^|\s)(\.build/release/)?poolfault(\s|$)"#, options: .regularExpression) else { continue }
+            var command = String(line[start.lowerBound...]).trimmingCharacters(in: .whitespaces)
+            var status: Int32 = 0
+            if let hash = command.range(of: " #") {
+                let comment = command[hash.upperBound...]
+                if let match = comment.firstMatch(of: /exit (\d+)/) { status = Int32(match.1) ?? 0 }
+                command = String(command[..<hash.lowerBound]).trimmingCharacters(in: .whitespaces)
+            }
+            if command.hasPrefix(".build/release/") { command.removeFirst(".build/release/".count) }
+            if !found.contains(where: { $0.command == command }) { found.append(Example(command: command, expectedStatus: status)) }
+        }
+        return found
+    }()
+
+    /// The command with the binary's path and the reductions: a smaller model, one run or trial.
+    static func reduced(_ command: String) -> String {
+        var parts = command.components(separatedBy: " > ")
+        var words = parts[0].split(separator: " ").map(String.init)
+        words[0] = "'\(CLIRunner.binary.path)'"
+        let sub = words.count > 1 && !words[1].hasPrefix("-") ? words[1] : "run"
+        let subsub = sub == "bench" && words.count > 2 ? words[2] : ""
+        func replace(_ flag: String, with value: String) {
+            if let i = words.firstIndex(of: flag), i + 1 < words.count { words[i + 1] = value }
+        }
+        replace("--runs", with: "1")
+        replace("--trials", with: "1")
+        if ["run", "infer"].contains(sub) || ["forward", "recovery"].contains(subsub) {
+            words += ["--layers", "3"]
+            if !command.contains("vit-") { words += ["--seq-len", "8"] }
+        }
+        parts[0] = words.joined(separator: " ")
+        return parts.joined(separator: " > ")
+    }
+
+    // Test that README documents the commands this suite runs (a parse that finds none proves nothing).
+    @Test func readmeHasExamples() {
+        #expect(Self.examples.count >= 15, "\(Self.examples)")
+        #expect(Self.examples.contains { $0.command == "poolfault" }, "the main job")
+        #expect(Self.examples.contains { $0.expectedStatus == 1 } && Self.examples.contains { $0.expectedStatus == 64 })
+    }
+
+    @Test(arguments: examples)
+    func readmeExampleRunsAsDocumented(_ example: Example) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-readme-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let command = "cd '\(dir.path)' && \(Self.reduced(example.command))"
+        let r = try CLIRunner.run(shell: command)
+        #expect(r.status == example.expectedStatus, "\(command)\n\(r.stdout.suffix(600))\n\(r.stderr.suffix(600))")
+        if example.expectedStatus == 64 { #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)") }
+    }
+}
