@@ -104,7 +104,7 @@ public struct SafetensorsWriter: Sendable {
         do {
             try serialized().write(to: url)
         } catch {
-            throw ModelDataError.unwritable(path: url.path, reason: error.localizedDescription)
+            throw ModelDataError.unwritable(path: url.path, reason: FileAccess.reason(of: error))
         }
     }
 
@@ -116,7 +116,7 @@ public struct SafetensorsWriter: Sendable {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw ModelDataError.unwritable(path: directory.path, reason: error.localizedDescription)
+            throw ModelDataError.unwritable(path: directory.path, reason: FileAccess.reason(of: error))
         }
         var writer = SafetensorsWriter()
         for spec in store.config.parameters {
@@ -127,7 +127,7 @@ public struct SafetensorsWriter: Sendable {
         do {
             try store.config.huggingFaceConfigJSON().write(to: configURL)
         } catch {
-            throw ModelDataError.unwritable(path: configURL.path, reason: error.localizedDescription)
+            throw ModelDataError.unwritable(path: configURL.path, reason: FileAccess.reason(of: error))
         }
         try writer.write(to: directory.appendingPathComponent("model.safetensors"))
     }
