@@ -15,9 +15,12 @@ public struct ScenarioRunner: Sendable {
     /// The request every inference phase runs, and its CPU reference output.
     public let input: ModelInput
     public let reference: ModelOutput
+    /// The run's start: every time a scenario records is seconds since this instant.
+    public let origin: ContinuousClock.Instant
 
     public init(environment: GPUEnvironment, configuration: PoolConfiguration, strategy: RecoveryStrategyKind,
-                faultTarget: FaultTarget = .drawn, keepCrashing: Int = 0) throws {
+                faultTarget: FaultTarget = .drawn, keepCrashing: Int = 0, origin: ContinuousClock.Instant = .now) throws {
+        self.origin = origin
         self.environment = environment
         self.configuration = configuration
         self.strategy = strategy
@@ -42,7 +45,8 @@ public struct ScenarioRunner: Sendable {
             let start = ContinuousClock.now
             let outcome: (Bool, String)
             do { outcome = try body() } catch { outcome = (false, "\(phaseFailure(name)): \(error)") }
-            phases.append(Phase(name, PhaseResult(success: outcome.0, duration: (ContinuousClock.now - start).seconds, message: outcome.1)))
+            phases.append(Phase(name, PhaseResult(success: outcome.0, duration: (ContinuousClock.now - start).seconds, message: outcome.1,
+                                                  start: (start - origin).seconds)))
             return outcome.0
         }
 
@@ -63,7 +67,7 @@ public struct ScenarioRunner: Sendable {
 
         defer { pool?.shutdown() }
         _ = phase(.initialize) {
-            let p = try Pool(configuration: configuration, environment: environment)
+            let p = try Pool(configuration: configuration, environment: environment, origin: origin)
             pool = p
             let steps = try p.initialize()
             devices = p.contexts.map {
@@ -143,6 +147,7 @@ public struct ScenarioRunner: Sendable {
         let success = phases.count == PhaseName.allCases.count && phases.allSatisfy(\.result.success)
         return (ScenarioResult(scenario: kind.rawValue, description: ScenarioDescriptions.of(kind), overallSuccess: success,
                                phases: phases, fault: fault, recovery: recovery, numerics: numerics,
-                               events: pool?.events.events ?? []), devices)
+                               events: pool?.events.events ?? [], spans: pool?.events.spans ?? [],
+                               counters: pool?.events.counters ?? []), devices)
     }
 }

@@ -109,7 +109,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             var steps: [RecoveryStep] = []
             func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
                 let start = ContinuousClock.now
-                defer { steps.append(RecoveryStep(name: name, context: self.name, duration: (ContinuousClock.now - start).seconds)) }
+                defer { steps.append(RecoveryStep(name: name, context: self.name, since: start, on: log)) }
                 return try body()
             }
             let device: ComputeDevice
@@ -152,6 +152,11 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
                 bytes += try stack.model.load(c, from: environment.weights).bytes
                 held.insert(c)
                 knownLost.remove(c)
+            }
+            if bytes > 0 {
+                log.span("weight_upload", category: "upload", context: name, start: log.offset(of: start),
+                         duration: (ContinuousClock.now - start).seconds, args: ["bytes": "\(bytes)", "components": missing.map(\.id).joined(separator: ", ")])
+                log.addUploaded(bytes)
             }
             return (bytes, (ContinuousClock.now - start).seconds)
         }
@@ -255,7 +260,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             let start = ContinuousClock.now
             try stack.channel.reconnect()
             transition(to: .ready, "reconnected")
-            return [RecoveryStep(name: "queue_creation", context: name, duration: (ContinuousClock.now - start).seconds,
+            return [RecoveryStep(name: "queue_creation", context: name, since: start, on: log,
                                  detail: "new command pool and fence on device #\(stack.device.serial)")]
         }
     }
@@ -269,7 +274,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             stack = nil
             held = []
             knownLost = []
-            return RecoveryStep(name: "cleanup", context: name, duration: (ContinuousClock.now - start).seconds)
+            return RecoveryStep(name: "cleanup", context: name, since: start, on: log)
         }
     }
 }

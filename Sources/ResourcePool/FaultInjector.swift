@@ -28,7 +28,14 @@ public enum FaultInjector {
             record = try single(kind, on: context, in: pool, component: component,
                                 seed: target == .drawn ? pool.configuration.seed : nil)
         }
-        pool.events.record("fault", "\(kind.rawValue) on \(record.targets.joined(separator: ", ")) (simulated)")
+        // One event per context hit, on that context (timelines and traces draw it there).
+        let parts = record.parts.isEmpty ? [record] : record.parts
+        for part in parts {
+            for target in part.targets {
+                let context = String(target.split(separator: ":")[0])
+                pool.events.record("fault", context: context, "\(part.kind.rawValue) on \(target) (simulated)")
+            }
+        }
         return record
     }
 

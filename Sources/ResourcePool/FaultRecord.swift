@@ -35,13 +35,23 @@ public struct RecoveryStep: Sendable, Codable {
     public let duration: Double
     public let bytes: Int?
     public let detail: String?
+    /// When the step began: seconds since the run started, on the run's one monotonic clock
+    /// (`EventLog.origin`). Absent in reports older than schema 1.2.
+    public let start: Double?
 
-    public init(name: String, context: String, duration: Double, bytes: Int? = nil, detail: String? = nil) {
+    public init(name: String, context: String, duration: Double, bytes: Int? = nil, detail: String? = nil, start: Double? = nil) {
         self.name = name
         self.context = context
         self.duration = duration
         self.bytes = bytes
         self.detail = detail
+        self.start = start
+    }
+
+    /// A step that began at `began` (on `log`'s clock) and ends now.
+    init(name: String, context: String, since began: ContinuousClock.Instant, on log: EventLog, bytes: Int? = nil, detail: String? = nil) {
+        self.init(name: name, context: context, duration: (ContinuousClock.now - began).seconds, bytes: bytes, detail: detail,
+                  start: log.offset(of: began))
     }
 }
 

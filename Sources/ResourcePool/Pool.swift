@@ -14,7 +14,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     public let contexts: [BrowserContext]
     /// Queue mode: the one device every webgpu context has a queue of.
     public let sharedDevice: ComputeDevice?
-    public let events = EventLog()
+    public let events: EventLog
     let probe: VerificationProbe
     let gate = RequestGate()
     private let lock = NSLock()
@@ -29,7 +29,10 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
 
     public var config: ModelConfig { environment.config }
 
-    public init(configuration: PoolConfiguration, environment: GPUEnvironment) throws {
+    /// `origin`: the instant the run started; every time the pool records (events, steps,
+    /// spans) is seconds since then, so the scenarios of a run share one clock.
+    public init(configuration: PoolConfiguration, environment: GPUEnvironment, origin: ContinuousClock.Instant = .now) throws {
+        events = EventLog(origin: origin)
         self.configuration = configuration
         self.environment = environment
         let names = configuration.contextNames
@@ -97,17 +100,23 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     public func initialize() throws -> [RecoveryStep] {
         var steps: [RecoveryStep] = []
         for context in contexts {
-            steps += try context.start(reason: "initialized")
+            let started = try context.start(reason: "initialized")
+            for step in started { events.span(step.name, category: "initialize", context: step.context, start: step.start, duration: step.duration) }
+            steps += started
             let components = placement.shards(on: context.name).flatMap { plan.shards[$0].components }
-            let (bytes, seconds) = try context.load(components)
-            steps.append(RecoveryStep(name: "weight_upload", context: context.name, duration: seconds, bytes: bytes))
+            let began = ContinuousClock.now
+            let (bytes, _) = try context.load(components)
+            steps.append(RecoveryStep(name: "weight_upload", context: context.name, since: began, on: events, bytes: bytes))
         }
         for (i, shard) in plan.shards.enumerated() {
             guard let home = context(named: placement.contexts[i]) else { continue }
             let start = ContinuousClock.now
             try verify(shard: i, on: home)
-            steps.append(RecoveryStep(name: "first_dispatch", context: home.name, duration: (ContinuousClock.now - start).seconds,
-                                      detail: "shard \(shard.index) checked against the CPU reference"))
+            let step = RecoveryStep(name: "first_dispatch", context: home.name, since: start, on: events,
+                                    detail: "shard \(shard.index) checked against the CPU reference")
+            events.span(step.name, category: "initialize", context: home.name, start: step.start, duration: step.duration,
+                        args: ["detail": step.detail ?? ""])
+            steps.append(step)
         }
         events.record("pool", "initialized: \(placement)")
         return steps

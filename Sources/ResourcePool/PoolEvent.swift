@@ -17,7 +17,8 @@ public enum ContextState: String, Sendable, Codable, CaseIterable {
 
 /// One thing that happened in the pool, stamped with a monotonic clock.
 public struct PoolEvent: Sendable, Codable {
-    /// Seconds since the pool started (monotonic, never wall-clock).
+    /// Seconds since the run started (monotonic, never wall-clock; before schema 1.2, since the
+    /// pool started).
     public let t: Double
     public let context: String?
     public let kind: String
@@ -28,16 +29,71 @@ public struct PoolEvent: Sendable, Codable {
     }
 }
 
-/// The pool's event log: every state transition, fault, failover and recovery step.
+/// Something that took time on a track (a context, or the pool): a shard run, a weight upload,
+/// a step of initialize. For timelines and traces; not part of the JSON report.
+public struct PoolSpan: Sendable {
+    public let name: String
+    /// shard_run, upload, initialize.
+    public let category: String
+    /// The context it ran on; nil for the pool itself.
+    public let context: String?
+    /// Seconds since the run started.
+    public let start: Double
+    public let duration: Double
+    public let args: [String: String]
+}
+
+/// A sampled value over time (requests in flight, bytes uploaded so far).
+public struct PoolCounter: Sendable {
+    public let name: String
+    public let t: Double
+    public let value: Double
+}
+
+/// The pool's event log: every state transition, fault, failover and recovery step, plus the
+/// spans and counters a timeline draws. One monotonic clock from `origin` (the run's start).
 public final class EventLog: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
-    private let start = ContinuousClock.now
+    public let origin: ContinuousClock.Instant
     private var stored: [PoolEvent] = []
+    private var storedSpans: [PoolSpan] = []
+    private var storedCounters: [PoolCounter] = []
+    private var inFlight = 0
+    private var uploaded = 0
 
-    public init() {}
+    public init(origin: ContinuousClock.Instant = .now) { self.origin = origin }
 
-    /// Seconds since the log (the pool) started.
-    public var now: Double { (ContinuousClock.now - start).seconds }
+    /// Seconds since the run started.
+    public var now: Double { offset(of: .now) }
+
+    /// `instant` in seconds since the run started.
+    public func offset(of instant: ContinuousClock.Instant) -> Double { (instant - origin).seconds }
+
+    public func span(_ name: String, category: String, context: String?, start: Double?, duration: Double, args: [String: String] = [:]) {
+        let span = PoolSpan(name: name, category: category, context: context, start: start ?? (now - duration), duration: duration, args: args)
+        lock.withLock { storedSpans.append(span) }
+    }
+
+    /// A request entered (+1) or left (-1) the pool: the requests-in-flight counter.
+    func requestsInFlight(_ change: Int) {
+        let t = now
+        lock.withLock {
+            inFlight += change
+            storedCounters.append(PoolCounter(name: "requests_in_flight", t: t, value: Double(inFlight)))
+        }
+    }
+
+    /// Weights uploaded: the bytes-uploaded counter (cumulative over the pool's life).
+    func addUploaded(_ bytes: Int) {
+        let t = now
+        lock.withLock {
+            uploaded += bytes
+            storedCounters.append(PoolCounter(name: "bytes_uploaded", t: t, value: Double(uploaded)))
+        }
+    }
+
+    public var spans: [PoolSpan] { lock.withLock { storedSpans } }
+    public var counters: [PoolCounter] { lock.withLock { storedCounters } }
 
     @discardableResult
     public func record(_ kind: String, context: String? = nil, _ detail: String = "") -> PoolEvent {

@@ -62,7 +62,7 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
                   _ body: () throws -> T) rethrows -> T {
         let start = ContinuousClock.now
         defer {
-            steps.append(RecoveryStep(name: name, context: context, duration: (ContinuousClock.now - start).seconds,
+            steps.append(RecoveryStep(name: name, context: context, since: start, on: pool.events,
                                       bytes: bytes, detail: detail))
         }
         return try body()

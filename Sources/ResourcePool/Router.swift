@@ -41,6 +41,8 @@ extension Pool {
         let start = ContinuousClock.now
         let expected = try reference ?? environment.cpu.forward(input)
         return try gate.shared {
+            events.requestsInFlight(1)
+            defer { events.requestsInFlight(-1) }
             var state = try ActivationState.initial(input, config: config)
             var route: [String] = []
             var failovers: [Failover] = []
@@ -67,6 +69,9 @@ extension Pool {
                     let attempt = ContinuousClock.now
                     do {
                         try context.run(shard.components, state: &state)
+                        events.span("shard \(i)", category: "shard_run", context: target, start: events.offset(of: attempt),
+                                    duration: (ContinuousClock.now - attempt).seconds,
+                                    args: ["components": shard.components.map(\.id).joined(separator: ", ")])
                         context.breaker.recordSuccess()
                         route.append(target)
                         break

@@ -53,7 +53,16 @@ import FaultTest
             Issue.record("cannot run python3 (\(error)): install python3, then `pip install jsonschema`")
             return nil
         }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // read(2) with EINTR retried: Foundation's readDataToEndOfFile traps on an interrupted read.
+        var bytes = Data(), buffer = [UInt8](repeating: 0, count: 65536)
+        let fd = output.fileHandleForReading.fileDescriptor
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { bytes.append(contentsOf: buffer[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
         process.waitUntilExit()
         switch process.terminationStatus {
         case 0: return Outcome(valid: true, output: text)

@@ -52,9 +52,9 @@ struct CLIRunner {
         // Both pipes are drained at once (stderr on its own thread), so neither can fill while
         // the other is read to its end: a child writing a lot to stderr would stall forever.
         let errBox = DataBox()
-        let errReader = Thread { errBox.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        let errReader = Thread { errBox.set(readToEnd(err.fileHandleForReading.fileDescriptor)) }
         errReader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let outData = readToEnd(out.fileHandleForReading.fileDescriptor)
         let errData = errBox.wait()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
@@ -74,5 +74,18 @@ final class DataBox: @unchecked Sendable {  // `data` under `condition`
             while data == nil { condition.wait() }
             return data!
         }
+    }
+}
+
+/// Reads a descriptor to its end, retrying reads a signal interrupted (Foundation's
+/// `readDataToEndOfFile` traps on EINTR, which a busy test process does meet).
+func readToEnd(_ fd: Int32) -> Data {
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 { data.append(contentsOf: buffer[0..<n]); continue }
+        if n < 0 && errno == EINTR { continue }
+        return data
     }
 }

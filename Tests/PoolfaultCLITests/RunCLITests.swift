@@ -14,7 +14,7 @@ import Testing
     }
 
     static func reports(in dir: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("results_") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("results_") && $0.hasSuffix(".json") }.sorted()
     }
 
     @Test func aQuickRunPassesInTheOriginalLayout() throws {
@@ -94,7 +94,7 @@ import Testing
         check.standardError = err
         try check.run()
         check.waitUntilExit()
-        let why = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let why = String(decoding: readToEnd(err.fileHandleForReading.fileDescriptor), as: UTF8.self)
         #expect(check.terminationStatus == 0, "schema validation (needs `pip install jsonschema`): \(why)")
     }
 

@@ -5,7 +5,7 @@ import ResourcePool
 /// Its JSON shape (ReportCoding.swift) is documented in docs/report-schema.md and checked by
 /// docs/report.schema.json.
 public struct FaultTestReport: Sendable, Codable {
-    public static let schemaVersion = "1.1"
+    public static let schemaVersion = "1.2"
 
     public var schemaVersion: String = FaultTestReport.schemaVersion
     public var testInfo: TestInfo
@@ -90,9 +90,12 @@ public struct PhaseResult: Sendable, Codable {
     /// Seconds, measured.
     public var duration: Double
     public var message: String
+    /// When the phase began: seconds since the run started (one monotonic clock for the whole
+    /// run). Absent in reports older than schema 1.2.
+    public var start: Double?
 
-    public init(success: Bool, duration: Double, message: String) {
-        self.success = success; self.duration = duration; self.message = message
+    public init(success: Bool, duration: Double, message: String, start: Double? = nil) {
+        self.success = success; self.duration = duration; self.message = message; self.start = start
     }
 }
 
@@ -131,12 +134,18 @@ public struct ScenarioResult: Sendable, Codable {
     /// By inference phase name (initial_inference, fault_inference, recovery_inference).
     public var numerics: [String: NumericsRecord]
     public var events: [PoolEvent]
+    /// Shard runs, weight uploads and initialize steps, and the requests-in-flight and
+    /// bytes-uploaded counters: what the trace and the HTML timeline draw. Not in the JSON report.
+    public var spans: [PoolSpan] = []
+    public var counters: [PoolCounter] = []
 
     public init(scenario: String, description: String, overallSuccess: Bool,
                 phases: [Phase], fault: FaultRecord?, recovery: RecoveryRecord?,
-                numerics: [String: NumericsRecord], events: [PoolEvent]) {
+                numerics: [String: NumericsRecord], events: [PoolEvent],
+                spans: [PoolSpan] = [], counters: [PoolCounter] = []) {
         self.scenario = scenario; self.description = description; self.overallSuccess = overallSuccess
         self.phases = phases; self.fault = fault; self.recovery = recovery; self.numerics = numerics; self.events = events
+        self.spans = spans; self.counters = counters
     }
 
     /// The first phase that failed, if any.

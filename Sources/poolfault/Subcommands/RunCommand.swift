@@ -51,6 +51,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Also write a JUnit XML report to this file.")
     var junit: String?
 
+    @Option(help: "Also write a trace (Chrome Trace Event Format; open it in ui.perfetto.dev or chrome://tracing) to this file.")
+    var trace: String?
+
+    @Option(help: "Write the HTML report to this file (default: results_<timestamp>.html beside the JSON report).")
+    var html: String?
+
+    @Flag(help: "Do not write the HTML report.")
+    var noHtml = false
+
     @Flag(help: "Print the JSON report on stdout instead of the terminal layout.")
     var json = false
 
@@ -105,7 +114,9 @@ struct RunCommand: ParsableCommand {
         try reportingErrors {
             let outputURL = URL(fileURLWithPath: outputDir)
             try ensureWritable(outputURL)
-            if let junit { try ReportFiles.checkWritable(file: URL(fileURLWithPath: junit)) }
+            for file in [junit, trace, noHtml ? nil : html].compactMap({ $0 }) {
+                try ReportFiles.checkWritable(file: URL(fileURLWithPath: file))
+            }
             let (config, weights) = try model.load()
             try checkShardCount(config)
             let logger = Logs.logger("run")
@@ -147,14 +158,34 @@ struct RunCommand: ParsableCommand {
                                 openblas: "\(openblasThreads()) threads, \(OpenBLASSpin.description)")
             let report = FaultTestReport(testInfo: info, scenarios: results)
             let path = try JSONReport.write(report, toDirectory: outputURL)
-            if let junit { try JUnitReport.write(report, to: URL(fileURLWithPath: junit)) }
+            var written = [path.path]
+            if !noHtml {
+                let htmlURL = html.map { URL(fileURLWithPath: $0) } ?? path.deletingPathExtension().appendingPathExtension("html")
+                try HTMLReport.write(report, to: htmlURL)
+                written.append("HTML to \(htmlURL.path)")
+            }
+            if let junit {
+                try JUnitReport.write(report, to: URL(fileURLWithPath: junit))
+                written.append("JUnit to \(junit)")
+            }
+            if let trace {
+                try TraceReport.write(report, to: URL(fileURLWithPath: trace))
+                written.append("trace to \(trace)")
+            }
+            let processEnvironment = ProcessInfo.processInfo.environment
+            if let summary = processEnvironment["GITHUB_STEP_SUMMARY"], !summary.isEmpty {
+                try StepSummary.append(report, to: summary)
+            }
             if json {
                 print(String(decoding: try JSONReport.encode(report), as: UTF8.self))
             } else {
                 let useColor = color == .always || (color == .auto && TerminalReport.colorEnabled())
                 print(TerminalReport.render(report, color: useColor))
             }
-            printError("poolfault: JSON report written to \(path.path)" + (junit.map { ", JUnit to \($0)" } ?? ""))
+            printError("poolfault: JSON report written to " + written.joined(separator: ", "))
+            if processEnvironment["GITHUB_ACTIONS"] == "true" {
+                for line in StepSummary.errorAnnotations(report) { printError(line) }
+            }
             let messages = instance.validationLog?.drain() ?? []
             for m in messages { printError("validation: \(m)") }
             if !messages.isEmpty { printError("poolfault: the Khronos validation layer reported \(messages.count) message(s)") }
