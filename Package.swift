@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // System libraries from Debian's packages (ci/install-deps installs them).
@@ -37,7 +38,7 @@ let package = Package(
                 dependencies: ["CVulkan", "CGlslang",
                                .product(name: "Logging", package: "swift-log")]),
         .target(name: "Transformer",
-                dependencies: ["COpenBLAS"]),
+                dependencies: ["COpenBLAS", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "TransformerGPU",
                 dependencies: ["VulkanCompute", "Transformer", "Shaders"]),
         .target(name: "ResourcePool",

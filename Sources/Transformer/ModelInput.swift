@@ -84,24 +84,44 @@ public enum ModelInput: Sendable, Hashable, Codable {
         }
     }
 
-    /// Parses Hugging Face style JSON (batch 1): BERT `input_ids` [[...]] with optional
-    /// `attention_mask` (default all ones) and `token_type_ids` (default zeros), padded to
-    /// `config.seqLen`; ViT `pixel_values` [1][C][H][W]. Other keys are ignored.
+    /// Parses Hugging Face style JSON (batch 1); see `InputTensors` for the forms taken.
     public static func fromJSON(data: Data, config: ModelConfig, source: String = "input JSON") throws -> ModelInput {
-        func fail(_ reason: String) -> ModelDataError { .invalidInput(source: source, reason: reason) }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            throw fail("not valid JSON")
-        }
-        guard let json = object as? [String: Any] else { throw fail("top level is not a JSON object") }
+        try from(tensors: try InputTensors.json(data, source: source), config: config, source: source)
+    }
 
+    /// Reads an input file of any form `InputTensors` takes.
+    public static func from(file url: URL, config: ModelConfig) throws -> ModelInput {
+        try from(tensors: try InputTensors.read(url), config: config, source: url.path)
+    }
+
+    /// The tokens an input file holds (BERT), to size the sequence before the model is built;
+    /// nil for pixels.
+    public static func tokenCount(in tensors: [String: InputTensor]) -> Int? {
+        tensors["input_ids"].map { $0.values.count }
+    }
+
+    /// Builds the input from named tensors (batch 1: shape [1, S] or [S] for ids, [1, C, H, W]
+    /// or [C, H, W] for pixels). BERT: `input_ids` with optional `attention_mask` (default all
+    /// ones) and `token_type_ids` (default zeros), padded to `config.seqLen`; ViT: `pixel_values`.
+    /// Other names are ignored.
+    public static func from(tensors: [String: InputTensor], config: ModelConfig, source: String) throws -> ModelInput {
+        func fail(_ reason: String) -> ModelDataError { .invalidInput(source: source, reason: reason) }
+        func batchOfOne(_ name: String, _ t: InputTensor) throws -> [Int32] {
+            guard t.shape.count == 1 || (t.shape.count == 2 && t.shape[0] == 1) else {
+                throw fail("\"\(name)\" has shape \(t.shape); expected [1, sequence] (batch size 1) or [sequence]")
+            }
+            return try t.values.enumerated().map { position, v in
+                guard v.rounded() == v, abs(v) <= Double(Int32.max) else { throw fail("\"\(name)\"[\(position)] is not an integer (\(v))") }
+                return Int32(v)
+            }
+        }
         let input: ModelInput
         switch config.kind {
         case .bert:
-            guard let rawIds = json["input_ids"] else { throw fail("\"input_ids\" is missing") }
-            let ids = try batchOfOne(rawIds, key: "input_ids", fail: fail)
+            guard let rawIds = tensors["input_ids"] else {
+                throw fail("\"input_ids\" is missing (found: \(tensors.keys.sorted().joined(separator: ", ")))")
+            }
+            let ids = try batchOfOne("input_ids", rawIds)
             guard !ids.isEmpty, ids.count <= config.seqLen else {
                 let limit = config.maxPositionEmbeddings
                 let fix = ids.count > limit ? "the model's position limit is \(limit) tokens: truncate the input"
@@ -110,12 +130,12 @@ public enum ModelInput: Sendable, Hashable, Codable {
             }
             var mask = [Int32](repeating: 1, count: ids.count)
             var types = [Int32](repeating: 0, count: ids.count)
-            if let rawMask = json["attention_mask"] {
-                mask = try batchOfOne(rawMask, key: "attention_mask", fail: fail)
+            if let rawMask = tensors["attention_mask"] {
+                mask = try batchOfOne("attention_mask", rawMask)
                 guard mask.count == ids.count else { throw fail("\"attention_mask\" has \(mask.count) entries for \(ids.count) input ids") }
             }
-            if let rawTypes = json["token_type_ids"] {
-                types = try batchOfOne(rawTypes, key: "token_type_ids", fail: fail)
+            if let rawTypes = tensors["token_type_ids"] {
+                types = try batchOfOne("token_type_ids", rawTypes)
                 guard types.count == ids.count else { throw fail("\"token_type_ids\" has \(types.count) entries for \(ids.count) input ids") }
             }
             let padding = config.seqLen - ids.count
@@ -123,45 +143,16 @@ public enum ModelInput: Sendable, Hashable, Codable {
                             attentionMask: mask + Array(repeating: 0, count: padding),
                             tokenTypeIds: types + Array(repeating: 0, count: padding))
         case .vit:
-            guard let raw = json["pixel_values"] else { throw fail("\"pixel_values\" is missing") }
-            let shape = [1, config.numChannels, config.imageSize, config.imageSize]
-            var values: [Float] = []
-            values.reserveCapacity(config.pixelCount)
-            try flatten(raw, shape: shape, depth: 0, into: &values, fail: fail)
-            input = .pixels(values)
+            guard let raw = tensors["pixel_values"] else {
+                throw fail("\"pixel_values\" is missing (found: \(tensors.keys.sorted().joined(separator: ", ")))")
+            }
+            let image = [config.numChannels, config.imageSize, config.imageSize]
+            guard raw.shape == [1] + image || raw.shape == image else {
+                throw fail("\"pixel_values\" must have shape \([1] + image) (batch size 1); got \(raw.shape)")
+            }
+            input = .pixels(raw.values.map(Float.init))
         }
         try input.validate(for: config, source: source)
         return input
-    }
-
-    /// [[Int, ...]] with exactly one row -> the row as Int32.
-    private static func batchOfOne(_ value: Any, key: String, fail: (String) -> ModelDataError) throws -> [Int32] {
-        guard let batch = value as? [Any], batch.count == 1, let row = batch[0] as? [Any] else {
-            throw fail("\"\(key)\" must be [[...]] with batch size 1")
-        }
-        return try row.enumerated().map { position, element in
-            guard let number = element as? NSNumber, String(cString: number.objCType) != "c",
-                  number.doubleValue.rounded() == number.doubleValue,
-                  abs(number.doubleValue) <= Double(Int32.max) else {
-                throw fail("\"\(key)\"[0][\(position)] is not an integer")
-            }
-            return Int32(number.doubleValue)
-        }
-    }
-
-    /// Nested arrays of exactly `shape` -> flat floats, row-major.
-    private static func flatten(_ value: Any, shape: [Int], depth: Int, into values: inout [Float],
-                                fail: (String) -> ModelDataError) throws {
-        if depth == shape.count {
-            guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else {
-                throw fail("\"pixel_values\" holds a non-number")
-            }
-            values.append(number.floatValue)
-            return
-        }
-        guard let array = value as? [Any], array.count == shape[depth] else {
-            throw fail("\"pixel_values\" must have shape \(shape); dimension \(depth) differs")
-        }
-        for element in array { try flatten(element, shape: shape, depth: depth + 1, into: &values, fail: fail) }
     }
 }

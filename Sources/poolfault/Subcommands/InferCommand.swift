@@ -16,7 +16,7 @@ struct InferCommand: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @OptionGroup var deviceOptions: DeviceOptions
 
-    @Option(help: "Input JSON with Hugging Face names: input_ids, attention_mask, token_type_ids ([[...]]) or pixel_values ([1][3][224][224]). Default: a seeded input.")
+    @Option(help: "Input with Hugging Face names (input_ids, attention_mask, token_type_ids or pixel_values): .npz (np.savez of a tokenizer's or image processor's output), .npy (one tensor), .safetensors, or JSON (nested arrays, or a flat array with a shape). Its length sets the sequence length. Default: a seeded input.")
     var input: String?
 
     @Option(help: "Backend: webgpu (Vulkan compute) or webnn (the CPU reference path).")
@@ -41,12 +41,21 @@ struct InferCommand: ParsableCommand {
                 if let problem = FileAccess.writeProblem(path) { throw ToolError.unwritable(path: path, reason: problem) }
             }
             let logger = Logs.logger("infer")
-            let (config, weights) = try model.load()
+            // The input's own length sets the sequence (BERT), up to the model's position limit.
+            let tensors = try input.map { try InputTensors.read(URL(fileURLWithPath: $0)) }
+            var inputTokens = tensors.flatMap(ModelInput.tokenCount(in:))
+            if let n = inputTokens, model.seqLen == nil {
+                let limit = try model.baseConfig().maxPositionEmbeddings
+                guard n <= limit else {
+                    throw ModelDataError.invalidInput(source: input ?? "input", reason: "\"input_ids\" has \(n) tokens; the model's position limit is \(limit) tokens: truncate the input")
+                }
+            }
+            if (try? model.baseConfig().kind) != .bert { inputTokens = nil }
+            let (config, weights) = try model.load(inputTokens: inputTokens)
             let modelInput: ModelInput
             let inputLabel: String
-            if let input {
-                let data = try FileAccess.read(URL(fileURLWithPath: input), what: "the --input file")
-                modelInput = try ModelInput.fromJSON(data: data, config: config, source: input)
+            if let input, let tensors {
+                modelInput = try ModelInput.from(tensors: tensors, config: config, source: input)
                 inputLabel = input
             } else {
                 modelInput = ModelInput.seeded(config: config, seed: model.seed)

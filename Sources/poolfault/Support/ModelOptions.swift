@@ -25,8 +25,16 @@ struct ModelOptions: ParsableArguments {
         if let seqLen, seqLen < 1 { throw ValidationError("--seq-len must be at least 1 (got \(seqLen))") }
     }
 
-    /// The model config and its weights.
-    func load() throws -> (ModelConfig, WeightStore) {
+    /// The model's kind (BERT or ViT) and its position limit, before anything heavy is read.
+    func baseConfig() throws -> ModelConfig {
+        if let weights { return try ModelConfig(huggingFaceConfigAt: URL(fileURLWithPath: weights).appendingPathComponent("config.json")) }
+        return try ModelConfig.named(model ?? "bert-base-uncased")
+    }
+
+    /// The model config and its weights; `inputTokens` (an input file's length) sets the
+    /// sequence length when `--seq-len` does not.
+    func load(inputTokens: Int? = nil) throws -> (ModelConfig, WeightStore) {
+        let seqLen = self.seqLen ?? inputTokens
         if let weights {
             let store = try WeightStore.load(directory: URL(fileURLWithPath: weights))
             if let model, model != store.config.name, (try? ModelConfig.named(model))?.kind != store.config.kind {
