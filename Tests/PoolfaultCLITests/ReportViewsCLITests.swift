@@ -167,6 +167,24 @@ import Testing
         #expect(r.stderr.contains("::error title=poolfault%3A browser_crash failed::recovery"), "\(r.stderr)")
     }
 
+    // Test that bench recovery draws each latency distribution with its percentiles and the
+    // control, self-contained, and traces every trial.
+    @Test func benchRecoveryWritesItsDistributionsAndATrace() throws {
+        let dir = RunCLITests.tempDir("bench-html")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let r = try CLIRunner.run(["bench", "recovery", "--layers", "3", "--seq-len", "8", "--trials", "2", "--scenario", "browser_crash",
+                                   "--recovery-strategy", "progressive", "--html", dir + "/bench.html", "--trace", dir + "/bench.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let html = try String(contentsOfFile: dir + "/bench.html", encoding: .utf8)
+        #expect(html.contains("id=\"cdf-browser_crash-progressive\"") && html.contains("cold initialize p50"))
+        for label in ["p50", "p95", "p99"] { #expect(html.contains(">\(label) "), "\(label) marked") }
+        for match in html.matches(of: /(?:src|href)\s*=\s*"([^"]*)"/) { #expect(match.1.hasPrefix("#"), "\(match.0)") }
+        #expect(XMLParser(data: Data(html.utf8)).parse())
+        let trace = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/bench.json"))) as? [String: Any]
+        let events = trace?["traceEvents"] as? [[String: Any]] ?? []
+        #expect(events.filter { $0["cat"] as? String == "recovery" }.count >= 2 * 4, "two trials' recovery steps")
+    }
+
     // Test that unwritable --trace and --html paths are refused before any work.
     @Test(arguments: ["--trace", "--html"])
     func anUnwritableViewIsRefusedBeforeTheWork(flag: String) throws {

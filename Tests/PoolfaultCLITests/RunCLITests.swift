@@ -75,7 +75,13 @@ import Testing
         let r = try CLIRunner.run(Self.quick + ["--output-dir", dir, "--scenario", "browser_crash", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        #expect(object?["schema_version"] as? String == "1.1")
+        #expect(object?["schema_version"] as? String == "1.2")
+        // 1.2: every phase has its start on the run's clock, in order.
+        let scenarios = object?["scenarios"] as? [String: Any] ?? [:]
+        for case let scenario as [String: Any] in scenarios.values {
+            let phases = (scenario["phases"] as? [String: [String: Any]] ?? [:]).values.compactMap { $0["start"] as? Double }
+            #expect(phases.count == 6 && phases.allSatisfy { $0 >= 0 }, "\(phases)")
+        }
         // What changes timings is recorded: lavapipe's width, OpenBLAS's spin, each context's kernels.
         let info = object?["test_info"] as? [String: Any] ?? [:]
         #expect((info["lavapipe_vector_width"] as? String ?? "").contains("bits"))

@@ -72,7 +72,8 @@ import Transformer
         }
         #expect(error("{", bert).contains("not valid JSON"))
         #expect(error(#"{"attention_mask": [[1]]}"#, bert).contains("\"input_ids\" is missing"))
-        #expect(error(#"{"input_ids": [101, 102]}"#, bert).contains("batch size 1"))
+        #expect(error(#"{"input_ids": [101, 102]}"#, bert) == "no error", "a flat [sequence] is batch 1 too")
+        #expect(error(#"{"input_ids": [[[101, 102]]]}"#, bert).contains("batch size 1"))
         #expect(error(#"{"input_ids": [[101], [102]]}"#, bert).contains("batch size 1"))
         #expect(error(#"{"input_ids": [[101, 500, 102]]}"#, bert).contains("input id 500 at position 1 is outside the vocabulary 0..<120"))
         #expect(error(#"{"input_ids": [[101, -1, 102]]}"#, bert).contains("outside the vocabulary"))

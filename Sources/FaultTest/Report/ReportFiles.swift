@@ -74,7 +74,7 @@ public enum ReportFiles {
 
     /// Writes `data` to `url`, replacing it (a file the user named, e.g. `--junit FILE`),
     /// creating its directory first. Atomic: a reader never sees half a file.
-    static func replace(_ url: URL, with data: Data) throws(ReportWriteError) {
+    public static func replace(_ url: URL, with data: Data) throws(ReportWriteError) {
         try makeDirectory(url.deletingLastPathComponent())
         do {
             try data.write(to: url, options: .atomic)

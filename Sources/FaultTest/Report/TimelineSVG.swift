@@ -95,8 +95,8 @@ enum TimelineSVG {
 }
 
 /// Text for HTML and SVG: the five characters that matter escaped.
-enum HTMLText {
-    static func escape(_ text: String) -> String {
+public enum HTMLText {
+    public static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.count)
         for c in text {

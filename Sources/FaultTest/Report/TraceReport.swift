@@ -13,9 +13,17 @@ import ResourcePool
 /// process of their own: their track ids are poolfault's, not pids.
 public enum TraceReport {
     public static func encode(_ report: FaultTestReport) throws -> Data {
-        var tracks = Tracks(browsers: report.testInfo.browsers)
+        let info = report.testInfo
+        return try encode(scenarios: report.scenarios, browsers: info.browsers,
+                          about: ["tool": "poolfault \(info.toolVersion)", "model": info.model, "recovery_strategy": info.recoveryStrategy,
+                                  "timestamp": info.timestamp, "seed": "\(info.seed)"])
+    }
+
+    /// The trace of any scenarios recorded on one clock (a run's, or `bench recovery`'s trials).
+    public static func encode(scenarios: [ScenarioResult], browsers: [String], about: [String: String]) throws -> Data {
+        var tracks = Tracks(browsers: browsers)
         var events: [[String: Any]] = []
-        for (key, scenario) in zip(ScenarioResult.reportKeys(for: report.scenarios), report.scenarios) {
+        for (key, scenario) in zip(ScenarioResult.reportKeys(for: scenarios), scenarios) {
             events += scenarioEvents(key, scenario, &tracks)
         }
         // Per track in time order, a parent before the slices it contains.
@@ -27,9 +35,7 @@ public enum TraceReport {
         let trace: [String: Any] = [
             "traceEvents": tracks.metadata() + events,
             "displayTimeUnit": "ms",
-            "otherData": ["tool": "poolfault \(report.testInfo.toolVersion)", "model": report.testInfo.model,
-                          "recovery_strategy": report.testInfo.recoveryStrategy, "timestamp": report.testInfo.timestamp,
-                          "seed": "\(report.testInfo.seed)", "clock": "monotonic, microseconds since the run started"],
+            "otherData": about.merging(["clock": "monotonic, microseconds since the run started"]) { a, _ in a },
         ]
         do {
             return try JSONSerialization.data(withJSONObject: trace, options: [.sortedKeys])

@@ -32,6 +32,12 @@ struct BenchRecoveryCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (simulated): recoveries that must fail.")
     var keepCrashing = 0
 
+    @Option(help: "Also write an HTML page of the latency distributions (CDF with p50/p95/p99, beside the cold-initialize control).")
+    var html: String?
+
+    @Option(help: "Also write a trace of every trial (Chrome Trace Event Format; open it in ui.perfetto.dev).")
+    var trace: String?
+
     @Flag(help: "Print {\"recovery\": [...], \"control\": {...}, \"device\": ...} as JSON.")
     var json = false
 
@@ -50,6 +56,8 @@ struct BenchRecoveryCommand: ParsableCommand {
         let failures: Int
         let trials: Int
         let bytesUploadedP50: Double
+        /// Every successful recovery's latency in ms, for the distribution plot.
+        let samplesMs: [Double]
     }
 
     func run() throws {
@@ -62,6 +70,9 @@ struct BenchRecoveryCommand: ParsableCommand {
             for kind in scenario.map({ [$0] }) ?? FaultKind.allCases {
                 if let why = pool.refusal(toHost: kind, target: .drawn) { throw ValidationError("cannot run \(kind.rawValue): \(why)") }
             }
+            for file in [html, trace].compactMap({ $0 }) { try ReportFiles.checkWritable(file: URL(fileURLWithPath: file)) }
+            let origin = ContinuousClock.now
+            var traced: [ScenarioResult] = []
             let (config, weights) = try model.load()
             let (instance, physical) = try deviceOptions.open(logger: Logs.logger("bench"))
             let environment = try GPUEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
@@ -82,7 +93,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                         progress.step("\(kind.rawValue)/\(strategy.rawValue) \(trial + 1)/\(trials)")
                         var trialConfig = pool
                         trialConfig.seed = model.seed &+ UInt64(trial)
-                        let p = try Pool(configuration: trialConfig, environment: environment)
+                        let p = try Pool(configuration: trialConfig, environment: environment, origin: origin)
                         defer { p.shutdown() }
                         initialize.add(try time { _ = try p.initialize() })
                         inference["before", default: Samples()].add(try p.infer(input, reference: reference).seconds)
@@ -97,16 +108,32 @@ struct BenchRecoveryCommand: ParsableCommand {
                             steps[name, default: Samples()].add(group.reduce(0) { $0 + $1.duration })
                         }
                         inference["after", default: Samples()].add(try p.infer(input, reference: reference).seconds)
+                        if trace != nil {
+                            traced.append(ScenarioResult(scenario: "\(kind.rawValue)/\(strategy.rawValue)", description: "trial \(trial + 1)",
+                                                         overallSuccess: r.success, phases: [], fault: nil, recovery: r, numerics: [:],
+                                                         events: p.events.events, spans: p.events.spans, counters: p.events.counters))
+                        }
                     }
                     rows.append(Row(scenario: kind.rawValue, strategy: strategy.rawValue, p50Ms: recovery.ms(50),
                                     p95Ms: recovery.ms(95), p99Ms: recovery.ms(99), maxMs: recovery.ms(100),
                                     steps: steps.mapValues { $0.ms(50) }, inference: inference.mapValues { $0.ms(50) },
                                     claimedMs: Self.claimed[kind.rawValue]?[strategy.rawValue], failures: failures, trials: trials,
-                                    bytesUploadedP50: bytes.percentile(50)))
+                                    bytesUploadedP50: bytes.percentile(50), samplesMs: recovery.values.map { $0 * 1000 }))
                 }
             }
             progress.finish()
             let device = "\(physical.info.name) (\(physical.info.driverInfo))"
+            if let trace {
+                try ReportFiles.replace(URL(fileURLWithPath: trace),
+                                        with: try TraceReport.encode(scenarios: traced, browsers: pool.browsers,
+                                                                     about: ["tool": "poolfault bench recovery", "model": config.name, "device": device]))
+            }
+            if let html {
+                try ReportFiles.replace(URL(fileURLWithPath: html),
+                                        with: Data(BenchRecoveryHTML.render(rows: rows, initializeSamplesMs: initialize.values.map { $0 * 1000 },
+                                                                            device: device, model: config.name, trials: trials,
+                                                                            cache: mesaCacheState()).utf8))
+            }
             if json {
                 struct Out: Encodable {
                     let recovery: [Row]; let control: [String: Double]; let device: String
@@ -127,7 +154,12 @@ struct BenchRecoveryCommand: ParsableCommand {
 /// Durations recorded into an HdrHistogram in microseconds.
 struct Samples {
     private var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
-    mutating func add(_ seconds: Double) { _ = histogram.record(UInt64(max(0, seconds) * 1e6)) }
+    /// The raw samples in seconds, for plots.
+    private(set) var values: [Double] = []
+    mutating func add(_ seconds: Double) {
+        _ = histogram.record(UInt64(max(0, seconds) * 1e6))
+        values.append(seconds)
+    }
     func percentile(_ p: Double) -> Double {
         histogram.totalCount == 0 ? 0 : Double(p >= 100 ? histogram.max : histogram.valueAtPercentile(p))
     }
