@@ -84,7 +84,7 @@ public enum HTMLReport {
         return out.joined(separator: "\n")
     }
 
-    static func e(_ text: String) -> String { HTMLText.escape(text) }
+    static func e(_ text: String) -> String { MarkupText.escape(text) }
 
     /// Shared with `bench recovery --html`.
     public static let css = """

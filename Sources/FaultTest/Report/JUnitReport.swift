@@ -85,32 +85,10 @@ public enum JUnitReport {
     /// Escapes character data: & < > " ' as entities; characters XML 1.0 forbids (C0 controls
     /// other than tab, newline, carriage return; U+FFFE, U+FFFF) become U+FFFD, since not even
     /// a character reference may name them.
-    static func text(_ value: String) -> String { escape(value, inAttribute: false) }
+    static func text(_ value: String) -> String { MarkupText.escape(value, inAttribute: false) }
 
     /// Escapes an attribute value: as `text`, and tab, newline and carriage return as
     /// character references, which survive attribute-value normalisation.
-    static func attribute(_ value: String) -> String { escape(value, inAttribute: true) }
+    static func attribute(_ value: String) -> String { MarkupText.escape(value, inAttribute: true) }
 
-    private static func escape(_ value: String, inAttribute: Bool) -> String {
-        var out = ""
-        out.unicodeScalars.reserveCapacity(value.unicodeScalars.count)
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\t", "\n", "\r":
-                if inAttribute { out += "&#\(scalar.value);" } else { out.unicodeScalars.append(scalar) }
-            default:
-                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF {
-                    out += "\u{FFFD}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out
-    }
 }

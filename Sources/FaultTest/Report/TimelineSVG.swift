@@ -25,10 +25,10 @@ enum TimelineSVG {
         }
         func y(_ r: Int) -> Double { top + Double(r) * rowHeight }
         let height = y(rows.count) + 64
-        var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"\(HTMLText.escape(id))\" class=\"timeline\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"Timeline of \(HTMLText.escape(s.scenario))\">"]
+        var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"\(MarkupText.escape(id))\" class=\"timeline\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"Timeline of \(MarkupText.escape(s.scenario))\">"]
         // Row labels and guides.
         for (i, name) in rows.enumerated() {
-            out.append("<text class=\"row-label\" x=\"6\" y=\"\(f(y(i) + 18))\">\(HTMLText.escape(name))</text>")
+            out.append("<text class=\"row-label\" x=\"6\" y=\"\(f(y(i) + 18))\">\(MarkupText.escape(name))</text>")
             out.append("<line class=\"guide\" x1=\"\(f(labelWidth))\" x2=\"\(f(width - 10))\" y1=\"\(f(y(i) + rowHeight))\" y2=\"\(f(y(i) + rowHeight))\"/>")
         }
         // Time axis.
@@ -39,9 +39,9 @@ enum TimelineSVG {
         }
         func box(_ cls: String, _ r: Int, from start: Double, duration: Double, label: String, title: String, inset: Double = 3) {
             let x0 = x(start), w = max(1.5, x(start + duration) - x0)
-            out.append("<g class=\"\(cls)\"><title>\(HTMLText.escape(title))</title><rect x=\"\(f(x0))\" y=\"\(f(y(r) + inset))\" width=\"\(f(w))\" height=\"\(f(rowHeight - 2 * inset))\" rx=\"2\"/>")
+            out.append("<g class=\"\(cls)\"><title>\(MarkupText.escape(title))</title><rect x=\"\(f(x0))\" y=\"\(f(y(r) + inset))\" width=\"\(f(w))\" height=\"\(f(rowHeight - 2 * inset))\" rx=\"2\"/>")
             if w > Double(label.count) * 6.5 + 6 {
-                out.append("<text x=\"\(f(x0 + 3))\" y=\"\(f(y(r) + rowHeight / 2 + 4))\">\(HTMLText.escape(label))</text>")
+                out.append("<text x=\"\(f(x0 + 3))\" y=\"\(f(y(r) + rowHeight / 2 + 4))\">\(MarkupText.escape(label))</text>")
             }
             out.append("</g>")
         }
@@ -66,12 +66,12 @@ enum TimelineSVG {
         for event in s.events where event.kind == "fault" || event.kind == "failover" {
             let xe = x(event.t)
             if event.kind == "fault" {
-                out.append("<g class=\"fault\"><title>\(HTMLText.escape("fault at \(ReportFormat.milliseconds(event.t - begin)): \(event.detail)"))</title>"
+                out.append("<g class=\"fault\"><title>\(MarkupText.escape("fault at \(ReportFormat.milliseconds(event.t - begin)): \(event.detail)"))</title>"
                            + "<line x1=\"\(f(xe))\" x2=\"\(f(xe))\" y1=\"\(f(top - 14))\" y2=\"\(f(y(rows.count)))\"/>"
-                           + "<text x=\"\(f(min(xe + 3, width - 160)))\" y=\"\(f(top - 18))\">⚡ fault: \(HTMLText.escape(String(event.detail.prefix(40))))</text></g>")
+                           + "<text x=\"\(f(min(xe + 3, width - 160)))\" y=\"\(f(top - 18))\">⚡ fault: \(MarkupText.escape(String(event.detail.prefix(40))))</text></g>")
             } else {
                 let r = row(event.context)
-                out.append("<g class=\"failover\"><title>\(HTMLText.escape("failover: \(event.detail)"))</title>"
+                out.append("<g class=\"failover\"><title>\(MarkupText.escape("failover: \(event.detail)"))</title>"
                            + "<path d=\"M\(f(xe)) \(f(y(r) + 2)) l5 8 h-10 z\"/></g>")
             }
         }
@@ -84,7 +84,7 @@ enum TimelineSVG {
         for (cls, text) in legend {
             let itemWidth = 16 + Double(text.count) * 6.2 + 14
             if lx + itemWidth > width - 10 { lx = labelWidth; ly += 16 }
-            out.append("<g class=\"\(cls) legend\"><rect x=\"\(f(lx))\" y=\"\(f(ly - 9))\" width=\"12\" height=\"10\"/><text x=\"\(f(lx + 16))\" y=\"\(f(ly))\">\(HTMLText.escape(text))</text></g>")
+            out.append("<g class=\"\(cls) legend\"><rect x=\"\(f(lx))\" y=\"\(f(ly - 9))\" width=\"12\" height=\"10\"/><text x=\"\(f(lx + 16))\" y=\"\(f(ly))\">\(MarkupText.escape(text))</text></g>")
             lx += itemWidth
         }
         out.append("</svg>")
@@ -94,19 +94,28 @@ enum TimelineSVG {
     static func f(_ v: Double) -> String { String(format: "%.1f", v) }
 }
 
-/// Text for HTML and SVG: the five characters that matter escaped.
-public enum HTMLText {
-    public static func escape(_ text: String) -> String {
+/// Text for XML, HTML and SVG (JUnit, the HTML report): the five markup characters as entities,
+/// and characters XML 1.0 forbids replaced, so every report stays well formed. In attributes,
+/// tab, newline and carriage return become character references (they survive normalisation).
+public enum MarkupText {
+    public static func escape(_ value: String, inAttribute: Bool = true) -> String {
         var out = ""
-        out.reserveCapacity(text.count)
-        for c in text {
-            switch c {
+        out.unicodeScalars.reserveCapacity(value.unicodeScalars.count)
+        for scalar in value.unicodeScalars {
+            switch scalar {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
+            case "'": out += "&apos;"
+            case "\t", "\n", "\r":
+                if inAttribute { out += "&#\(scalar.value);" } else { out.unicodeScalars.append(scalar) }
+            default:
+                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF {
+                    out += "\u{FFFD}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
             }
         }
         return out

@@ -7,7 +7,7 @@ import Foundation
 enum BenchRecoveryHTML {
     static func render(rows: [BenchRecoveryCommand.Row], initializeSamplesMs: [Double], device: String, model: String,
                        trials: Int, cache: String) -> String {
-        let e = HTMLText.escape
+        func e(_ text: String) -> String { MarkupText.escape(text) }
         let control = percentile(initializeSamplesMs.sorted(), 50)
         var body = ["<header><h1>Recovery latency — \(e(model))</h1>",
                     "<p>\(e(device)) · \(trials) trial\(trials == 1 ? "" : "s") per row, each on a fresh pool · Mesa shader cache: \(e(cache))</p>",
@@ -54,7 +54,7 @@ enum BenchRecoveryHTML {
         for (i, v) in sorted.enumerated() {
             path += " H\(f(x(v))) V\(f(y(Double(i + 1) / Double(sorted.count))))"
         }
-        var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" id=\"cdf-\(HTMLText.escape(id))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" role=\"img\" aria-label=\"CDF of recovery latency\">"]
+        var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" id=\"cdf-\(MarkupText.escape(id))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" role=\"img\" aria-label=\"CDF of recovery latency\">"]
         for exponent in Int(lo.rounded(.up))...max(Int(lo.rounded(.up)), Int(hi.rounded(.down))) {
             let v = pow(10, Double(exponent))
             out.append("<line class=\"guide\" x1=\"\(f(x(v)))\" x2=\"\(f(x(v)))\" y1=\"\(f(y(0)))\" y2=\"\(f(y(1)))\"/><text class=\"axis\" x=\"\(f(x(v)))\" y=\"\(f(h - 10))\" text-anchor=\"middle\">\(v < 1 ? String(format: "%g", v) : String(format: "%.0f", v)) ms</text>")
