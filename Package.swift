@@ -37,6 +37,9 @@ let package = Package(
         .target(name: "VulkanCompute",
                 dependencies: ["CVulkan", "CGlslang",
                                .product(name: "Logging", package: "swift-log")]),
+        // What crosses the socket to a browser process: frames, messages, typed errors. No
+        // Vulkan, no pool, no model: both sides use it.
+        .target(name: "BrowserProtocol"),
         .target(name: "Transformer",
                 dependencies: ["COpenBLAS", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "TransformerGPU",
@@ -54,6 +57,8 @@ let package = Package(
 
         .testTarget(name: "VulkanComputeTests",
                     dependencies: ["VulkanCompute", "Shaders"]),
+        .testTarget(name: "BrowserProtocolTests",
+                    dependencies: ["BrowserProtocol"]),
         .testTarget(name: "TransformerTests",
                     dependencies: ["Transformer"]),
         .testTarget(name: "TransformerGPUTests",

@@ -1,0 +1,166 @@
+import Foundation
+
+/// A float32 tensor as it crosses the socket (activations only; weights never cross).
+public struct WireTensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var values: [Float]
+    public init(shape: [Int], values: [Float]) { self.shape = shape; self.values = values }
+}
+
+/// Why a request failed on the worker, as the pool needs to tell faults from bugs.
+public enum WireFailure: UInt8, Sendable, Equatable {
+    case deviceLost = 1, queueLost, timeout, componentMissing, invalidRequest, internalError
+}
+
+/// Every message of protocol version `Message.version`. Requests carry an id the reply echoes.
+public enum Message: Sendable, Equatable {
+    /// First frame from the pool: the version it speaks and the run's token.
+    case hello(version: UInt16, token: String)
+    /// The worker's answer: who it is and what it runs on.
+    case welcome(version: UInt16, pid: Int32, device: String, deviceUUID: String, deviceSerial: UInt64)
+    /// Upload the weights of these components (ids such as "layer3.attention").
+    case load(id: UInt64, components: [String])
+    case unload(id: UInt64, components: [String])
+    /// Run these components on the activation state.
+    case run(id: UInt64, components: [String], hidden: WireTensor, pooled: WireTensor?)
+    case heartbeat(id: UInt64, deadlineMicros: UInt64)
+    /// Fault control (not serving): drop a component's buffers, or start a dispatch that hangs.
+    case faultControl(id: UInt64, action: String, argument: String)
+    case ok(id: UInt64, bytes: UInt64, seconds: Double)
+    case ran(id: UInt64, hidden: WireTensor, pooled: WireTensor?)
+    case failed(id: UInt64, failure: WireFailure, message: String)
+
+    public static let version: UInt16 = 1
+
+    private enum Tag: UInt8 { case hello = 1, welcome, load, unload, run, heartbeat, faultControl, ok, ran, failed }
+
+    public func encoded() -> Data {
+        var w = WireWriter()
+        switch self {
+        case let .hello(version, token): w.byte(Tag.hello.rawValue); w.u16(version); w.string(token)
+        case let .welcome(version, pid, device, uuid, serial):
+            w.byte(Tag.welcome.rawValue); w.u16(version); w.u32(UInt32(bitPattern: pid)); w.string(device); w.string(uuid); w.u64(serial)
+        case let .load(id, components): w.byte(Tag.load.rawValue); w.u64(id); w.strings(components)
+        case let .unload(id, components): w.byte(Tag.unload.rawValue); w.u64(id); w.strings(components)
+        case let .run(id, components, hidden, pooled):
+            w.byte(Tag.run.rawValue); w.u64(id); w.strings(components); w.tensor(hidden); w.optionalTensor(pooled)
+        case let .heartbeat(id, deadline): w.byte(Tag.heartbeat.rawValue); w.u64(id); w.u64(deadline)
+        case let .faultControl(id, action, argument): w.byte(Tag.faultControl.rawValue); w.u64(id); w.string(action); w.string(argument)
+        case let .ok(id, bytes, seconds): w.byte(Tag.ok.rawValue); w.u64(id); w.u64(bytes); w.u64(seconds.bitPattern)
+        case let .ran(id, hidden, pooled): w.byte(Tag.ran.rawValue); w.u64(id); w.tensor(hidden); w.optionalTensor(pooled)
+        case let .failed(id, failure, message): w.byte(Tag.failed.rawValue); w.u64(id); w.byte(failure.rawValue); w.string(message)
+        }
+        return w.data
+    }
+
+    public init(decoding payload: Data) throws(ProtocolError) {
+        var r = WireReader(payload)
+        guard let tag = Tag(rawValue: try r.byte()) else { throw .malformed("unknown message tag") }
+        switch tag {
+        case .hello: self = .hello(version: try r.u16(), token: try r.string())
+        case .welcome:
+            self = .welcome(version: try r.u16(), pid: Int32(bitPattern: try r.u32()), device: try r.string(), deviceUUID: try r.string(),
+                            deviceSerial: try r.u64())
+        case .load: self = .load(id: try r.u64(), components: try r.strings())
+        case .unload: self = .unload(id: try r.u64(), components: try r.strings())
+        case .run: self = .run(id: try r.u64(), components: try r.strings(), hidden: try r.tensor(), pooled: try r.optionalTensor())
+        case .heartbeat: self = .heartbeat(id: try r.u64(), deadlineMicros: try r.u64())
+        case .faultControl: self = .faultControl(id: try r.u64(), action: try r.string(), argument: try r.string())
+        case .ok: self = .ok(id: try r.u64(), bytes: try r.u64(), seconds: Double(bitPattern: try r.u64()))
+        case .ran: self = .ran(id: try r.u64(), hidden: try r.tensor(), pooled: try r.optionalTensor())
+        case .failed:
+            let id = try r.u64()
+            guard let failure = WireFailure(rawValue: try r.byte()) else { throw .malformed("unknown failure kind") }
+            self = .failed(id: id, failure: failure, message: try r.string())
+        }
+        guard r.atEnd else { throw .malformed("\(r.remaining) trailing bytes after a \(tag) message") }
+    }
+}
+
+/// Little-endian primitives, appended.
+struct WireWriter {
+    var data = Data()
+    mutating func byte(_ v: UInt8) { data.append(v) }
+    mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+    mutating func string(_ s: String) { let bytes = Array(s.utf8); u32(UInt32(bytes.count)); data.append(contentsOf: bytes) }
+    mutating func strings(_ list: [String]) { u32(UInt32(list.count)); for s in list { string(s) } }
+    mutating func tensor(_ t: WireTensor) {
+        u32(UInt32(t.shape.count)); for d in t.shape { u64(UInt64(d)) }
+        u32(UInt32(t.values.count)); for v in t.values { u32(v.bitPattern) }
+    }
+    mutating func optionalTensor(_ t: WireTensor?) { byte(t == nil ? 0 : 1); if let t { tensor(t) } }
+}
+
+/// Little-endian primitives, read with every count checked against what is left, so a
+/// malformed payload is a typed error and never a huge allocation or an out-of-bounds read.
+struct WireReader {
+    private let bytes: [UInt8]
+    private var at = 0
+    init(_ data: Data) { bytes = [UInt8](data) }
+
+    var remaining: Int { bytes.count - at }
+    var atEnd: Bool { at == bytes.count }
+
+    mutating func take(_ n: Int) throws(ProtocolError) -> ArraySlice<UInt8> {
+        guard n >= 0, n <= remaining else { throw .malformed("needs \(n) more bytes, \(remaining) left") }
+        defer { at += n }
+        return bytes[at..<(at + n)]
+    }
+
+    mutating func integer(_ size: Int) throws(ProtocolError) -> UInt64 {
+        try take(size).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+
+    mutating func byte() throws(ProtocolError) -> UInt8 { UInt8(try integer(1)) }
+    mutating func u16() throws(ProtocolError) -> UInt16 { UInt16(try integer(2)) }
+    mutating func u32() throws(ProtocolError) -> UInt32 { UInt32(try integer(4)) }
+    mutating func u64() throws(ProtocolError) -> UInt64 { try integer(8) }
+
+    /// A count of items of at least `itemSize` bytes each: no more than could still follow.
+    mutating func count(itemSize: Int) throws(ProtocolError) -> Int {
+        let n = Int(try u32())
+        guard n <= remaining / max(itemSize, 1) else { throw .malformed("a count of \(n) cannot fit in \(remaining) bytes") }
+        return n
+    }
+
+    mutating func string() throws(ProtocolError) -> String {
+        let n = try count(itemSize: 1)
+        guard let s = String(bytes: try take(n), encoding: .utf8) else { throw .malformed("a string is not UTF-8") }
+        return s
+    }
+
+    mutating func strings() throws(ProtocolError) -> [String] {
+        let n = try count(itemSize: 4)
+        var out: [String] = []
+        for _ in 0..<n { out.append(try string()) }
+        return out
+    }
+
+    mutating func tensor() throws(ProtocolError) -> WireTensor {
+        let rank = try count(itemSize: 8)
+        var shape: [Int] = []
+        for _ in 0..<rank {
+            let d = try u64()
+            guard d <= UInt64(Frame.maximumPayload) else { throw .malformed("a dimension of \(d)") }
+            shape.append(Int(d))
+        }
+        let n = try count(itemSize: 4)
+        guard shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) == n else {
+            throw .malformed("a tensor of shape \(shape) with \(n) values")
+        }
+        var values: [Float] = []
+        values.reserveCapacity(n)
+        for _ in 0..<n { values.append(Float(bitPattern: try u32())) }
+        return WireTensor(shape: shape, values: values)
+    }
+
+    mutating func optionalTensor() throws(ProtocolError) -> WireTensor? {
+        switch try byte() {
+        case 0: return nil
+        case 1: return try tensor()
+        default: throw .malformed("an optional tensor flag is neither 0 nor 1")
+        }
+    }
+}
