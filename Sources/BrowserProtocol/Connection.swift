@@ -1,0 +1,195 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a connection stopped working, as the pool tells faults apart: the peer hung up (EOF,
+/// ECONNRESET: a crash or a dropped connection), a deadline passed (a hang), or the peer broke
+/// the protocol.
+public enum ConnectionError: Error, Sendable, Equatable, CustomStringConvertible {
+    case closed(String)
+    case deadline(stage: String, seconds: Double)
+    case protocolViolation(ProtocolError)
+    case system(stage: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .closed(let why): return "connection closed: \(why)"
+        case let .deadline(stage, seconds): return "\(stage): no answer within \(String(format: "%.3f", seconds)) s"
+        case .protocolViolation(let e): return "protocol violation: \(e)"
+        case let .system(stage, code): return "\(stage): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// One end of a stream socket speaking the protocol. Every read and write has a deadline
+/// (poll before each system call); a protocol violation closes the connection. One thread
+/// reads and one writes at a time (callers serialise requests).
+public final class Connection: @unchecked Sendable {  // the descriptor and buffer under `lock`
+    private let lock = NSLock()
+    private var fd: Int32
+    private var buffer = Data()
+    private var pending: [Data] = []
+
+    /// Takes ownership of `fd` (closed by `close()` or deinit).
+    public init(fd: Int32) {
+        self.fd = fd
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    }
+
+    deinit { close() }
+
+    public var isOpen: Bool { lock.withLock { fd >= 0 } }
+
+    /// The descriptor, for tests that write raw bytes.
+    var rawDescriptorForTests: Int32 { lock.withLock { fd } }
+
+    /// Closes the descriptor (the peer sees EOF).
+    public func close() {
+        lock.withLock {
+            if fd >= 0 { _ = Glibc.close(fd) }
+            fd = -1
+        }
+    }
+
+    /// Shuts the socket down in both directions, keeping the descriptor: a lost connection as
+    /// the peer sees it (EOF) and as this side does (every later call fails).
+    public func shutDown() {
+        lock.withLock { if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) } }
+    }
+
+    public func send(_ message: Message, deadline: Duration) throws(ConnectionError) {
+        let frame = Frame.encode(message.encoded())
+        let until = ContinuousClock.now + deadline
+        var result: ConnectionError?
+        lock.withLock {
+            var offset = 0
+            while offset < frame.count {
+                if let e = wait(for: Int16(POLLOUT), until: until, stage: "send", deadline: deadline) { result = e; return }
+                let n = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, frame.count - offset, Int32(MSG_NOSIGNAL)) }
+                if n < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    result = errno == EPIPE || errno == ECONNRESET ? .closed("peer gone while sending") : .system(stage: "send", errno: errno)
+                    return
+                }
+                offset += n
+            }
+        }
+        if let result { throw result }
+    }
+
+    /// The next message, waiting at most `deadline`.
+    public func receive(deadline: Duration) throws(ConnectionError) -> Message {
+        let until = ContinuousClock.now + deadline
+        var outcome: Result<Message, ConnectionError> = .failure(.closed("not read"))
+        lock.withLock {
+            while pending.isEmpty {
+                if let e = wait(for: Int16(POLLIN), until: until, stage: "receive", deadline: deadline) { outcome = .failure(e); return }
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    outcome = .failure(errno == ECONNRESET ? .closed("connection reset by peer") : .system(stage: "receive", errno: errno))
+                    return
+                }
+                if n == 0 {
+                    let partial = buffer.count
+                    outcome = .failure(.closed(partial == 0 ? "end of stream" : "end of stream inside a frame (\(partial) bytes)"))
+                    return
+                }
+                buffer.append(contentsOf: chunk[0..<n])
+                do throws(ProtocolError) {
+                    pending += try Frame.decode(&buffer)
+                } catch {
+                    closeLocked()
+                    outcome = .failure(.protocolViolation(error))
+                    return
+                }
+            }
+            let payload = pending.removeFirst()
+            do throws(ProtocolError) {
+                outcome = .success(try Message(decoding: payload))
+            } catch {
+                closeLocked()
+                outcome = .failure(.protocolViolation(error))
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// Sends a request and waits for its reply.
+    public func request(_ message: Message, deadline: Duration) throws(ConnectionError) -> Message {
+        let until = ContinuousClock.now + deadline
+        try send(message, deadline: deadline)
+        return try receive(deadline: max(.zero, until - .now))
+    }
+
+    private func closeLocked() {
+        if fd >= 0 { _ = Glibc.close(fd) }
+        fd = -1
+    }
+
+    /// Polls for `events` until `until`; nil when ready.
+    private func wait(for events: Int16, until: ContinuousClock.Instant, stage: String, deadline: Duration) -> ConnectionError? {
+        while true {
+            guard fd >= 0 else { return .closed("closed by this side") }
+            let left = until - .now
+            guard left > .zero else { return .deadline(stage: stage, seconds: deadline.seconds) }
+            var p = pollfd(fd: fd, events: events, revents: 0)
+            let ms = Int32(min(Double(Int32.max), (left.seconds * 1000).rounded(.up)))
+            let r = poll(&p, 1, ms)
+            if r < 0 { if errno == EINTR { continue }; return .system(stage: stage, errno: errno) }
+            if r == 0 { continue }
+            if p.revents & Int16(POLLNVAL) != 0 { return .closed("descriptor closed") }
+            return nil  // readable, writable, or hung up (the read or write tells which)
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+/// The handshake both sides run first: the pool proves it holds the run's token, the worker
+/// answers who it is. A wrong version or token is refused and the connection closed.
+public enum Handshake {
+    /// The pool's side: hello, then the worker's welcome.
+    public static func greet(_ connection: Connection, token: String, deadline: Duration) throws(ConnectionError) -> Message {
+        let reply = try connection.request(.hello(version: Message.version, token: token), deadline: deadline)
+        guard case let .welcome(version, _, _, _, _) = reply else {
+            connection.close()
+            throw .protocolViolation(.malformed("expected a welcome, got \(reply)"))
+        }
+        guard version == Message.version else {
+            connection.close()
+            throw .protocolViolation(.versionMismatch(peer: version, ours: Message.version))
+        }
+        return reply
+    }
+
+    /// The worker's side: checks the hello's version and token, then sends `welcome`.
+    public static func accept(_ connection: Connection, token: String, welcome: Message, deadline: Duration) throws(ConnectionError) {
+        let hello = try connection.receive(deadline: deadline)
+        guard case let .hello(version, presented) = hello else {
+            connection.close()
+            throw .protocolViolation(.malformed("expected a hello first"))
+        }
+        guard version == Message.version else {
+            connection.close()
+            throw .protocolViolation(.versionMismatch(peer: version, ours: Message.version))
+        }
+        guard constantTimeEqual(presented, token) else {
+            connection.close()
+            throw .protocolViolation(.badToken)
+        }
+        try connection.send(welcome, deadline: deadline)
+    }
+
+    /// Compares tokens without an early exit (a timing side channel would leak the token).
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var diff = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) { diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0) }
+        return diff == 0
+    }
+}
