@@ -35,7 +35,8 @@ enum TimelineSVG {
         for k in 0...5 {
             let t = begin + (end - begin) * Double(k) / 5
             out.append("<line class=\"tick\" x1=\"\(f(x(t)))\" x2=\"\(f(x(t)))\" y1=\"\(f(top - 4))\" y2=\"\(f(y(rows.count)))\"/>")
-            out.append("<text class=\"axis\" x=\"\(f(x(t)))\" y=\"\(f(y(rows.count) + 16))\" text-anchor=\"middle\">\(ReportFormat.milliseconds(t - begin))</text>")
+            let anchor = k == 0 ? "start" : k == 5 ? "end" : "middle"
+            out.append("<text class=\"axis\" x=\"\(f(x(t)))\" y=\"\(f(y(rows.count) + 16))\" text-anchor=\"\(anchor)\">\(ReportFormat.milliseconds(t - begin))</text>")
         }
         func box(_ cls: String, _ r: Int, from start: Double, duration: Double, label: String, title: String, inset: Double = 3) {
             let x0 = x(start), w = max(1.5, x(start + duration) - x0)
@@ -63,12 +64,16 @@ enum TimelineSVG {
                 title: "recovery step \(step.name) on \(step.context) · \(ReportFormat.milliseconds(step.duration))"
                     + (step.bytes.map { " · \(ReportFormat.bytes($0))" } ?? "") + (step.detail.map { " · \($0)" } ?? ""), inset: 2)
         }
+        var lastLabel = -Double.infinity
         for event in s.events where event.kind == "fault" || event.kind == "failover" {
             let xe = x(event.t)
             if event.kind == "fault" {
+                // Faults struck together (multiple_failures) share one label; each keeps its line and tooltip.
+                let label = xe - lastLabel > 260
+                    ? "<text x=\"\(f(min(xe + 3, width - 260)))\" y=\"\(f(top - 18))\">⚡ fault: \(MarkupText.escape(String(event.detail.prefix(40))))</text>" : ""
+                if !label.isEmpty { lastLabel = xe }
                 out.append("<g class=\"fault\"><title>\(MarkupText.escape("fault at \(ReportFormat.milliseconds(event.t - begin)): \(event.detail)"))</title>"
-                           + "<line x1=\"\(f(xe))\" x2=\"\(f(xe))\" y1=\"\(f(top - 14))\" y2=\"\(f(y(rows.count)))\"/>"
-                           + "<text x=\"\(f(min(xe + 3, width - 160)))\" y=\"\(f(top - 18))\">⚡ fault: \(MarkupText.escape(String(event.detail.prefix(40))))</text></g>")
+                           + "<line x1=\"\(f(xe))\" x2=\"\(f(xe))\" y1=\"\(f(top - 14))\" y2=\"\(f(y(rows.count)))\"/>" + label + "</g>")
             } else {
                 let r = row(event.context)
                 out.append("<g class=\"failover\"><title>\(MarkupText.escape("failover: \(event.detail)"))</title>"
