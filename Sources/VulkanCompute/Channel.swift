@@ -38,8 +38,10 @@ public final class Channel: DeviceChild, @unchecked Sendable {  // state under d
         self.queueIndex = queueIndex
         self.label = label
         self.timeout = timeout
-        try connect()
-        device.adopt(self)
+        try device.lock.withLock {  // connect and adopt as one step (see DeviceBuffer)
+            try connect()
+            device.adopt(self)
+        }
     }
 
     deinit {

@@ -32,14 +32,16 @@ public final class CommandBatch: DeviceChild, @unchecked Sendable {  // state un
             case .copy(let from, let to, _, _, _): return [from, to]
             }
         }
+        // The pool is taken under the lock that also covers recording and adoption, so a
+        // concurrent destroy either comes first (livePool throws) or sees this batch.
+        channel.device.lock.lock()
+        defer { channel.device.lock.unlock() }
         let (dev, pool) = try channel.livePool("record \(label) on \(channel.label)")
         generation = channel.generation
         self.pool = pool
-        try channel.device.lock.withLock {
-            do { try record(dev, pool, steps, dispatches) } catch {
-                releaseVulkanObjects()
-                throw error
-            }
+        do { try record(dev, pool, steps, dispatches) } catch {
+            releaseVulkanObjects()
+            throw error
         }
         channel.device.adopt(self)
     }

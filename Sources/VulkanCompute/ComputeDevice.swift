@@ -96,6 +96,22 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
     /// vkDestroyDevice. Idempotent. Pending GPU work is waited for first (it always finishes:
     /// every dispatch poolfault records is bounded).
     public func destroy(reason: String, deadline: Duration = Channel.defaultTimeout) {
+        // A child whose last reference went away on another thread is in its deinit, waiting
+        // for this lock to release its handles; its weak entry already reads nil, so the loop
+        // below would skip it and vkDestroyDevice would meet live objects. Take the lock only
+        // when every registered child is alive, and hold strong references to all of them
+        // (none can start its deinit meanwhile); otherwise let the dying ones finish (bounded).
+        var held: [any DeviceChild] = []
+        let settleUntil = ContinuousClock.now + .seconds(2)
+        while true {
+            lock.lock()
+            held = children.values.compactMap(\.object)
+            if held.count == children.count || ContinuousClock.now > settleUntil { break }
+            held = []
+            lock.unlock()
+            usleep(200)
+        }
+        defer { lock.unlock(); held = [] }
         let abandoned: VkDevice? = lock.withLock {
             guard let device = handle else { return nil }
             let until = ContinuousClock.now + deadline

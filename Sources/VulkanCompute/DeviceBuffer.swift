@@ -64,8 +64,12 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
                 try check(device.fns.mapMemory(dev, m, 0, VkDeviceSize(VK_WHOLE_SIZE), 0, &p), "vkMapMemory(\(label))")
                 mapped = p
             }
+            // Adopted under the device lock that created it: a destroy on another thread either
+            // ran first (withDevice throws) or releases this buffer before vkDestroyDevice. (After
+            // the lock, as before, a destroy could slip in between and leave it unreleased: the
+            // 24-client load test with staged uploads found that.)
+            device.adopt(self)
         }
-        device.adopt(self)
     }
 
     deinit {

@@ -41,9 +41,9 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
                 throw error
             }
             device.pipelineCache.save(on: device, device: dev)
+            device.adopt(self)  // under the device lock: a concurrent destroy sees it (see DeviceBuffer)
         }
         pipelineSeconds = (ContinuousClock.now - pipelineStart).seconds
-        device.adopt(self)
     }
 
     deinit {
