@@ -159,22 +159,28 @@ struct RunCommand: ParsableCommand {
             let report = FaultTestReport(testInfo: info, scenarios: results)
             let path = try JSONReport.write(report, toDirectory: outputURL)
             var written = [path.path]
-            if !noHtml {
-                let htmlURL = html.map { URL(fileURLWithPath: $0) } ?? path.deletingPathExtension().appendingPathExtension("html")
-                try HTMLReport.write(report, to: htmlURL)
-                written.append("HTML to \(htmlURL.path)")
-            }
-            if let junit {
-                try JUnitReport.write(report, to: URL(fileURLWithPath: junit))
-                written.append("JUnit to \(junit)")
-            }
-            if let trace {
-                try TraceReport.write(report, to: URL(fileURLWithPath: trace))
-                written.append("trace to \(trace)")
-            }
             let processEnvironment = ProcessInfo.processInfo.environment
-            if let summary = processEnvironment["GITHUB_STEP_SUMMARY"], !summary.isEmpty {
-                try StepSummary.append(report, to: summary)
+            do {
+                if !noHtml {
+                    let htmlURL = html.map { URL(fileURLWithPath: $0) } ?? path.deletingPathExtension().appendingPathExtension("html")
+                    try HTMLReport.write(report, to: htmlURL)
+                    written.append("HTML to \(htmlURL.path)")
+                }
+                if let junit {
+                    try JUnitReport.write(report, to: URL(fileURLWithPath: junit))
+                    written.append("JUnit to \(junit)")
+                }
+                if let trace {
+                    try TraceReport.write(report, to: URL(fileURLWithPath: trace))
+                    written.append("trace to \(trace)")
+                }
+                if let summary = processEnvironment["GITHUB_STEP_SUMMARY"], !summary.isEmpty {
+                    try StepSummary.append(report, to: summary)
+                }
+            } catch {
+                // Whatever was written is still said, so no result is lost with the failure.
+                printError("poolfault: JSON report written to " + written.joined(separator: ", "))
+                throw error
             }
             if json {
                 print(String(decoding: try JSONReport.encode(report), as: UTF8.self))
