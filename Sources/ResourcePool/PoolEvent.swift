@@ -61,6 +61,10 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
     private var inFlight = 0
     private var uploaded = 0
 
+    /// Spans and counter samples are recorded per request: bounded, so a long-lived pool under
+    /// load cannot grow without end (a scenario records a few hundred).
+    static let viewLimit = 100_000
+
     public init(origin: ContinuousClock.Instant = .now) { self.origin = origin }
 
     /// Seconds since the run started.
@@ -71,24 +75,25 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
 
     public func span(_ name: String, category: String, context: String?, start: Double?, duration: Double, args: [String: String] = [:]) {
         let span = PoolSpan(name: name, category: category, context: context, start: start ?? (now - duration), duration: duration, args: args)
-        lock.withLock { storedSpans.append(span) }
+        lock.withLock { if storedSpans.count < Self.viewLimit { storedSpans.append(span) } }
     }
 
     /// A request entered (+1) or left (-1) the pool: the requests-in-flight counter.
     func requestsInFlight(_ change: Int) {
-        let t = now
-        lock.withLock {
-            inFlight += change
-            storedCounters.append(PoolCounter(name: "requests_in_flight", t: t, value: Double(inFlight)))
-        }
+        sample("requests_in_flight") { inFlight += change; return inFlight }
     }
 
     /// Weights uploaded: the bytes-uploaded counter (cumulative over the pool's life).
     func addUploaded(_ bytes: Int) {
+        sample("bytes_uploaded") { uploaded += bytes; return uploaded }
+    }
+
+    /// Updates a counter under the lock and records its new value (bounded).
+    private func sample(_ name: String, _ update: () -> Int) {
         let t = now
         lock.withLock {
-            uploaded += bytes
-            storedCounters.append(PoolCounter(name: "bytes_uploaded", t: t, value: Double(uploaded)))
+            let value = update()
+            if storedCounters.count < Self.viewLimit { storedCounters.append(PoolCounter(name: name, t: t, value: Double(value))) }
         }
     }
 

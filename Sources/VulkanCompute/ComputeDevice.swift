@@ -109,7 +109,7 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
             if held.count == children.count || ContinuousClock.now > settleUntil { break }
             held = []
             lock.unlock()
-            usleep(200)
+            usleep(200)  // not a stand-in for work: lets a dying child's deinit take the lock and release itself
         }
         defer { lock.unlock(); held = [] }
         let abandoned: VkDevice? = lock.withLock {

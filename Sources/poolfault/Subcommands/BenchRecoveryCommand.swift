@@ -16,6 +16,7 @@ struct BenchRecoveryCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var deviceOptions: DeviceOptions
+    @OptionGroup var poolOptions: PoolOptions
 
     @Option(help: "Trials per scenario × strategy (each on a fresh pool).")
     var trials = 3
@@ -26,17 +27,8 @@ struct BenchRecoveryCommand: ParsableCommand {
     @Option(help: "Only this strategy (default: all three).")
     var recoveryStrategy: RecoveryStrategyKind?
 
-    @Option(help: "Browsers, one context each (comma-separated).")
-    var browsers = "chrome,firefox,edge"
-
-    @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (simulated): recoveries that must fail.")
-    var keepCrashing = 0
-
     @Option(help: "Also write an HTML page of the latency distributions (CDF with p50/p95/p99, beside the cold-initialize control).")
     var html: String?
-
-    @Option(help: "Also write a trace of every trial (Chrome Trace Event Format; open it in ui.perfetto.dev).")
-    var trace: String?
 
     @Flag(help: "Print {\"recovery\": [...], \"control\": {...}, \"device\": ...} as JSON.")
     var json = false
@@ -63,14 +55,13 @@ struct BenchRecoveryCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard trials >= 1 else { throw ValidationError("--trials must be at least 1") }
-            guard keepCrashing >= 0 else { throw ValidationError("--keep-crashing must be 0 or more") }
             var pool = PoolConfiguration()
-            pool.browsers = browsers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            pool.browsers = poolOptions.browserList
             pool.seed = model.seed
             for kind in scenario.map({ [$0] }) ?? FaultKind.allCases {
                 if let why = pool.refusal(toHost: kind, target: .drawn) { throw ValidationError("cannot run \(kind.rawValue): \(why)") }
             }
-            for file in [html, trace].compactMap({ $0 }) { try ReportFiles.checkWritable(file: URL(fileURLWithPath: file)) }
+            for file in [html, poolOptions.trace].compactMap({ $0 }) { try ReportFiles.checkWritable(file: URL(fileURLWithPath: file)) }
             let origin = ContinuousClock.now
             var traced: [ScenarioResult] = []
             let (config, weights) = try model.load()
@@ -98,7 +89,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                         initialize.add(try time { _ = try p.initialize() })
                         inference["before", default: Samples()].add(try p.infer(input, reference: reference).seconds)
                         let fault = try FaultInjector.inject(kind, into: p)
-                        FaultInjector.keepCrashing(fault, in: p, times: keepCrashing)
+                        FaultInjector.keepCrashing(fault, in: p, times: poolOptions.keepCrashing)
                         inference["during", default: Samples()].add(try p.infer(input, reference: reference).seconds)
                         let r = p.recover(using: strategy)
                         // A failed recovery has no recovery latency: it is counted, never timed.
@@ -108,7 +99,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                             steps[name, default: Samples()].add(group.reduce(0) { $0 + $1.duration })
                         }
                         inference["after", default: Samples()].add(try p.infer(input, reference: reference).seconds)
-                        if trace != nil {
+                        if poolOptions.trace != nil {
                             traced.append(ScenarioResult(scenario: "\(kind.rawValue)/\(strategy.rawValue)", description: "trial \(trial + 1)",
                                                          overallSuccess: r.success, phases: [], fault: nil, recovery: r, numerics: [:],
                                                          events: p.events.events, spans: p.events.spans, counters: p.events.counters))
@@ -123,14 +114,14 @@ struct BenchRecoveryCommand: ParsableCommand {
             }
             progress.finish()
             let device = "\(physical.info.name) (\(physical.info.driverInfo))"
-            if let trace {
+            if let trace = poolOptions.trace {
                 try ReportFiles.replace(URL(fileURLWithPath: trace),
                                         with: try TraceReport.encode(scenarios: traced, browsers: pool.browsers,
                                                                      about: ["tool": "poolfault bench recovery", "model": config.name, "device": device]))
             }
             if let html {
                 try ReportFiles.replace(URL(fileURLWithPath: html),
-                                        with: Data(BenchRecoveryHTML.render(rows: rows, initializeSamplesMs: initialize.values.map { $0 * 1000 },
+                                        with: Data(BenchRecoveryHTML.render(rows: rows, initializeP50: initialize.ms(50),
                                                                             device: device, model: config.name, trials: trials,
                                                                             cache: mesaCacheState()).utf8))
             }

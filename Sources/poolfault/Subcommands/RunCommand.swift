@@ -20,6 +20,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var deviceOptions: DeviceOptions
+    @OptionGroup var poolOptions: PoolOptions
 
     @Option(help: "Scenario to run (default: all four, in order).")
     var scenario: FaultKind?
@@ -29,9 +30,6 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "Directory for the JSON report (created with parents).")
     var outputDir = "./fault_tolerance_basic_test_results"
-
-    @Option(help: "Browsers, one context each (comma-separated).")
-    var browsers = "chrome,firefox,edge"
 
     @Option(help: "Browsers whose context is WebNN, the CPU path (comma-separated), e.g. --webnn edge.")
     var webnn: String?
@@ -45,14 +43,8 @@ struct RunCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "The context a fault hits: a name or an index (default: drawn with --seed).")
     var faultTarget: String?
 
-    @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (simulated), to exercise the restart budget (3 rebuilds) and the circuit breaker.")
-    var keepCrashing = 0
-
     @Option(help: "Also write a JUnit XML report to this file.")
     var junit: String?
-
-    @Option(help: "Also write a trace (Chrome Trace Event Format; open it in ui.perfetto.dev or chrome://tracing) to this file.")
-    var trace: String?
 
     @Option(help: "Write the HTML report to this file (default: results_<timestamp>.html beside the JSON report).")
     var html: String?
@@ -76,14 +68,12 @@ struct RunCommand: ParsableCommand {
         guard (1...Self.maxRepeat).contains(`repeat`) else {
             throw ValidationError("--repeat must be from 1 to \(Self.maxRepeat) (got \(`repeat`)): each repeat's results are kept for the report")
         }
-        guard keepCrashing >= 0 else { throw ValidationError("--keep-crashing must be 0 or more (got \(keepCrashing))") }
         if let name = model.model, model.weights == nil {
             do { _ = try ModelConfig.named(name) } catch { throw ValidationError("\(error)") }
         }
-        guard !browserList.isEmpty else { throw ValidationError("--browsers needs at least one browser") }
         let unknown = webnnSet.subtracting(browserList)
         guard unknown.isEmpty else {
-            throw ValidationError("--webnn names \(unknown.sorted().joined(separator: ", ")), not in --browsers \(browsers)")
+            throw ValidationError("--webnn names \(unknown.sorted().joined(separator: ", ")), not in --browsers \(poolOptions.browsers)")
         }
         for kind in scenarios {
             if let why = poolConfiguration.refusal(toHost: kind, target: target) {
@@ -106,7 +96,7 @@ struct RunCommand: ParsableCommand {
         return pool
     }
 
-    var browserList: [String] { browsers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+    var browserList: [String] { poolOptions.browserList }
     var webnnSet: Set<String> { Set((webnn ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
 
     func run() throws {
@@ -114,7 +104,7 @@ struct RunCommand: ParsableCommand {
         try reportingErrors {
             let outputURL = URL(fileURLWithPath: outputDir)
             try ensureWritable(outputURL)
-            for file in [junit, trace, noHtml ? nil : html].compactMap({ $0 }) {
+            for file in [junit, poolOptions.trace, noHtml ? nil : html].compactMap({ $0 }) {
                 try ReportFiles.checkWritable(file: URL(fileURLWithPath: file))
             }
             let (config, weights) = try model.load()
@@ -137,7 +127,7 @@ struct RunCommand: ParsableCommand {
                 }
             }
             let runner = try ScenarioRunner(environment: environment, configuration: pool, strategy: recoveryStrategy,
-                                            faultTarget: target, keepCrashing: keepCrashing)
+                                            faultTarget: target, keepCrashing: poolOptions.keepCrashing)
             var results: [ScenarioResult] = []
             var devices: [DeviceSummary] = []
             for _ in 0..<`repeat` {
@@ -170,7 +160,7 @@ struct RunCommand: ParsableCommand {
                     try JUnitReport.write(report, to: URL(fileURLWithPath: junit))
                     written.append("JUnit to \(junit)")
                 }
-                if let trace {
+                if let trace = poolOptions.trace {
                     try TraceReport.write(report, to: URL(fileURLWithPath: trace))
                     written.append("trace to \(trace)")
                 }

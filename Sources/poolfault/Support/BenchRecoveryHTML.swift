@@ -5,10 +5,11 @@ import Foundation
 /// CDF, with p50/p95/p99 marked and the cold initialize of the same pool (the control) drawn
 /// beside it. Self-contained like the run's HTML report, and in its style.
 enum BenchRecoveryHTML {
-    static func render(rows: [BenchRecoveryCommand.Row], initializeSamplesMs: [Double], device: String, model: String,
+    /// The percentiles marked are the table's (HdrHistogram), so the page and the terminal agree.
+    static func render(rows: [BenchRecoveryCommand.Row], initializeP50: Double, device: String, model: String,
                        trials: Int, cache: String) -> String {
         func e(_ text: String) -> String { MarkupText.escape(text) }
-        let control = percentile(initializeSamplesMs.sorted(), 50)
+        let control = initializeP50
         var body = ["<header><h1>Recovery latency — \(e(model))</h1>",
                     "<p>\(e(device)) · \(trials) trial\(trials == 1 ? "" : "s") per row, each on a fresh pool · Mesa shader cache: \(e(cache))</p>",
                     "<p>Control: cold initialize of the same pool, p50 \(String(format: "%.1f", control)) ms (dashed line in every chart).</p></header><main>"]
@@ -18,7 +19,9 @@ enum BenchRecoveryHTML {
             body.append("<p>p50 \(ms(row.p50Ms)) · p95 \(ms(row.p95Ms)) · p99 \(ms(row.p99Ms)) · max \(ms(row.maxMs))"
                         + (row.failures > 0 ? " · ✗ \(row.failures) of \(row.trials) recoveries failed (not timed)" : " · ✓ every recovery succeeded")
                         + (row.claimedMs.map { " · the original tool claimed \(ms($0)) with nothing measured" } ?? "") + "</p>")
-            body.append(sorted.isEmpty ? "<p class=\"note\">No successful recovery to plot.</p>" : chart(sorted, control: control, id: "\(row.scenario)-\(row.strategy)"))
+            body.append(sorted.isEmpty ? "<p class=\"note\">No successful recovery to plot.</p>"
+                        : chart(sorted, marks: [("p50", 0.5, row.p50Ms), ("p95", 0.95, row.p95Ms), ("p99", 0.99, row.p99Ms)],
+                                control: control, id: "\(row.scenario)-\(row.strategy)"))
             body.append("</section>")
         }
         body.append("</main><footer>poolfault bench recovery · latencies are HdrHistogram percentiles of the measured recoveries</footer>")
@@ -35,16 +38,9 @@ enum BenchRecoveryHTML {
 
     static func ms(_ v: Double) -> String { String(format: "%.1f ms", v) }
 
-    /// The nearest-rank percentile of sorted values.
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(max(rank, 0), sorted.count - 1)]
-    }
-
     /// A CDF (step line) on a logarithmic axis: a 1 ms reconnect and a 400 ms cold start both
     /// stay legible on one chart.
-    static func chart(_ sorted: [Double], control: Double, id: String) -> String {
+    static func chart(_ sorted: [Double], marks: [(label: String, fraction: Double, ms: Double)], control: Double, id: String) -> String {
         let w = 720.0, h = 220.0, left = 50.0, bottom = 30.0, top = 14.0, right = 20.0
         let lo = log10(max(0.01, min(sorted.first ?? 1, control > 0 ? control : 1) / 2))
         let hi = log10(max(sorted.last ?? 1, control, 0.02) * 2)
@@ -63,9 +59,8 @@ enum BenchRecoveryHTML {
             out.append("<text class=\"axis\" x=\"\(f(left - 6))\" y=\"\(f(y(fraction) + 4))\" text-anchor=\"end\">\(label)</text>")
         }
         out.append("<path class=\"cdf\" d=\"\(path)\"><title>share of recoveries done by a latency</title></path>")
-        for (n, (p, label)) in [(50.0, "p50"), (95.0, "p95"), (99.0, "p99")].enumerated() {
-            let v = percentile(sorted, p)
-            out.append("<g><title>\(label) \(String(format: "%.1f", v)) ms</title><line class=\"pct\" x1=\"\(f(x(v)))\" x2=\"\(f(x(v)))\" y1=\"\(f(y(0)))\" y2=\"\(f(y(p / 100)))\"/>"
+        for (n, (label, fraction, v)) in marks.enumerated() {
+            out.append("<g><title>\(label) \(String(format: "%.1f", v)) ms</title><line class=\"pct\" x1=\"\(f(x(v)))\" x2=\"\(f(x(v)))\" y1=\"\(f(y(0)))\" y2=\"\(f(y(fraction)))\"/>"
                        + "<text x=\"\(f(x(v) + 3 + Double(n) * 26))\" y=\"\(f(y(0) - 6 - Double(n) * 14))\">\(label) \(String(format: "%.1f", v))</text></g>")
         }
         out.append("<g><title>cold initialize p50 \(String(format: "%.1f", control)) ms</title><line class=\"control\" x1=\"\(f(x(control)))\" x2=\"\(f(x(control)))\" y1=\"\(f(y(0)))\" y2=\"\(f(y(1)))\"/>"
