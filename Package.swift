@@ -3,6 +3,8 @@
 // Layers (lower never imports higher), see DESIGN.md:
 //   poolfault (CLI) → FaultTest → ResourcePool → TransformerGPU → VulkanCompute
 //                                             ↘ Transformer (CPU reference, OpenBLAS)
+//                                ResourcePool → BrowserWorker (the browser process's role)
+//                                             → BrowserProtocol (frames, messages; both sides)
 import PackageDescription
 
 let package = Package(
@@ -27,6 +29,9 @@ let package = Package(
                        providers: [.apt(["glslang-dev", "spirv-tools"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // glibc's process calls Swift's Glibc module does not import (spawn closefrom, memfd,
+        // pidfd, parent-death signal).
+        .systemLibrary(name: "CProcess"),
 
         // GLSL compute sources, embedded in the binary so a copied executable needs only
         // the Vulkan loader at run time.
@@ -41,16 +46,20 @@ let package = Package(
         // Vulkan, no pool, no model: both sides use it.
         .target(name: "BrowserProtocol"),
         .target(name: "Transformer",
-                dependencies: ["COpenBLAS", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+                dependencies: ["COpenBLAS", "CProcess", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "TransformerGPU",
                 dependencies: ["VulkanCompute", "Transformer", "Shaders"]),
+        // The worker role: a browser process serving its contexts over BrowserProtocol. Thin:
+        // TransformerGPU behind a request loop; no plan, strategy or report.
+        .target(name: "BrowserWorker",
+                dependencies: ["BrowserProtocol", "TransformerGPU", "Transformer", "VulkanCompute", "Shaders", "CProcess"]),
         .target(name: "ResourcePool",
-                dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "Shaders",
+                dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "Shaders", "BrowserProtocol", "BrowserWorker", "CProcess",
                                .product(name: "Logging", package: "swift-log")]),
         .target(name: "FaultTest",
                 dependencies: ["ResourcePool", "Transformer", "VulkanCompute"]),
         .executableTarget(name: "poolfault",
-                          dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "ResourcePool", "FaultTest", "Shaders", "COpenBLAS",
+                          dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "ResourcePool", "FaultTest", "Shaders", "COpenBLAS", "BrowserWorker",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
@@ -75,7 +84,7 @@ let package = Package(
 
 /// Every kernel in Shaders/. Listed by name so a missing file fails the build, not a run.
 var shaderFiles: [String] {
-    ["vector_add.comp", "gemm_naive.comp", "spin.comp",
+    ["vector_add.comp", "gemm_naive.comp", "spin.comp", "hang.comp",
      "gemm_texel.comp", "gemm_tiled.comp", "gemm_epilogue.glsl", "layernorm.comp", "layernorm_rows.comp", "attention.comp",
      "bert_embeddings.comp", "vit_patches.comp", "vit_assemble.comp", "activation.comp"]
 }

@@ -7,6 +7,7 @@ public enum ShaderLibrary {
     public static let vectorAdd = source("vector_add.comp", PackageResources.vector_add_comp)
     public static let gemmNaive = source("gemm_naive.comp", PackageResources.gemm_naive_comp)
     public static let spin = source("spin.comp", PackageResources.spin_comp)
+    public static let hang = source("hang.comp", PackageResources.hang_comp)
 
     // Transformer kernels.
     /// The CPU-shaped GEMM (lavapipe): texel-buffer loads, a register tile per invocation (GEMMFamily.texelTile).
@@ -26,7 +27,7 @@ public enum ShaderLibrary {
 
     /// Every kernel, by file name.
     public static let all: [String: ShaderSource] = Dictionary(
-        uniqueKeysWithValues: [vectorAdd, gemmNaive, spin, gemmTexel, gemmTiled, layerNorm, layerNormRows, attention,
+        uniqueKeysWithValues: [vectorAdd, gemmNaive, spin, hang, gemmTexel, gemmTiled, layerNorm, layerNormRows, attention,
                                bertEmbeddings, vitPatches, vitAssemble, activation].map { ($0.fileName, $0) })
 
     private static func source(_ fileName: String, _ bytes: [UInt8]) -> ShaderSource {

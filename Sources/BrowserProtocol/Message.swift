@@ -1,10 +1,30 @@
 import Foundation
 
-/// A float32 tensor as it crosses the socket (activations only; weights never cross).
+/// A named float32 tensor as it crosses the socket (activations only; weights never cross):
+/// "hidden", "pooled", "attention_mask", and for a shard that starts with the embeddings the
+/// input ("input_ids", "token_type_ids" as exact small integers, or "pixel_values").
 public struct WireTensor: Sendable, Equatable {
+    public var name: String
     public var shape: [Int]
     public var values: [Float]
-    public init(shape: [Int], values: [Float]) { self.shape = shape; self.values = values }
+    public init(name: String = "", shape: [Int], values: [Float]) { self.name = name; self.shape = shape; self.values = values }
+}
+
+/// One timed step of a worker's start, on the machine's monotonic clock (CLOCK_MONOTONIC,
+/// which every process shares), so the pool can place it on its own timeline.
+public struct WireStep: Sendable, Equatable {
+    public var name: String
+    /// Start, nanoseconds of CLOCK_MONOTONIC.
+    public var startNanos: UInt64
+    public var seconds: Double
+    public init(name: String, startNanos: UInt64, seconds: Double) { self.name = name; self.startNanos = startNanos; self.seconds = seconds }
+
+    /// CLOCK_MONOTONIC now, in nanoseconds.
+    public static var monotonicNanos: UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
 }
 
 /// Why a request failed on the worker, as the pool needs to tell faults from bugs.
@@ -16,38 +36,45 @@ public enum WireFailure: UInt8, Sendable, Equatable {
 public enum Message: Sendable, Equatable {
     /// First frame from the pool: the version it speaks and the run's token.
     case hello(version: UInt16, token: String)
-    /// The worker's answer: who it is and what it runs on.
-    case welcome(version: UInt16, pid: Int32, device: String, deviceUUID: String, deviceSerial: UInt64)
+    /// The worker's answer: who it is, which context this connection serves, what it runs on,
+    /// and how its start went (steps; empty on a reconnection).
+    case welcome(version: UInt16, pid: Int32, context: String, device: String, deviceUUID: String, deviceSerial: UInt64,
+                 startup: [WireStep])
     /// Upload the weights of these components (ids such as "layer3.attention").
     case load(id: UInt64, components: [String])
     case unload(id: UInt64, components: [String])
-    /// Run these components on the activation state.
-    case run(id: UInt64, components: [String], hidden: WireTensor, pooled: WireTensor?)
+    /// Run these components on the activation state (named tensors, see `WireTensor`).
+    case run(id: UInt64, components: [String], tensors: [WireTensor])
     case heartbeat(id: UInt64, deadlineMicros: UInt64)
+    /// The heartbeat's answer: a dispatch ran on the context's queue, and these components are
+    /// loaded there (how the pool learns a component is gone without running it).
+    case alive(id: UInt64, components: [String])
     /// Fault control (not serving): drop a component's buffers, or start a dispatch that hangs.
     case faultControl(id: UInt64, action: String, argument: String)
     case ok(id: UInt64, bytes: UInt64, seconds: Double)
-    case ran(id: UInt64, hidden: WireTensor, pooled: WireTensor?)
+    case ran(id: UInt64, tensors: [WireTensor])
     case failed(id: UInt64, failure: WireFailure, message: String)
 
     public static let version: UInt16 = 1
 
-    private enum Tag: UInt8 { case hello = 1, welcome, load, unload, run, heartbeat, faultControl, ok, ran, failed }
+    private enum Tag: UInt8 { case hello = 1, welcome, load, unload, run, heartbeat, faultControl, ok, ran, failed, alive }
 
     public func encoded() -> Data {
         var w = WireWriter()
         switch self {
         case let .hello(version, token): w.byte(Tag.hello.rawValue); w.u16(version); w.string(token)
-        case let .welcome(version, pid, device, uuid, serial):
-            w.byte(Tag.welcome.rawValue); w.u16(version); w.u32(UInt32(bitPattern: pid)); w.string(device); w.string(uuid); w.u64(serial)
+        case let .welcome(version, pid, context, device, uuid, serial, startup):
+            w.byte(Tag.welcome.rawValue); w.u16(version); w.u32(UInt32(bitPattern: pid)); w.string(context); w.string(device)
+            w.string(uuid); w.u64(serial); w.steps(startup)
         case let .load(id, components): w.byte(Tag.load.rawValue); w.u64(id); w.strings(components)
         case let .unload(id, components): w.byte(Tag.unload.rawValue); w.u64(id); w.strings(components)
-        case let .run(id, components, hidden, pooled):
-            w.byte(Tag.run.rawValue); w.u64(id); w.strings(components); w.tensor(hidden); w.optionalTensor(pooled)
+        case let .run(id, components, tensors):
+            w.byte(Tag.run.rawValue); w.u64(id); w.strings(components); w.tensors(tensors)
         case let .heartbeat(id, deadline): w.byte(Tag.heartbeat.rawValue); w.u64(id); w.u64(deadline)
+        case let .alive(id, components): w.byte(Tag.alive.rawValue); w.u64(id); w.strings(components)
         case let .faultControl(id, action, argument): w.byte(Tag.faultControl.rawValue); w.u64(id); w.string(action); w.string(argument)
         case let .ok(id, bytes, seconds): w.byte(Tag.ok.rawValue); w.u64(id); w.u64(bytes); w.u64(seconds.bitPattern)
-        case let .ran(id, hidden, pooled): w.byte(Tag.ran.rawValue); w.u64(id); w.tensor(hidden); w.optionalTensor(pooled)
+        case let .ran(id, tensors): w.byte(Tag.ran.rawValue); w.u64(id); w.tensors(tensors)
         case let .failed(id, failure, message): w.byte(Tag.failed.rawValue); w.u64(id); w.byte(failure.rawValue); w.string(message)
         }
         return w.data
@@ -59,15 +86,16 @@ public enum Message: Sendable, Equatable {
         switch tag {
         case .hello: self = .hello(version: try r.u16(), token: try r.string())
         case .welcome:
-            self = .welcome(version: try r.u16(), pid: Int32(bitPattern: try r.u32()), device: try r.string(), deviceUUID: try r.string(),
-                            deviceSerial: try r.u64())
+            self = .welcome(version: try r.u16(), pid: Int32(bitPattern: try r.u32()), context: try r.string(), device: try r.string(),
+                            deviceUUID: try r.string(), deviceSerial: try r.u64(), startup: try r.steps())
         case .load: self = .load(id: try r.u64(), components: try r.strings())
         case .unload: self = .unload(id: try r.u64(), components: try r.strings())
-        case .run: self = .run(id: try r.u64(), components: try r.strings(), hidden: try r.tensor(), pooled: try r.optionalTensor())
+        case .run: self = .run(id: try r.u64(), components: try r.strings(), tensors: try r.tensors())
         case .heartbeat: self = .heartbeat(id: try r.u64(), deadlineMicros: try r.u64())
+        case .alive: self = .alive(id: try r.u64(), components: try r.strings())
         case .faultControl: self = .faultControl(id: try r.u64(), action: try r.string(), argument: try r.string())
         case .ok: self = .ok(id: try r.u64(), bytes: try r.u64(), seconds: Double(bitPattern: try r.u64()))
-        case .ran: self = .ran(id: try r.u64(), hidden: try r.tensor(), pooled: try r.optionalTensor())
+        case .ran: self = .ran(id: try r.u64(), tensors: try r.tensors())
         case .failed:
             let id = try r.u64()
             guard let failure = WireFailure(rawValue: try r.byte()) else { throw .malformed("unknown failure kind") }
@@ -76,6 +104,10 @@ public enum Message: Sendable, Equatable {
         guard r.atEnd else { throw .malformed("\(r.remaining) trailing bytes after a \(tag) message") }
     }
 }
+
+#if _endian(big)
+#error("the wire format is little-endian and tensors are copied as they lie in memory")
+#endif
 
 /// Little-endian primitives, appended.
 struct WireWriter {
@@ -87,10 +119,18 @@ struct WireWriter {
     mutating func string(_ s: String) { let bytes = Array(s.utf8); u32(UInt32(bytes.count)); data.append(contentsOf: bytes) }
     mutating func strings(_ list: [String]) { u32(UInt32(list.count)); for s in list { string(s) } }
     mutating func tensor(_ t: WireTensor) {
+        string(t.name)
         u32(UInt32(t.shape.count)); for d in t.shape { u64(UInt64(d)) }
-        u32(UInt32(t.values.count)); for v in t.values { u32(v.bitPattern) }
+        u32(UInt32(t.values.count))
+        // Activations are ~10^5 floats per shard: one copy, not one append per value (the
+        // host is little-endian, as the wire is; checked at compile time below).
+        t.values.withUnsafeBytes { data.append(contentsOf: $0) }
     }
-    mutating func optionalTensor(_ t: WireTensor?) { byte(t == nil ? 0 : 1); if let t { tensor(t) } }
+    mutating func tensors(_ list: [WireTensor]) { u32(UInt32(list.count)); for t in list { tensor(t) } }
+    mutating func steps(_ list: [WireStep]) {
+        u32(UInt32(list.count))
+        for s in list { string(s.name); u64(s.startNanos); u64(s.seconds.bitPattern) }
+    }
 }
 
 /// Little-endian primitives, read with every count checked against what is left, so a
@@ -139,6 +179,7 @@ struct WireReader {
     }
 
     mutating func tensor() throws(ProtocolError) -> WireTensor {
+        let name = try string()
         let rank = try count(itemSize: 8)
         var shape: [Int] = []
         for _ in 0..<rank {
@@ -150,17 +191,25 @@ struct WireReader {
         guard shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) == n else {
             throw .malformed("a tensor of shape \(shape) with \(n) values")
         }
-        var values: [Float] = []
-        values.reserveCapacity(n)
-        for _ in 0..<n { values.append(Float(bitPattern: try u32())) }
-        return WireTensor(shape: shape, values: values)
+        let raw = try take(n * 4)
+        let values = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+            raw.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
+            initialized = n
+        }
+        return WireTensor(name: name, shape: shape, values: values)
     }
 
-    mutating func optionalTensor() throws(ProtocolError) -> WireTensor? {
-        switch try byte() {
-        case 0: return nil
-        case 1: return try tensor()
-        default: throw .malformed("an optional tensor flag is neither 0 nor 1")
-        }
+    mutating func tensors() throws(ProtocolError) -> [WireTensor] {
+        let n = try count(itemSize: 12)
+        var out: [WireTensor] = []
+        for _ in 0..<n { out.append(try tensor()) }
+        return out
+    }
+
+    mutating func steps() throws(ProtocolError) -> [WireStep] {
+        let n = try count(itemSize: 20)
+        var out: [WireStep] = []
+        for _ in 0..<n { out.append(WireStep(name: try string(), startNanos: try u64(), seconds: Double(bitPattern: try u64()))) }
+        return out
     }
 }

@@ -73,7 +73,8 @@ public struct ScenarioRunner: Sendable {
             devices = p.contexts.map {
                 let d = $0.deviceSummary
                 return DeviceSummary(context: $0.name, backend: $0.backend.rawValue, name: d.name, driver: d.driver,
-                                     type: d.type, software: d.software, compute: d.compute)
+                                     type: d.type, software: d.software, compute: d.compute,
+                                     pid: p.configuration.isolation == .process ? $0.pid : nil)
             }
             let bytes = steps.compactMap(\.bytes).reduce(0, +)
             return (true, "Initialization succeeded: \(p.contexts.count) contexts, \(p.plan.shards.count) shards, \(ReportFormat.bytes(bytes)) of weights uploaded")
@@ -89,7 +90,8 @@ public struct ScenarioRunner: Sendable {
             let f = try FaultInjector.inject(kind, into: pool, target: faultTarget)
             fault = f
             FaultInjector.keepCrashing(f, in: pool, times: keepCrashing)
-            return (true, "Fault injection success: \(kind.rawValue) on \(f.targets.joined(separator: ", ")) (simulated)")
+            let how = f.simulated ? "simulated" : "real: \(f.mechanism ?? "")" + (f.pids.map { $0.isEmpty ? "" : ", pid \($0.map(String.init).joined(separator: ", "))" } ?? "")
+            return (true, "Fault injection success: \(kind.rawValue) on \(f.targets.joined(separator: ", ")) (\(how))")
         }) else { return finish(kind, phases, fault, recovery, numerics, pool, devices) }
 
         _ = inference(.faultInference) { r in
@@ -144,6 +146,8 @@ public struct ScenarioRunner: Sendable {
     private func finish(_ kind: FaultKind, _ phases: [Phase], _ fault: FaultRecord?, _ recovery: RecoveryRecord?,
                         _ numerics: [String: NumericsRecord], _ pool: Pool?, _ devices: [DeviceSummary])
         -> (result: ScenarioResult, devices: [DeviceSummary]) {
+        // When the pool first noticed the fault, and how struck processes ended.
+        let fault = fault.flatMap { f in pool.map { FaultInjector.observed(f, in: $0) } ?? f }
         let success = phases.count == PhaseName.allCases.count && phases.allSatisfy(\.result.success)
         return (ScenarioResult(scenario: kind.rawValue, description: ScenarioDescriptions.of(kind), overallSuccess: success,
                                phases: phases, fault: fault, recovery: recovery, numerics: numerics,

@@ -1,10 +1,13 @@
+import BrowserProtocol
 import Foundation
 import Transformer
 import TransformerGPU
 import VulkanCompute
 
-/// A simulated browser. `webgpu`: its own VkDevice with a channel, pipelines and the weights of
-/// the components placed on it. `webnn`: the CPU reference path over the host weights.
+/// A simulated browser. `webgpu`: a VkDevice (or a queue of a shared one) with a channel,
+/// pipelines and the weights of the components placed on it — in this process (thread
+/// isolation) or in its browser's own OS process (process isolation; see `ContextEngine`).
+/// `webnn`: the CPU reference path over the host weights.
 /// Every state change is an event in the pool's log. Faults tear its objects down for real;
 /// recovery reconnects or rebuilds them, and every step reports its time.
 public final class BrowserContext: @unchecked Sendable {  // mutable state under `lock`
@@ -20,7 +23,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private let lock = NSRecursiveLock()
     /// `recovering` until `start()` first brings the context up.
     private var currentState: ContextState = .recovering
-    private var stack: GPUStack?
+    private var engine: (any ContextEngine)?
     /// Components whose weights this context holds (webnn: the ones it serves).
     private var held: Set<ModelComponent> = []
     /// Rebuilds that will fail on purpose (a browser that keeps crashing; see FaultInjector).
@@ -28,12 +31,20 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     /// Components found missing by a request or a heartbeat and not reloaded since: a second
     /// request meeting the same missing component is the same fault, not a new one.
     private var knownLost: Set<ModelComponent> = []
-    /// Queue mode: the device every context shares, and this context's queue on it. A crash
-    /// then releases this context's queue objects, pipelines and weights, never the shared device.
+    /// Thread isolation, queue mode: the device every context shares, and this context's queue
+    /// on it. A crash then releases this context's queue objects, pipelines and weights, never
+    /// the shared device.
     private let shared: (device: ComputeDevice, queue: Int)?
+    /// Process isolation: the browser's process host (nil in thread isolation).
+    let host: BrowserHost?
+    private let isolation: PoolConfiguration.Isolation
+    private let watchdog: Duration
+    private let startDeadline: Duration
+    private let token: String
 
     init(name: String, browser: String, backend: Backend, environment: GPUEnvironment, log: EventLog, breaker: CircuitBreaker,
-         shared: (device: ComputeDevice, queue: Int)? = nil) {
+         shared: (device: ComputeDevice, queue: Int)? = nil, host: BrowserHost? = nil, configuration: PoolConfiguration = PoolConfiguration(),
+         token: String = "") {
         self.shared = shared
         self.name = name
         self.browser = browser
@@ -41,6 +52,11 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         self.environment = environment
         self.log = log
         self.breaker = breaker
+        self.host = host
+        isolation = host == nil ? .thread : .process
+        watchdog = configuration.watchdog
+        startDeadline = configuration.startDeadline
+        self.token = token
     }
 
     public var state: ContextState { lock.withLock { currentState } }
@@ -64,7 +80,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
                 if wasServing { transition(to: .disconnected, "\(error)") }
                 return wasServing
             default:  // a missing component: the context still serves its others
-                let loaded = stack?.model.loadedComponents ?? []
+                let loaded = engine?.loadedComponents ?? []
                 let lost = Set(components.filter { !loaded.contains($0) })
                 let news = !lost.isSubset(of: knownLost) || (lost.isEmpty && wasServing)
                 knownLost.formUnion(lost)
@@ -82,59 +98,106 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         }
     }
 
-    /// The device this context runs on now (nil for webnn or while crashed).
-    public var device: ComputeDevice? { lock.withLock { stack?.device } }
+    /// The device this context runs on now, in this process (nil for webnn, while crashed, or
+    /// in process isolation, where the device lives in the browser's process).
+    public var device: ComputeDevice? { lock.withLock { (engine as? LocalEngine)?.stack.device } }
+    /// The VkDevice's creation number (in whichever process owns it); nil while down.
+    public var deviceSerial: Int? { lock.withLock { engine?.deviceSerial } }
+    /// The OS process serving this context (this one in thread isolation); nil for webnn or while down.
+    public var pid: Int32? { lock.withLock { backend == .webgpu ? engine?.pid : nil } }
+    /// True while the context has live GPU objects to fault.
+    var isUp: Bool { lock.withLock { engine != nil } }
+
     public var deviceSummary: (name: String, driver: String, type: String, software: Bool, compute: String) {
         switch backend {
         case .webnn: return ("CPU (OpenBLAS)", "OpenBLAS", "host", false, "the CPU reference forward (cblas_sgemm)")
         case .webgpu:
-            let (info, kernels) = lock.withLock { (stack?.device.physical.info, stack?.kernels) }
+            let (info, kernels, remoteName) = lock.withLock {
+                ((engine as? LocalEngine)?.stack.device.physical.info, engine?.kernelsSummary, (engine as? RemoteEngine)?.deviceName)
+            }
             let shown = info ?? environment.initialDevice
-            return (shown.name, shown.driverInfo, shown.type.rawValue, shown.isSoftware, kernels?.summary ?? "not started")
+            return (remoteName ?? shown.name, shown.driverInfo, shown.type.rawValue, shown.isSoftware, kernels ?? "not started")
         }
     }
     public var heldComponents: Set<ModelComponent> { lock.withLock { held } }
     /// Bytes of weights held on the device.
-    public var weightBytes: Int { lock.withLock { stack?.model.weightBytes ?? 0 } }
+    public var weightBytes: Int { lock.withLock { engine?.weightBytes ?? 0 } }
 
     // MARK: - Start and rebuild
 
-    /// Creates the device, channel and pipelines (no weights). Returns the timed steps.
+    /// Creates the device, channel and pipelines (no weights) — in process isolation, in the
+    /// browser's process, spawned first when it has none. Returns the timed steps.
     func start(reason: String) throws -> [RecoveryStep] {
         try lock.withLock {
             guard backend == .webgpu else {
                 transition(to: .ready, reason)
                 return []
             }
-            var steps: [RecoveryStep] = []
-            func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
-                let start = ContinuousClock.now
-                defer { steps.append(RecoveryStep(name: name, context: self.name, since: start, on: log)) }
-                return try body()
-            }
-            let device: ComputeDevice
-            if let shared {
-                device = shared.device
-            } else {
-                let physical = try timed("device_query") { try environment.choosePhysicalDevice() }
-                device = try timed("device_creation") { try environment.makeDevice(physical, label: name) }
-            }
-            if sabotagedRebuilds > 0 {
-                sabotagedRebuilds -= 1
-                if shared == nil { device.destroy(reason: "simulated crash during start") }
-                throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)")
-            }
-            let channel = try timed("queue_creation") { try Channel(device: device, queueIndex: shared?.queue ?? 0, label: name) }
-            let kernels = try timed("pipeline_creation") { try GPUKernels(device: device, config: environment.config) }
-            let model = try GPUModelContext(channel: channel, config: environment.config, kernels: kernels)
-            stack = try GPUStack(device: device, channel: channel, kernels: kernels, model: model)
+            let sabotaged = sabotagedRebuilds > 0
+            if sabotaged { sabotagedRebuilds -= 1 }
+            let (started, steps) = host != nil ? try startRemote(crashOnStart: sabotaged) : try startLocal(sabotaged: sabotaged)
+            engine = started
             held = []
             knownLost = []
-            log.record("device", context: name, "device #\(device.serial) on \(device.physical.info.name)"
-                       + (shared.map { ", shared, queue \($0.queue)" } ?? ""))
+            log.record("device", context: name, "device #\(started.deviceSerial) on \(started.deviceName)"
+                       + (shared.map { ", shared, queue \($0.queue)" } ?? "") + (host != nil ? ", browser process pid \(started.pid)" : ""))
             transition(to: .ready, reason)
             return steps
         }
+    }
+
+    private func startLocal(sabotaged: Bool) throws -> (any ContextEngine, [RecoveryStep]) {
+        var steps: [RecoveryStep] = []
+        func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+            let start = ContinuousClock.now
+            defer { steps.append(RecoveryStep(name: name, context: self.name, since: start, on: log)) }
+            return try body()
+        }
+        let device: ComputeDevice
+        if let shared {
+            device = shared.device
+        } else {
+            let physical = try timed("device_query") { try environment.choosePhysicalDevice() }
+            device = try timed("device_creation") { try environment.makeDevice(physical, label: name) }
+        }
+        if sabotaged {
+            if shared == nil { device.destroy(reason: "simulated crash during start") }
+            throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)")
+        }
+        let channel = try timed("queue_creation") { try Channel(device: device, queueIndex: shared?.queue ?? 0, label: name) }
+        let kernels = try timed("pipeline_creation") { try GPUKernels(device: device, config: environment.config) }
+        let model = try GPUModelContext(channel: channel, config: environment.config, kernels: kernels)
+        let stack = try GPUStack(device: device, channel: channel, kernels: kernels, model: model)
+        return (LocalEngine(stack: stack, sharedQueue: shared?.queue, name: name), steps)
+    }
+
+    /// Process isolation: the browser's live process (spawned when it has none), then a
+    /// connection to this context's socket. The process's start steps are placed on the pool's
+    /// clock: `process_spawn` (posix_spawn until the worker's main), then what the worker timed.
+    private func startRemote(crashOnStart: Bool) throws -> (any ContextEngine, [RecoveryStep]) {
+        guard let host else { throw PoolError.isolation("\(name) has no browser process host") }
+        let (process, spawnedAt) = try host.liveProcess(crashOnStart: crashOnStart)
+        let remote = try RemoteEngine(context: name, host: host, process: process, token: token, watchdog: watchdog,
+                                      startDeadline: startDeadline)
+        // The worker's clock is CLOCK_MONOTONIC; ours is the log's. Both tick together.
+        let (ourNow, theirNow) = (log.now, WireStep.monotonicNanos)
+        func offset(_ nanos: UInt64) -> Double { ourNow - Double(Int64(bitPattern: theirNow &- nanos)) / 1e9 }
+        let sharedSteps: Set<String> = ["process_start", "weight_mapping", "instance_creation", "device_query"]
+        var steps: [RecoveryStep] = []
+        for step in remote.startupSteps {
+            if step.name == "process_start" {
+                if let spawnedAt {
+                    let began = log.offset(of: spawnedAt)
+                    steps.append(RecoveryStep(name: "process_spawn", context: name, duration: max(0, offset(step.startNanos) - began),
+                                              detail: "posix_spawn of pid \(process.pid) until its main", start: began))
+                }
+                continue
+            }
+            if sharedSteps.contains(step.name) && spawnedAt == nil { continue }
+            steps.append(RecoveryStep(name: step.name, context: name, duration: step.seconds, detail: "in pid \(process.pid)",
+                                      start: offset(step.startNanos)))
+        }
+        return (remote, steps)
     }
 
     /// Uploads the weights of `components` not held yet. Returns bytes and seconds.
@@ -145,11 +208,11 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
                 held.formUnion(missing)
                 return (0, 0)
             }
-            guard let stack else { throw VulkanError.deviceLost("\(name) has no device") }
+            guard let engine else { throw VulkanError.deviceLost("\(name) has no device") }
             var bytes = 0
             let start = ContinuousClock.now
             for c in missing {
-                bytes += try stack.model.load(c, from: environment.weights).bytes
+                bytes += try engine.load(c, from: environment.weights)
                 held.insert(c)
                 knownLost.remove(c)
             }
@@ -166,7 +229,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     func unload(_ components: [ModelComponent]) {
         lock.withLock {
             for c in components {
-                stack?.model.unload(c)
+                engine?.unload(c)
                 held.remove(c)
             }
         }
@@ -181,20 +244,20 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         case .webnn:
             try environment.cpu.run(components, state: &state)
         case .webgpu:
-            let model: GPUModelContext = try lock.withLock {
-                guard let stack else { throw VulkanError.deviceLost("\(name): device destroyed") }
-                return stack.model
+            let live: any ContextEngine = try lock.withLock {
+                guard let engine else { throw VulkanError.deviceLost("\(name): device destroyed") }
+                return engine
             }
-            try model.run(components, state: &state)
+            try live.run(components, state: &state)
         }
     }
 
     /// A tiny dispatch with a short deadline: proves the queue, device and pipelines answer.
     func heartbeat(deadline: Duration) throws {
         guard backend == .webgpu else { return }
-        let live: GPUStack = try lock.withLock {
-            guard let stack else { throw VulkanError.deviceLost("\(name): device destroyed") }
-            return stack
+        let live: any ContextEngine = try lock.withLock {
+            guard let engine else { throw VulkanError.deviceLost("\(name): device destroyed") }
+            return engine
         }
         try live.heartbeat(deadline: deadline)
     }
@@ -202,8 +265,8 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     /// Components this context should hold but whose weights are gone (a component failure).
     func missingComponents(of expected: [ModelComponent]) -> [ModelComponent] {
         lock.withLock {
-            guard backend == .webgpu, let stack else { return [] }
-            let loaded = stack.model.loadedComponents
+            guard backend == .webgpu, let engine else { return [] }
+            let loaded = engine.loadedComponents
             return expected.filter { !loaded.contains($0) }
         }
     }
@@ -211,41 +274,45 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     // MARK: - Faults (the real teardown; the pool learns of it only by using the context)
 
     func dropConnection() -> String {
-        lock.withLock {
-            guard let stack else { return "\(name): no device to disconnect" }
-            stack.channel.drop(reason: "simulated connection loss")
-            return "destroyed command pool and fence of \(name) (device #\(stack.device.serial) kept)"
-        }
+        let live = lock.withLock { engine }
+        return live?.dropConnection() ?? "\(name): no device to disconnect"
     }
 
     func failComponent(_ component: ModelComponent) -> String {
-        lock.withLock {
-            stack?.model.unload(component)
+        let live = lock.withLock { () -> (any ContextEngine)? in
             held.remove(component)
-            return "released \(component.id) weight buffers and recorded batches on \(name)"
+            return engine
         }
+        return live?.failComponent(component) ?? "\(name): no device"
     }
 
     func crash() -> String {
         lock.withLock {
-            guard let stack else { return "\(name): already down" }
-            let serial = stack.device.serial
-            if let shared {
-                release(stack, reason: "simulated browser crash")
-                return "released queue \(shared.queue) objects, pipelines and weights of \(name) (device #\(serial) is shared and stays)"
+            guard let engine else { return "\(name): already down" }
+            let text = engine.crash()
+            if shared != nil {  // queue mode's crash released this context's objects on the shared device
+                self.engine = nil
+                held = []
             }
-            stack.device.destroy(reason: "simulated browser crash")
-            return "vkDestroyDevice on \(name) (device #\(serial), \(stack.device.physical.info.name))"
+            return text
         }
     }
 
-    /// Queue mode's teardown: everything of this context on the shared device, now.
-    private func release(_ stack: GPUStack, reason: String) {
-        stack.channel.drop(reason: reason)
-        for c in stack.model.loadedComponents { stack.model.unload(c) }
-        stack.kernels.release()
-        self.stack = nil
-        held = []
+    /// gpu_hang (process isolation only): a dispatch that never finishes on this context's queue.
+    func hang() throws -> String {
+        guard let remote = lock.withLock({ engine as? RemoteEngine }) else {
+            throw PoolError.unknownTarget("gpu_hang needs process isolation: \(name) runs in this process")
+        }
+        return try remote.hang()
+    }
+
+    /// The browser process's death, noticed by its reaper: every context it served is lost.
+    /// True when this context was bound to that process (and so learnt something).
+    func processEnded(pid: Int32, _ why: String) -> Bool {
+        lock.withLock {
+            guard let engine, engine.pid == pid else { return false }
+            return recordLoss(VulkanError.deviceLost("\(name): \(why)"), components: [])
+        }
     }
 
     /// The next `count` starts fail right after device creation (a browser that keeps crashing).
@@ -253,28 +320,35 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
 
     // MARK: - Recovery
 
-    /// A new channel on the same device: no weights move.
+    /// A new channel on the same device (thread isolation), or a new connection to the same
+    /// process and device (process isolation): no weights move.
     func reconnect() throws -> [RecoveryStep] {
         try lock.withLock {
-            guard let stack, stack.device.isAlive else { throw VulkanError.deviceLost("\(name): cannot reconnect a destroyed device") }
+            guard let engine, engine.canReconnect else { throw VulkanError.deviceLost("\(name): cannot reconnect a destroyed device") }
             let start = ContinuousClock.now
-            try stack.channel.reconnect()
+            let detail = try engine.reconnect()
             transition(to: .ready, "reconnected")
-            return [RecoveryStep(name: "queue_creation", context: name, since: start, on: log,
-                                 detail: "new command pool and fence on device #\(stack.device.serial)")]
+            return [RecoveryStep(name: host == nil ? "queue_creation" : "reconnect", context: name, since: start, on: log, detail: detail)]
         }
     }
 
-    /// Releases whatever is left of the old device (cleanup before a rebuild).
+    /// Releases whatever is left of the old device (cleanup before a rebuild). In process
+    /// isolation a process that still lives but cannot serve (hung) is killed: a hung queue
+    /// cannot be reclaimed from outside.
     func tearDown() -> RecoveryStep {
         lock.withLock {
             let start = ContinuousClock.now
-            if let stack, shared != nil { release(stack, reason: "cleanup before rebuild") }
-            stack?.device.destroy(reason: "cleanup before rebuild")
-            stack = nil
+            var detail: String?
+            if let remote = engine as? RemoteEngine, !remote.process.hasExited {
+                remote.process.kill(SIGKILL, reason: "cleanup before rebuild of \(name)")
+                remote.process.waitForExit(timeout: .seconds(2))
+                detail = "SIGKILL to pid \(remote.process.pid), which could not serve"
+            }
+            engine?.release(reason: "cleanup before rebuild")
+            engine = nil
             held = []
             knownLost = []
-            return RecoveryStep(name: "cleanup", context: name, since: start, on: log)
+            return RecoveryStep(name: "cleanup", context: name, since: start, on: log, detail: detail)
         }
     }
 }

@@ -11,10 +11,13 @@ public enum FaultTarget: Sendable, Equatable {
     case drawn
 }
 
-/// Tears real objects down (DESIGN.md): a connection loss destroys a context's command pool and
-/// fence; a component failure releases one component's weight buffers and recorded batches; a
-/// browser crash destroys the VkDevice of every context of that browser; multiple failures
-/// combine two different faults on two different browsers, drawn with the pool's seed.
+/// Makes faults for real (DESIGN.md's table). Process isolation: a browser crash is SIGKILL of
+/// the browser's process; a connection loss shuts the pool's socket to a context down; a
+/// component failure asks the live process to release one component's buffers (a deliberate
+/// teardown, still); gpu_hang starts a dispatch that never finishes. Thread isolation: each is a
+/// deliberate teardown of our own objects (command pool and fence; weight buffers; every
+/// VkDevice of the browser), labelled `simulated`. multiple_failures combines two different
+/// faults on two different browsers, drawn with the pool's seed.
 public enum FaultInjector {
     public static func inject(_ kind: FaultKind, into pool: Pool, target: FaultTarget = .drawn,
                               component: ModelComponent? = nil) throws -> FaultRecord {
@@ -33,15 +36,41 @@ public enum FaultInjector {
         for part in parts {
             for target in part.targets {
                 let context = String(target.split(separator: ":")[0])
-                pool.events.record("fault", context: context, "\(part.kind.rawValue) on \(target) (simulated)")
+                pool.events.record("fault", context: context, "\(part.kind.rawValue) on \(target) (\(part.simulated ? "simulated" : part.mechanism ?? "real"))")
             }
         }
         return record
     }
 
+    /// The fault record with when the pool first noticed each part, and how struck processes
+    /// ended (call after the pool has used or recovered the contexts).
+    public static func observed(_ record: FaultRecord, in pool: Pool) -> FaultRecord {
+        func settle(_ part: FaultRecord) -> FaultRecord {
+            var part = part
+            let hit = Set(part.targets.map { String($0.split(separator: ":")[0]) })
+            if let start = part.start, let first = pool.events.first("noticed", on: hit, atOrAfter: start) {
+                part.detectionSeconds = first.t - start
+            }
+            if let pids = part.pids {
+                let endings = pool.hosts.values.flatMap(\.allProcesses).filter { pids.contains($0.pid) }.compactMap { p in p.exit.map { "pid \(p.pid) \($0)" } }
+                if !endings.isEmpty { part.exitStatus = endings }
+            }
+            return part
+        }
+        var whole = settle(record)
+        if !record.parts.isEmpty {
+            let parts = record.parts.map(settle)
+            whole = FaultRecord(kind: record.kind, targets: record.targets, simulated: record.simulated, seed: record.seed,
+                                teardown: record.teardown, parts: parts, mechanism: record.mechanism, pids: record.pids,
+                                start: record.start, detectionSeconds: parts.compactMap(\.detectionSeconds).min(),
+                                exitStatus: parts.compactMap(\.exitStatus).flatMap { $0 })
+        }
+        return whole
+    }
+
     /// The webgpu contexts a fault may hit.
     static func candidates(_ pool: Pool) -> [BrowserContext] {
-        pool.contexts.filter { $0.backend == .webgpu && $0.device != nil }
+        pool.contexts.filter { $0.backend == .webgpu && $0.isUp }
     }
 
     static func resolve(_ target: FaultTarget, in pool: Pool) throws -> BrowserContext {
@@ -65,21 +94,35 @@ public enum FaultInjector {
 
     static func single(_ kind: FaultKind, on context: BrowserContext, in pool: Pool, component: ModelComponent?,
                        seed: UInt64?) throws -> FaultRecord {
+        let real = context.host != nil
+        let start = pool.events.now
+        func record(_ targets: [String], _ teardown: [String], simulated: Bool, mechanism: String, pids: [Int32]?) -> FaultRecord {
+            FaultRecord(kind: kind, targets: targets, simulated: simulated, seed: seed, teardown: teardown, parts: [],
+                        mechanism: mechanism, pids: pids, start: start)
+        }
+        let pid = context.pid.map { [$0] }
         switch kind {
         case .connectionLost:
-            return FaultRecord(kind: kind, targets: [context.name], simulated: true, seed: seed,
-                               teardown: [context.dropConnection()], parts: [])
+            return record([context.name], [context.dropConnection()], simulated: !real,
+                          mechanism: real ? "socket shutdown (SHUT_RDWR) by the pool" : "vkDestroyCommandPool and vkDestroyFence", pids: real ? pid : nil)
         case .componentFailure:
             let held = pool.placement.shards(on: context.name).flatMap { pool.plan.shards[$0].components }
             guard let victim = component ?? (held.isEmpty ? nil : held[min(held.count - 1, Int(pool.draw() * Double(held.count)))]) else {
                 throw PoolError.unknownTarget("\(context.name) holds no component")
             }
-            return FaultRecord(kind: kind, targets: ["\(context.name):\(victim.id)"], simulated: true, seed: seed,
-                               teardown: [context.failComponent(victim)], parts: [])
+            // Still a deliberate teardown in process isolation: the live process releases the
+            // buffers on a fault-control request that is not part of serving.
+            return record(["\(context.name):\(victim.id)"], [context.failComponent(victim)], simulated: true,
+                          mechanism: real ? "fault-control request: the process releases the buffers" : "buffers released in process",
+                          pids: real ? pid : nil)
         case .browserCrash:
             let siblings = pool.contexts.filter { $0.browser == context.browser && $0.backend == .webgpu }
-            return FaultRecord(kind: kind, targets: siblings.map(\.name), simulated: true, seed: seed,
-                               teardown: siblings.map { $0.crash() }, parts: [])
+            let pids = Array(Set(siblings.compactMap(\.pid))).sorted()
+            return record(siblings.map(\.name), siblings.map { $0.crash() }, simulated: !real,
+                          mechanism: real ? "SIGKILL" : "vkDestroyDevice", pids: real ? pids : nil)
+        case .gpuHang:
+            return record([context.name], [try context.hang()], simulated: false,
+                          mechanism: "hung dispatch (detected by the \(String(format: "%.3g", pool.configuration.watchdog.seconds)) s watchdog)", pids: pid)
         case .multipleFailures:
             return try multiple(pool, target: .drawn)
         }
@@ -107,8 +150,10 @@ public enum FaultInjector {
         let second = browsers[min(browsers.count - 1, Int(pool.draw() * Double(browsers.count)))]
         let parts = [try single(firstKind, on: first, in: pool, component: nil, seed: nil),
                      try single(secondKind, on: second, in: pool, component: nil, seed: nil)]
-        return FaultRecord(kind: .multipleFailures, targets: parts.flatMap(\.targets), simulated: true,
-                           seed: pool.configuration.seed, teardown: parts.flatMap(\.teardown), parts: parts)
+        return FaultRecord(kind: .multipleFailures, targets: parts.flatMap(\.targets), simulated: parts.allSatisfy(\.simulated),
+                           seed: pool.configuration.seed, teardown: parts.flatMap(\.teardown), parts: parts,
+                           mechanism: parts.compactMap(\.mechanism).joined(separator: " + "), pids: parts.compactMap(\.pids).flatMap { $0 },
+                           start: parts.compactMap(\.start).min())
     }
 
     /// Makes a context's next `count` starts fail right after device creation: a browser that

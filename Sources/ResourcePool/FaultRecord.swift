@@ -4,6 +4,12 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case componentFailure = "component_failure"
     case browserCrash = "browser_crash"
     case multipleFailures = "multiple_failures"
+    /// A dispatch that never finishes; the watchdog detects it and the process is killed.
+    /// Process isolation only (a hung queue cannot be reclaimed inside one process).
+    case gpuHang = "gpu_hang"
+
+    /// The original tool's four scenarios: the default set.
+    public static let original: [FaultKind] = [.connectionLost, .componentFailure, .browserCrash, .multipleFailures]
 }
 
 /// What a fault injection did.
@@ -11,7 +17,8 @@ public struct FaultRecord: Sendable, Codable {
     public let kind: FaultKind
     /// The contexts hit ("chrome"), and for a component failure "chrome:layer3.attention".
     public let targets: [String]
-    /// Always true: we destroy the objects ourselves; no driver hang or real loss is provoked.
+    /// True for a deliberate teardown of our own objects (thread isolation, and
+    /// component_failure everywhere); false for a real signal, socket or hang (process isolation).
     public let simulated: Bool
     /// The seed of a drawn target (nil when targets were named).
     public let seed: UInt64?
@@ -19,17 +26,34 @@ public struct FaultRecord: Sendable, Codable {
     public let teardown: [String]
     /// For multiple_failures: the single faults it combined.
     public let parts: [FaultRecord]
+    /// How the fault was made ("SIGKILL", "socket shutdown", "fault-control request", "hung
+    /// dispatch", "vkDestroyDevice", …). Absent before schema 1.3.
+    public let mechanism: String?
+    /// The browser processes it struck (process isolation).
+    public let pids: [Int32]?
+    /// When it struck: seconds since the run started.
+    public let start: Double?
+    /// Seconds from the fault until the pool first noticed it (a failed request, a heartbeat,
+    /// EOF, the reaper's waitpid, the watchdog); nil if the pool never noticed.
+    public var detectionSeconds: Double?
+    /// How a struck process ended, as waitpid said ("killed by signal 9 (Killed)").
+    public var exitStatus: [String]?
 
-    public init(kind: FaultKind, targets: [String], simulated: Bool, seed: UInt64?, teardown: [String], parts: [FaultRecord]) {
+    public init(kind: FaultKind, targets: [String], simulated: Bool, seed: UInt64?, teardown: [String], parts: [FaultRecord],
+                mechanism: String? = nil, pids: [Int32]? = nil, start: Double? = nil, detectionSeconds: Double? = nil,
+                exitStatus: [String]? = nil) {
         self.kind = kind; self.targets = targets; self.simulated = simulated; self.seed = seed
         self.teardown = teardown; self.parts = parts
+        self.mechanism = mechanism; self.pids = pids; self.start = start; self.detectionSeconds = detectionSeconds
+        self.exitStatus = exitStatus
     }
 }
 
 /// One timed step of a recovery.
 public struct RecoveryStep: Sendable, Codable {
-    /// detection, cleanup, device_creation, queue_creation, pipeline_creation, weight_upload,
-    /// first_dispatch, verification, routing_switch, rollback, backoff.
+    /// detection, cleanup, process_spawn, instance_creation, device_query, device_creation,
+    /// queue_creation, reconnect, pipeline_creation, weight_upload, first_dispatch,
+    /// verification, routing_switch, rollback, backoff.
     public let name: String
     public let context: String
     public let duration: Double

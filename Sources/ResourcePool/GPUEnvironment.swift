@@ -7,7 +7,7 @@ import VulkanCompute
 /// What every webgpu context shares: the Vulkan instance, how to choose the physical device,
 /// the model, and its host weights. A rebuilt context queries the physical devices afresh,
 /// as a restarted browser would.
-public final class GPUEnvironment: @unchecked Sendable {  // immutable after init
+public final class GPUEnvironment: @unchecked Sendable {  // immutable after init, except the lazily made shared file
     public let instance: VulkanInstance
     public let selection: DeviceSelection
     public let config: ModelConfig
@@ -20,8 +20,16 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
     /// a discrete GPU's uploads and read-backs, exercised on lavapipe.
     public let stagedUploads: Bool
 
+    /// Process isolation: the host weights in shared memory, mapped by every browser process.
+    private var sharedFile: SharedWeightFile?
+    private let sharedLock = NSLock()
+
+    /// `sharedWeights`: the memfd `weights` already live in (so host weights exist once); made
+    /// on first use from `weights` otherwise.
     public init(instance: VulkanInstance, selection: DeviceSelection, config: ModelConfig, weights: WeightStore,
-                cpu: CPUReference, stagedUploads: Bool = ComputeDevice.stagedUploadsRequested) throws {
+                cpu: CPUReference, stagedUploads: Bool = ComputeDevice.stagedUploadsRequested,
+                sharedWeights: SharedWeightFile? = nil) throws {
+        sharedFile = sharedWeights
         self.instance = instance
         self.stagedUploads = stagedUploads
         self.selection = selection
@@ -32,6 +40,16 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
         let (index, reason) = try selection.choose(from: devices.map(\.info))
         initialDevice = devices[index].info
         selectionReason = reason
+    }
+
+    /// The weights' shared-memory file for browser processes (made once, on first use).
+    func sharedWeightFile() throws -> SharedWeightFile {
+        try sharedLock.withLock {
+            if let sharedFile { return sharedFile }
+            let made = try SharedWeightFile(copying: weights)
+            sharedFile = made
+            return made
+        }
     }
 
     /// A logical device on `physical`, with this environment's upload path.
@@ -67,25 +85,5 @@ final class GPUStack: @unchecked Sendable {  // immutable after init
     /// Runs the heartbeat dispatch within `deadline`; throws the typed loss if there is one.
     func heartbeat(deadline: Duration) throws {
         try heartbeatBatch.beat(on: channel, deadline: deadline)
-    }
-}
-
-/// A 64-element vector add: the cheapest real dispatch that proves a context's queue, device
-/// and pipelines answer.
-final class HeartbeatProbe: @unchecked Sendable {  // immutable after init
-    private let kernel: Kernel
-    private let a, b, c: DeviceBuffer
-
-    init(device: ComputeDevice) throws {
-        kernel = try Kernel(device: device, source: ShaderLibrary.vectorAdd,
-                            bindings: [.storageBuffer, .storageBuffer, .storageBuffer], pushConstantSize: 4)
-        a = try DeviceBuffer(device: device, size: 256, label: "heartbeat.a")
-        b = try DeviceBuffer(device: device, size: 256, label: "heartbeat.b")
-        c = try DeviceBuffer(device: device, size: 256, label: "heartbeat.c")
-    }
-
-    func beat(on channel: Channel, deadline: Duration) throws {
-        try channel.run([.dispatch(Dispatch(kernel, buffers: [a, b, c], push: [64], groups: (1, 1, 1), label: "heartbeat"))],
-                        label: "heartbeat", deadline: deadline)
     }
 }

@@ -12,8 +12,11 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     /// Where each shard is meant to live.
     public let placement: Placement
     public let contexts: [BrowserContext]
-    /// Queue mode: the one device every webgpu context has a queue of.
+    /// Thread isolation, queue mode: the one device every webgpu context has a queue of.
     public let sharedDevice: ComputeDevice?
+    /// Process isolation: each webgpu browser's process host, and the run's private directory.
+    let hosts: [String: BrowserHost]
+    let runDirectory: RunDirectory?
     public let events: EventLog
     let probe: VerificationProbe
     let gate = RequestGate()
@@ -43,8 +46,24 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         random = Xoshiro256StarStar(seed: configuration.seed)
         let log = events
         let gpuCount = names.filter { !configuration.webnnBrowsers.contains($0.browser) }.count
-        let sharedDevice = try Pool.sharedDevice(for: configuration, environment: environment, contexts: gpuCount)
+        let process = configuration.isolation == .process
+        let sharedDevice = process ? nil : try Pool.sharedDevice(for: configuration, environment: environment, contexts: gpuCount)
         self.sharedDevice = sharedDevice
+        let directory = process ? try RunDirectory() : nil
+        runDirectory = directory
+        var hosts: [String: BrowserHost] = [:]
+        let noticed = ProcessNotice()
+        if let directory {
+            let executable = try configuration.workerExecutable ?? Pool.ownExecutable()
+            for browser in Set(names.map(\.browser)) where !configuration.webnnBrowsers.contains(browser) {
+                hosts[browser] = BrowserHost(browser: browser, contexts: names.filter { $0.browser == browser }.map(\.name),
+                                             directory: directory, environment: environment, configuration: configuration,
+                                             executable: executable, log: log, onExit: noticed.callback)
+            }
+            self.hosts = hosts
+        } else {
+            self.hosts = [:]
+        }
         var gpuIndex = 0
         contexts = names.map { entry in
             let backend: BrowserContext.Backend = configuration.webnnBrowsers.contains(entry.browser) ? .webnn : .webgpu
@@ -56,9 +75,11 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
             return BrowserContext(name: entry.name, browser: entry.browser, backend: backend, environment: environment, log: log,
                                   breaker: CircuitBreaker(threshold: configuration.breakerThreshold,
                                                           cooldown: configuration.breakerCooldown, clock: { log.now }),
-                                  shared: shared)
+                                  shared: shared, host: hosts[entry.browser], configuration: configuration,
+                                  token: directory?.token ?? "")
         }
         probe = try VerificationProbe(plan: plan, cpu: environment.cpu, seed: configuration.seed &+ 1)
+        noticed.pool = self
     }
 
     /// Queue mode: one device with a queue per context, when the GPU offers enough queues (or
@@ -129,10 +150,60 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         try probe.check(state, after: i)
     }
 
-    /// Releases every device (end of a scenario).
+    /// Releases every device (end of a scenario): in process isolation every browser process
+    /// is killed and reaped, the workers' validation messages join this process's log, and the
+    /// run directory goes.
     public func shutdown() {
+        for host in hosts.values { host.shutdown() }
         for context in contexts { _ = context.tearDown() }
         sharedDevice?.destroy(reason: "pool shut down")
+        if let runDirectory {
+            for line in runDirectory.validationLines() {
+                let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)
+                guard fields.count == 3 else { continue }
+                environment.instance.validationLog?.record(ValidationMessage(severity: fields[0] == "error" ? .error : .warning,
+                                                                             id: fields[1], text: "[browser process] \(fields[2])"))
+            }
+            runDirectory.remove()
+        }
+    }
+
+    /// Every browser process this pool started, alive or not (tests check none is left).
+    public var browserProcessIDs: [Int32] { hosts.values.flatMap { $0.allProcesses.map(\.pid) } }
+
+    /// This executable, to start in its worker role.
+    static func ownExecutable() throws -> String {
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            throw PoolError.isolation("cannot find this executable (/proc/self/exe) to start browser processes")
+        }
+        return path
+    }
+
+    /// A browser process ended: its reaper tells the pool at once. Every context it served has
+    /// lost its device; an end the pool did not cause is recorded as unplanned.
+    func processEnded(_ process: BrowserProcess, _ ending: BrowserProcess.Ending, planned: String?) {
+        let why = "browser process pid \(process.pid) \(ending)" + (planned.map { " (\($0))" } ?? " (unplanned: not caused by poolfault)")
+        events.record(planned == nil ? "unplanned_exit" : "process", context: hosts[process.browser]?.contexts.first, why)
+        for context in contexts where context.browser == process.browser {
+            if context.processEnded(pid: process.pid, why) {
+                events.record("noticed", context: context.name, "waitpid: \(why)")
+                if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened") }
+            }
+        }
+    }
+}
+
+/// Carries a browser process's end from its reaper thread to the pool (set once the pool
+/// exists; the hosts are made before it is).
+final class ProcessNotice: @unchecked Sendable {  // `pool` under `lock`
+    private let lock = NSLock()
+    private weak var stored: Pool?
+    var pool: Pool? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+    var callback: @Sendable (BrowserProcess, BrowserProcess.Ending, String?) -> Void {
+        { [self] process, ending, planned in pool?.processEnded(process, ending, planned: planned) }
     }
 }
 
@@ -172,6 +243,8 @@ public enum PoolError: Error, Sendable, CustomStringConvertible {
     case noContext(String)
     case unknownTarget(String)
     case quiesceTimeout(String)
+    /// Process isolation could not be set up or used (spawn, sockets, run directory).
+    case isolation(String)
 
     public var description: String {
         switch self {
@@ -179,6 +252,7 @@ public enum PoolError: Error, Sendable, CustomStringConvertible {
         case .noContext(let why): return "no context can serve: \(why)"
         case .unknownTarget(let why): return "unknown fault target: \(why)"
         case .quiesceTimeout(let why): return "requests did not drain in time: \(why)"
+        case .isolation(let why): return "browser process: \(why)"
         }
     }
 }

@@ -9,6 +9,25 @@ public struct PoolConfiguration: Sendable {
         case queue
     }
 
+    /// Where a browser's contexts run.
+    public enum Isolation: String, Sendable, Codable, CaseIterable {
+        /// In this process: faults are deliberate teardowns of our own Vulkan objects (debugging, fast tests).
+        case thread
+        /// Each browser is its own OS process (a worker role of this executable): a crash is a
+        /// SIGKILL, a lost connection a broken socket, a hang a dispatch that never returns.
+        case process
+    }
+
+    public var isolation: Isolation = .thread
+    /// Process isolation: how long a request (a shard run after its first, a heartbeat) may
+    /// take before the watchdog declares the context hung and kills its process.
+    public var watchdog: Duration = .seconds(2)
+    /// Process isolation: how long a browser process may take to start, and a shard's first
+    /// run (it compiles pipelines; lavapipe JITs then, minutes on a cold cache for a big model).
+    public var startDeadline: Duration = .seconds(300)
+    /// Process isolation: the executable to start in its worker role (default: this one).
+    public var workerExecutable: String?
+
     /// Browser names, one context each; a repeated name makes "chrome-2".
     public var browsers: [String] = ["chrome", "firefox", "edge"]
     /// Browsers whose context is WebNN (the CPU path) instead of WebGPU.

@@ -108,4 +108,10 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
     }
 
     public var events: [PoolEvent] { lock.withLock { stored } }
+
+    /// The first event of `kind` on one of `contexts` at or after `t` (e.g. when the pool first
+    /// noticed a fault that struck at `t`).
+    public func first(_ kind: String, on contexts: Set<String>, atOrAfter t: Double) -> PoolEvent? {
+        lock.withLock { stored.first { $0.kind == kind && $0.t >= t && $0.context.map(contexts.contains) == true } }
+    }
 }

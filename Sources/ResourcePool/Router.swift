@@ -102,6 +102,7 @@ extension Pool {
     /// circuit breaker: only when it is news (see `BrowserContext.recordLoss`).
     func noteFailure(of context: BrowserContext, _ error: any Error, components: [ModelComponent] = []) {
         guard context.recordLoss(error, components: components) else { return }
+        events.record("noticed", context: context.name, "\(error)")
         if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened after repeated failures") }
     }
 

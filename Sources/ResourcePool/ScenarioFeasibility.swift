@@ -41,11 +41,14 @@ extension PoolConfiguration {
             guard entries.count >= 2 else {
                 return "\(kind.rawValue) needs a second context to fail over to: add a browser to --browsers"
             }
-        case .browserCrash:
-            // A crash takes every context of the browser down.
+        case .browserCrash, .gpuHang:
+            if kind == .gpuHang && isolation == .thread {
+                return "gpu_hang needs --isolation process: a hung queue cannot be reclaimed inside one process (its device cannot even be destroyed), so recovery must kill the browser's process"
+            }
+            // A crash (or a hang, whose recovery kills the process) takes every context of the browser down.
             let crashable = victim.map { [$0.browser] } ?? Array(gpuBrowsers)
             for browser in crashable.sorted() where !entries.contains(where: { $0.browser != browser }) {
-                return "browser_crash of \(browser) takes down every context of the pool (\(entries.map(\.name).joined(separator: ", "))): add another browser to --browsers"
+                return "\(kind.rawValue) of \(browser) takes down every context of the pool (\(entries.map(\.name).joined(separator: ", "))): add another browser to --browsers"
             }
         case .multipleFailures:
             guard gpuBrowsers.count >= 2 else {

@@ -61,7 +61,7 @@ extension WeightStore {
     }
 
     /// The entry's floats: borrowed from the mapping when possible, converted otherwise.
-    private static func floats(of entry: SafetensorsFile.Entry, dtype: SafetensorsFile.DType,
+    static func floats(of entry: SafetensorsFile.Entry, dtype: SafetensorsFile.DType,
                                in file: MappedFile) throws -> TensorStorage {
         let count = entry.elementCount
         guard let base = file.bytes.baseAddress else {

@@ -38,6 +38,47 @@ public final class ShaderCompiler: @unchecked Sendable {  // cache under `lock`;
     /// How many distinct shader variants are cached.
     public var cachedCount: Int { lock.withLock { cache.count } }
 
+    /// Every cached variant, serialised: what a new browser process is handed so it does not
+    /// run glslang again (key u64, word count u32, words; little-endian).
+    public func exportCache() -> Data {
+        lock.withLock {
+            var data = Data()
+            func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+            put(UInt32(cache.count))
+            for (key, words) in cache.sorted(by: { $0.key < $1.key }) {
+                put(key)
+                put(UInt32(words.count))
+                words.withUnsafeBytes { data.append(contentsOf: $0) }
+            }
+            return data
+        }
+    }
+
+    /// Adds the variants of an `exportCache()` blob. Returns how many it held; a truncated or
+    /// malformed blob adds nothing (the shaders are then compiled, as without a cache).
+    @discardableResult
+    public func importCache(_ data: Data) -> Int {
+        let bytes = [UInt8](data)
+        var at = 0
+        func get(_ size: Int) -> UInt64? {
+            guard at + size <= bytes.count else { return nil }
+            defer { at += size }
+            return (0..<size).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
+        }
+        guard let count = get(4) else { return 0 }
+        var found: [UInt64: [UInt32]] = [:]
+        for _ in 0..<count {
+            guard let key = get(8), let n = get(4).map(Int.init), n > 0, at + 4 * n <= bytes.count else { return 0 }
+            let words = bytes[at..<(at + 4 * n)].withUnsafeBytes { raw in (0..<n).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)) } }
+            // SPIR-V's magic number first: anything else is not a module.
+            guard words.first == 0x0723_0203 else { return 0 }
+            at += 4 * n
+            found[key] = words
+        }
+        lock.withLock { cache.merge(found) { old, _ in old } }
+        return found.count
+    }
+
     private func compileUncached(_ source: ShaderSource, preamble: String) throws -> [UInt32] {
         guard ShaderCompiler.processInitialised else {
             throw VulkanError.shaderCompile(file: source.fileName, line: nil, log: "glslang_initialize_process failed")

@@ -8,6 +8,7 @@ public struct ValidationMessage: Sendable, CustomStringConvertible {
     public let id: String
     public let text: String
     public var description: String { "[\(severity.rawValue)] \(id): \(text)" }
+    public init(severity: Severity, id: String, text: String) { self.severity = severity; self.id = id; self.text = text }
 }
 
 /// Collects every validation message of one instance, so a test can fail on any of them.
@@ -24,7 +25,8 @@ public final class ValidationLog: @unchecked Sendable {  // guarded by `lock`
         lock.withLock { defer { stored.removeAll() }; return stored }
     }
 
-    func record(_ message: ValidationMessage) { lock.withLock { stored.append(message) } }
+    /// Records a message (the layer's callback; or one a browser process reported).
+    public func record(_ message: ValidationMessage) { lock.withLock { stored.append(message) } }
 }
 
 /// The debug-utils callback: a C function, so its context (the log) travels in pUserData.

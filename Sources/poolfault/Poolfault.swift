@@ -1,4 +1,5 @@
 import ArgumentParser
+import BrowserWorker
 import Foundation
 import TransformerGPU
 import VulkanCompute
@@ -22,6 +23,14 @@ struct Poolfault: ParsableCommand {
         defaultSubcommand: RunCommand.self)
 
     static func main() {
+        // The browser-process role (hidden): started by a pool in process isolation.
+        if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "worker", CommandLine.arguments[2] == "--spec" {
+            guard let spec = try? JSONDecoder().decode(WorkerSpec.self, from: Data(CommandLine.arguments[3].utf8)) else {
+                printError("poolfault worker: the --spec JSON is not a worker spec (this role is started by poolfault itself)")
+                Foundation.exit(ExitStatus.usage)
+            }
+            BrowserWorker.main(spec: spec)
+        }
         OpenBLASSpin.shortenBeforeStart()  // may re-execute this process once (why: OpenBLASSpin)
         var status: Int32 = 0
         do {

@@ -12,7 +12,8 @@ import Testing
         return (Connection(fd: fds[0]), Connection(fd: fds[1]))
     }
 
-    static let welcome = Message.welcome(version: Message.version, pid: getpid(), device: "llvmpipe", deviceUUID: "u", deviceSerial: 1)
+    static let welcome = Message.welcome(version: Message.version, pid: getpid(), context: "chrome", device: "llvmpipe", deviceUUID: "u",
+                                        deviceSerial: 1, startup: [])
 
     // Test that the right token gets a welcome and requests then flow both ways.
     @Test func theHandshakeAndARequest() throws {

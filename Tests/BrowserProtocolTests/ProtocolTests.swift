@@ -5,18 +5,20 @@ import Testing
 /// The wire format both sides share: every message survives a round trip, and any byte string
 /// either decodes or gives a typed `ProtocolError` — never a trap, a hang or a huge allocation.
 @Suite struct ProtocolTests {
-    static let tensor = WireTensor(shape: [1, 3, 2], values: [0, -1.5, .pi, 1e-30, -0, 42])
+    static let tensor = WireTensor(name: "hidden", shape: [1, 3, 2], values: [0, -1.5, .pi, 1e-30, -0, 42])
     static let messages: [Message] = [
         .hello(version: Message.version, token: "3f9a…run-token"),
-        .welcome(version: 1, pid: 4242, device: "llvmpipe (LLVM 15.0.6, 512 bits)", deviceUUID: "00112233-4455", deviceSerial: 7),
+        .welcome(version: 1, pid: 4242, context: "chrome-2", device: "llvmpipe (LLVM 15.0.6, 512 bits)", deviceUUID: "00112233-4455",
+                 deviceSerial: 7, startup: [WireStep(name: "device_creation", startNanos: 123_456_789, seconds: 0.004)]),
         .load(id: 1, components: ["embeddings", "layer0.attention", "layer0.feed_forward"]),
         .unload(id: 2, components: []),
-        .run(id: 3, components: ["layer1.attention"], hidden: tensor, pooled: nil),
-        .run(id: 4, components: ["pooler"], hidden: tensor, pooled: WireTensor(shape: [1, 2], values: [1, 2])),
+        .run(id: 3, components: ["layer1.attention"], tensors: [tensor]),
+        .run(id: 4, components: ["pooler"], tensors: [tensor, WireTensor(name: "pooled", shape: [1, 2], values: [1, 2])]),
         .heartbeat(id: 5, deadlineMicros: 2_000_000),
+        .alive(id: 5, components: ["layer0.attention", "layer0.feed_forward"]),
         .faultControl(id: 6, action: "drop_component", argument: "layer2.attention"),
         .ok(id: 7, bytes: 9_455_616, seconds: 0.0123),
-        .ran(id: 8, hidden: tensor, pooled: nil),
+        .ran(id: 8, tensors: [tensor]),
         .failed(id: 9, failure: .componentMissing, message: "layer2.attention is not loaded on chrome"),
     ]
 

@@ -5,7 +5,7 @@ import ResourcePool
 /// Its JSON shape (ReportCoding.swift) is documented in docs/report-schema.md and checked by
 /// docs/report.schema.json.
 public struct FaultTestReport: Sendable, Codable {
-    public static let schemaVersion = "1.2"
+    public static let schemaVersion = "1.3"
 
     public var schemaVersion: String = FaultTestReport.schemaVersion
     public var testInfo: TestInfo
@@ -44,6 +44,12 @@ public struct TestInfo: Sendable, Codable {
     /// OpenBLAS's threads and worker spin (schema 1.1; absent from 1.0 reports).
     public var lavapipeVectorWidth: String?
     public var openblas: String?
+    /// "thread" or "process" (schema 1.3; absent before).
+    public var isolation: String?
+    /// Process isolation's request watchdog, seconds (schema 1.3).
+    public var watchdog: Double?
+    /// Set when a signal ended the run early: which, and what was left out (schema 1.3).
+    public var interrupted: String?
 
     public init(model: String, browsers: [String], recoveryStrategy: String, timestamp: String, seed: UInt64,
                 devices: [DeviceSummary], toolVersion: String, shardType: String, shards: [String], layers: Int,
@@ -71,9 +77,12 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
     /// How the context computes: "texel GEMM 33x16, 16 lanes, attention 4 queries/invocation"
     /// (schema 1.1; absent from 1.0 reports).
     public var compute: String?
+    /// The OS process serving the context at initialize (schema 1.3).
+    public var pid: Int32?
 
     public init(context: String, backend: String, name: String, driver: String, type: String, software: Bool,
-                compute: String? = nil) {
+                compute: String? = nil, pid: Int32? = nil) {
+        self.pid = pid
         self.context = context; self.backend = backend; self.name = name; self.driver = driver
         self.type = type; self.software = software; self.compute = compute
     }
@@ -183,6 +192,7 @@ public enum ScenarioDescriptions {
         case .componentFailure: return "Model component failure scenario"
         case .browserCrash: return "Complete browser crash scenario"
         case .multipleFailures: return "Multiple simultaneous failures scenario"
+        case .gpuHang: return "GPU hang scenario (a dispatch that never returns)"
         }
     }
 }

@@ -22,8 +22,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var deviceOptions: DeviceOptions
     @OptionGroup var poolOptions: PoolOptions
 
-    @Option(help: "Scenario to run (default: all four, in order).")
-    var scenario: FaultKind?
+    @Option(help: "Scenario to run (default: the original four, in order; all: every scenario, gpu_hang included).")
+    var scenario: ScenarioChoice?
 
     @Option(help: "Recovery strategy.")
     var recoveryStrategy: RecoveryStrategyKind = .progressive
@@ -82,7 +82,7 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    var scenarios: [FaultKind] { scenario.map { [$0] } ?? FaultKind.allCases }
+    var scenarios: [FaultKind] { ScenarioChoice.scenarios(scenario, isolation: poolOptions.isolation) }
     var target: FaultTarget { faultTarget.map { Int($0).map(FaultTarget.index) ?? .named($0) } ?? .drawn }
 
     /// The pool as the flags describe it (the context mode is settled against the device in `run`).
@@ -93,6 +93,7 @@ struct RunCommand: ParsableCommand {
         pool.shardType = shardType
         pool.seed = model.seed
         pool.contextMode = .device
+        poolOptions.apply(to: &pool)
         return pool
     }
 
@@ -111,8 +112,11 @@ struct RunCommand: ParsableCommand {
             try checkShardCount(config)
             let logger = Logs.logger("run")
             let (instance, physical) = try deviceOptions.open(logger: logger)
-            let environment = try GPUEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
-                                                 weights: weights, cpu: try CPUReference(weights: weights))
+            let environment = try makePoolEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
+                                                      weights: weights, isolation: poolOptions.isolation)
+            if scenario == .all && poolOptions.isolation == .thread {
+                printError("poolfault: --scenario all: gpu_hang left out (it needs --isolation process: a hung queue cannot be reclaimed inside one process)")
+            }
             var pool = poolConfiguration
             var contextModeLabel = "device"
             if contextMode == .queue {
@@ -138,7 +142,7 @@ struct RunCommand: ParsableCommand {
                 }
             }
             let plan = try ShardPlan.make(shardType, config: config, shardCount: browserList.count)
-            let info = TestInfo(model: config.name, browsers: browserList, recoveryStrategy: recoveryStrategy.rawValue,
+            var info = TestInfo(model: config.name, browsers: browserList, recoveryStrategy: recoveryStrategy.rawValue,
                                 timestamp: Self.timestamp(), seed: model.seed, devices: devices, toolVersion: Poolfault.version,
                                 shardType: shardType.rawValue, shards: plan.shards.map(\.description),
                                 layers: config.numLayers, sequenceLength: config.sequenceLength,
@@ -146,6 +150,8 @@ struct RunCommand: ParsableCommand {
                                 validation: instance.validationLog != nil, shaderCache: mesaCacheState(),
                                 lavapipeVectorWidth: lavapipeWidthState(),
                                 openblas: "\(openblasThreads()) threads, \(OpenBLASSpin.description)")
+            info.isolation = poolOptions.isolation.rawValue
+            info.watchdog = poolOptions.isolation == .process ? poolOptions.watchdog : nil
             let report = FaultTestReport(testInfo: info, scenarios: results)
             let path = try JSONReport.write(report, toDirectory: outputURL)
             var written = [path.path]

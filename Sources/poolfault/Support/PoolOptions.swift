@@ -1,4 +1,8 @@
 import ArgumentParser
+import Foundation
+import ResourcePool
+
+extension PoolConfiguration.Isolation: ExpressibleByArgument {}
 
 /// The pool flags `run` and `bench recovery` share: which browsers, a browser that keeps
 /// crashing, and the trace.
@@ -9,13 +13,28 @@ struct PoolOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (simulated), to exercise the restart budget (3 rebuilds) and the circuit breaker: recoveries that must fail.")
     var keepCrashing = 0
 
+    @Option(help: "process: each browser is its own OS process (a crash is a SIGKILL, a lost connection a broken socket, a hang a dispatch that never returns); thread: every browser in this process, faults are deliberate teardowns (debugging).")
+    var isolation: PoolConfiguration.Isolation = .process
+
+    @Option(parsing: .unconditional, help: "Process isolation: seconds a shard run or heartbeat may take before the watchdog declares its context hung and kills the browser's process (Chrome's GPU watchdog).")
+    var watchdog: Double = 2
+
     @Option(help: "Also write a trace (Chrome Trace Event Format; open it in ui.perfetto.dev or chrome://tracing) to this file.")
     var trace: String?
+
+    /// Isolation and watchdog applied to `pool`.
+    func apply(to pool: inout PoolConfiguration) {
+        pool.isolation = isolation
+        pool.watchdog = .milliseconds(Int64((watchdog * 1000).rounded()))
+    }
 
     var browserList: [String] { browsers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
     func validate() throws {
         guard keepCrashing >= 0 else { throw ValidationError("--keep-crashing must be 0 or more (got \(keepCrashing))") }
         guard !browserList.isEmpty else { throw ValidationError("--browsers needs at least one browser") }
+        guard watchdog.isFinite, watchdog >= 0.01, watchdog <= 3600 else {
+            throw ValidationError("--watchdog must be from 0.01 to 3600 seconds (got \(watchdog))")
+        }
     }
 }

@@ -1,0 +1,173 @@
+import BrowserProtocol
+import CProcess
+import Foundation
+import Transformer
+import TransformerGPU
+import VulkanCompute
+
+/// The worker role: one browser process. It maps the pool's weights, creates its contexts'
+/// devices, queues and pipelines, then serves each context on its listening socket: a
+/// connection per context, the token checked first, a request at a time. It knows no plan,
+/// strategy or report; it lives until the pool kills it, or dies with the pool.
+public enum BrowserWorker {
+    /// Runs the worker; never returns. Exit status 3: it could not start (the reason on stderr).
+    public static func main(spec: WorkerSpec) -> Never {
+        let mainStart = WireStep.monotonicNanos
+        // Die with the pool. The pool spawns from a thread that lives as long as it does (the
+        // signal follows the spawning *thread*), and may already be gone: check after arming.
+        _ = pf_set_parent_death_signal(SIGKILL)
+        guard getppid() == spec.parentPID else { _exit(70) }
+        let token = ProcessInfo.processInfo.environment[WorkerSpec.tokenVariable] ?? ""
+        unsetenv(WorkerSpec.tokenVariable)
+        do {
+            let process = try WorkerProcess(spec: spec, token: token, mainStart: mainStart)
+            process.serve()
+        } catch {
+            say("poolfault: browser process \(spec.browser) (pid \(getpid())) could not start: \(error)\n")
+            _exit(3)
+        }
+    }
+}
+
+/// The worker's state: its contexts, their sockets, and what each first welcome reports.
+final class WorkerProcess: @unchecked Sendable {  // immutable after init, except `startup` under `lock`
+    let spec: WorkerSpec
+    let token: String
+    let instance: VulkanInstance
+    let contexts: [WorkerContext]
+    private let lock = NSLock()
+    /// Each context's start steps, sent with its first welcome only.
+    private var startup: [String: [WireStep]]
+    private let validationFile: FileHandle?
+
+    init(spec: WorkerSpec, token: String, mainStart: UInt64) throws {
+        self.spec = spec
+        self.token = token
+        var shared = [WireStep(name: "process_start", startNanos: mainStart, seconds: 0)]
+        let weights = try Timed.step("weight_mapping", &shared) { () throws -> WeightStore in
+            if spec.weightsDirectory {
+                return try WeightStore.load(directory: URL(fileURLWithPath: spec.weightsPath)).restricted(to: spec.config)
+            }
+            return try WeightStore.mapShared(path: spec.weightsPath, config: spec.config, source: .file(path: spec.weightsLabel))
+        }
+        if let cached = FileManager.default.contents(atPath: spec.spirvCachePath) { ShaderCompiler.shared.importCache(cached) }
+        let compiledBefore = ShaderCompiler.shared.cachedCount
+        let instance = try Timed.step("instance_creation", &shared) { try VulkanInstance() }
+        self.instance = instance
+        let physical = try Timed.step("device_query", &shared) { () throws -> PhysicalDevice in
+            let devices = try instance.physicalDevices()
+            return devices[try spec.selection.choose(from: devices.map(\.info)).index]
+        }
+        var built: [WorkerContext] = []
+        var steps: [String: [WireStep]] = [:]
+        var sharedDevice: ComputeDevice?
+        if spec.sharedDevice {
+            sharedDevice = try Timed.step("device_creation", &shared) {
+                try ComputeDevice(physical: physical, label: "\(spec.browser) (shared)", queueCount: spec.contexts.count,
+                                  stagedUploads: spec.stagedUploads)
+            }
+        }
+        for (i, name) in spec.contexts.enumerated() {
+            var own = shared
+            let device = try sharedDevice ?? Timed.step("device_creation", &own) {
+                try ComputeDevice(physical: physical, label: name, stagedUploads: spec.stagedUploads)
+            }
+            built.append(try WorkerContext(name: name, device: device, queue: i % device.queueCount, weights: weights, steps: &own))
+            steps[name] = own
+        }
+        contexts = built
+        startup = steps
+        validationFile = FileHandle(forWritingAtPath: spec.validationPath)
+        validationFile?.seekToEndOfFile()
+        if ShaderCompiler.shared.cachedCount > compiledBefore { saveSPIRV() }
+        flushValidation()
+        if spec.crashOnStart {
+            // A browser that keeps crashing: a real crash of this process, after its devices exist.
+            kill(getpid(), SIGKILL)
+        }
+    }
+
+    /// Writes every SPIR-V variant this process holds for the next one (atomically: a
+    /// concurrent reader sees the old file or the new one).
+    private func saveSPIRV() {
+        let temp = spec.spirvCachePath + ".\(getpid()).tmp"
+        guard FileManager.default.createFile(atPath: temp, contents: ShaderCompiler.shared.exportCache(),
+                                             attributes: [.posixPermissions: 0o600]) else { return }
+        _ = rename(temp, spec.spirvCachePath)
+    }
+
+    /// Appends the validation layer's messages so far to the pool's file (a test fails on any).
+    func flushValidation() {
+        guard let log = instance.validationLog, let file = validationFile else { return }
+        let messages = log.drain()
+        guard !messages.isEmpty else { return }
+        let text = messages.map { "\($0.severity.rawValue)\t\($0.id)\t\($0.text.replacingOccurrences(of: "\n", with: " "))\n" }.joined()
+        lock.withLock { file.write(Data(text.utf8)) }
+    }
+
+    /// Accepts on every context's socket; each connection is served on its own thread.
+    func serve() -> Never {
+        for (context, listener) in zip(contexts, spec.listenDescriptors) {
+            let thread = Thread { [self] in acceptLoop(context, listener) }
+            thread.name = "accept \(context.name)"
+            thread.start()
+        }
+        while true { pause() }
+    }
+
+    private func acceptLoop(_ context: WorkerContext, _ listener: Int32) {
+        while true {
+            let fd = accept(listener, nil, nil)  // Connection sets close-on-exec (this process spawns nothing)
+            guard fd >= 0 else {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                say("poolfault: browser process \(spec.browser): accept on \(context.name)'s socket failed: \(String(cString: strerror(errno)))\n")
+                return
+            }
+            let thread = Thread { [self] in serve(Connection(fd: fd), context) }
+            thread.name = "serve \(context.name)"
+            thread.start()
+        }
+    }
+
+    /// One connection: the handshake, then requests until the pool hangs up. A connection
+    /// without the token, or one that breaks the protocol, is closed and logged; the context
+    /// and its weights stay, waiting for the next connection.
+    private func serve(_ connection: Connection, _ context: WorkerContext) {
+        let steps = lock.withLock { startup.removeValue(forKey: context.name) ?? [] }
+        let welcome = Message.welcome(version: Message.version, pid: getpid(), context: context.name,
+                                      device: context.device.physical.info.name, deviceUUID: context.device.physical.info.pipelineCacheUUID,
+                                      deviceSerial: UInt64(context.device.serial), startup: steps)
+        do {
+            try Handshake.accept(connection, token: token, welcome: welcome, deadline: .seconds(10))
+        } catch {
+            if !steps.isEmpty { lock.withLock { startup[context.name] = steps } }
+            if case .protocolViolation(.badToken) = error {
+                say("poolfault: browser process \(spec.browser) (pid \(getpid())) refused a connection to \(context.name): \(error)\n")
+            }
+            connection.close()
+            return
+        }
+        while true {
+            let request: Message
+            do {
+                request = try connection.receive(deadline: .seconds(3600))
+            } catch .deadline {
+                continue  // an idle pool: keep waiting
+            } catch {
+                connection.close()  // EOF (the pool hung up or dropped us) or garbage
+                return
+            }
+            let reply = context.handle(request)
+            flushValidation()
+            do { try connection.send(reply, deadline: .seconds(30)) } catch {
+                connection.close()
+                return
+            }
+        }
+    }
+}
+
+/// One line on stderr (inherited from the pool, so it shows in the pool's log).
+func say(_ line: String) {
+    FileHandle.standardError.write(Data(line.utf8))
+}

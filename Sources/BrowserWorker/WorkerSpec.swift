@@ -1,0 +1,57 @@
+import Foundation
+import Transformer
+import VulkanCompute
+
+/// Everything a browser process needs to start, from the pool: passed as JSON on its command
+/// line (nothing secret; the run's token travels in the environment, see `tokenVariable`).
+public struct WorkerSpec: Codable, Sendable, Equatable {
+    /// The browser ("chrome") and the contexts it hosts ("chrome", "chrome-2"), in order.
+    public var browser: String
+    public var contexts: [String]
+    /// Queue mode: the contexts share one VkDevice, a queue each (round robin when it has fewer).
+    public var sharedDevice: Bool
+    public var config: ModelConfig
+    /// A safetensors file with `config`'s canonical names (the pool's shared memory, reopened
+    /// through /proc/self/fd), or a Hugging Face model directory when `weightsDirectory`.
+    public var weightsPath: String
+    public var weightsDirectory: Bool
+    /// How the weights are described in reports ("seeded weights (seed 42)").
+    public var weightsLabel: String
+    /// Device selection, as the pool's: an index, a name fragment, or automatic.
+    public var deviceIndex: Int?
+    public var deviceName: String?
+    public var requireGPU: Bool
+    public var stagedUploads: Bool
+    /// The listening socket of each context (same order as `contexts`), inherited descriptors.
+    public var listenDescriptors: [Int32]
+    /// The pool's pid: the worker dies with it (PR_SET_PDEATHSIG) and refuses to start without it.
+    public var parentPID: Int32
+    /// SPIR-V the pool has seen compiled (`ShaderCompiler.exportCache`); written back after a
+    /// start that compiled something new.
+    public var spirvCachePath: String
+    /// Where the worker appends validation-layer messages, one per line, for the pool to report.
+    public var validationPath: String
+    /// A browser that keeps crashing: the process kills itself (SIGKILL) right after it has
+    /// created its devices, as a GPU process crashing at start would.
+    public var crashOnStart: Bool
+
+    /// The environment variable carrying the run's token to the worker (removed once read).
+    public static let tokenVariable = "POOLFAULT_WORKER_TOKEN"
+
+    public init(browser: String, contexts: [String], sharedDevice: Bool, config: ModelConfig, weightsPath: String,
+                weightsDirectory: Bool, weightsLabel: String, deviceIndex: Int?, deviceName: String?, requireGPU: Bool,
+                stagedUploads: Bool, listenDescriptors: [Int32], parentPID: Int32, spirvCachePath: String, validationPath: String,
+                crashOnStart: Bool) {
+        self.browser = browser; self.contexts = contexts; self.sharedDevice = sharedDevice; self.config = config
+        self.weightsPath = weightsPath; self.weightsDirectory = weightsDirectory; self.weightsLabel = weightsLabel
+        self.deviceIndex = deviceIndex; self.deviceName = deviceName; self.requireGPU = requireGPU
+        self.stagedUploads = stagedUploads; self.listenDescriptors = listenDescriptors; self.parentPID = parentPID
+        self.spirvCachePath = spirvCachePath; self.validationPath = validationPath; self.crashOnStart = crashOnStart
+    }
+
+    var selection: DeviceSelection {
+        if let i = deviceIndex { return DeviceSelection(choice: .index(i), requireGPU: requireGPU) }
+        if let n = deviceName { return DeviceSelection(choice: .name(n), requireGPU: requireGPU) }
+        return DeviceSelection(choice: .automatic, requireGPU: requireGPU)
+    }
+}

@@ -1,0 +1,130 @@
+import BrowserProtocol
+import BrowserWorker
+import Foundation
+import Transformer
+import VulkanCompute
+
+/// One browser of a process-isolated pool: the OS process hosting all of its contexts
+/// ("chrome" and "chrome-2"), spawned on demand and respawned after it died. It builds the
+/// worker's spec, hands over the listening sockets, the shared weights and the SPIR-V, and
+/// connects a context to its socket.
+final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
+    let browser: String
+    let contexts: [String]
+    private let directory: RunDirectory
+    private let environment: GPUEnvironment
+    private let configuration: PoolConfiguration
+    private let executable: String
+    private let log: EventLog
+    private let onExit: @Sendable (BrowserProcess, BrowserProcess.Ending, String?) -> Void
+    private let lock = NSLock()
+    private var current: BrowserProcess?
+    /// Every process this browser ever had (the pool ends each).
+    private var spawned: [BrowserProcess] = []
+
+    init(browser: String, contexts: [String], directory: RunDirectory, environment: GPUEnvironment,
+         configuration: PoolConfiguration, executable: String, log: EventLog,
+         onExit: @escaping @Sendable (BrowserProcess, BrowserProcess.Ending, String?) -> Void) {
+        self.browser = browser
+        self.contexts = contexts
+        self.directory = directory
+        self.environment = environment
+        self.configuration = configuration
+        self.executable = executable
+        self.log = log
+        self.onExit = onExit
+    }
+
+    deinit { shutdown() }
+
+    var process: BrowserProcess? { lock.withLock { current } }
+    var allProcesses: [BrowserProcess] { lock.withLock { spawned } }
+
+    /// The live process, spawning one if there is none. Returns the spawn's start instant
+    /// when this call spawned it (its first context reports the process's start steps).
+    func liveProcess(crashOnStart: Bool) throws -> (BrowserProcess, spawnedAt: ContinuousClock.Instant?) {
+        try lock.withLock {
+            if let current, !current.hasExited { return (current, nil) }
+            let start = ContinuousClock.now
+            let process = try spawn(crashOnStart: crashOnStart)
+            current = process
+            spawned.append(process)
+            log.record("process", context: contexts.first, "\(browser): started pid \(process.pid)")
+            return (process, start)
+        }
+    }
+
+    private func spawn(crashOnStart: Bool) throws -> BrowserProcess {
+        let shared = try environment.sharedWeightFile()
+        var listeners: [Int32] = []
+        defer { listeners.forEach { close($0) } }  // the child has its copies: ours must go, or a dead child's socket would still accept
+        for context in contexts { listeners.append(try Self.listen(at: directory.socketPath(context))) }
+        let selection = environment.selection
+        var index: Int?, name: String?
+        switch selection.choice {
+        case .automatic: break
+        case .index(let i): index = i
+        case .name(let n): name = n
+        }
+        let spec = WorkerSpec(browser: browser, contexts: contexts, sharedDevice: configuration.contextMode == .queue,
+                              config: environment.config, weightsPath: SharedWeightFile.path(descriptor: 3), weightsDirectory: false,
+                              weightsLabel: "\(environment.weights.source)", deviceIndex: index, deviceName: name,
+                              requireGPU: selection.requireGPU, stagedUploads: environment.stagedUploads,
+                              listenDescriptors: contexts.indices.map { Int32(4 + $0) }, parentPID: getpid(),
+                              spirvCachePath: directory.spirvCachePath, validationPath: directory.validationPath,
+                              crashOnStart: crashOnStart)
+        let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+        var env = ProcessInfo.processInfo.environment
+        env[WorkerSpec.tokenVariable] = directory.token
+        let descriptors = [(shared.descriptor, Int32(3))] + listeners.enumerated().map { ($0.element, Int32(4 + $0.offset)) }
+        let pid = try ProcessSpawner.shared.spawn(.init(executable: executable, arguments: ["worker", "--spec", json],
+                                                        environment: env, descriptors: descriptors))
+        return BrowserProcess(pid: pid, browser: browser, onExit: onExit)
+    }
+
+    /// A listening Unix socket at `path` (replacing a dead process's), owner-only.
+    static func listen(at path: String) throws -> Int32 {
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw PoolError.isolation("socket(): \(String(cString: strerror(errno)))") }
+        let ok = withAddress(path) { bind(fd, $0, $1) } == 0 && chmod(path, 0o600) == 0 && Glibc.listen(fd, 64) == 0
+        guard ok else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw PoolError.isolation("cannot listen on \(path): \(why)")
+        }
+        return fd
+    }
+
+    /// A new connection to `context`'s socket (the worker accepts when it is ready).
+    func dial(_ context: String) throws -> Connection {
+        let path = directory.socketPath(context)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw PoolError.isolation("socket(): \(String(cString: strerror(errno)))") }
+        guard Self.withAddress(path, { connect(fd, $0, $1) }) == 0 else {
+            let code = errno
+            close(fd)
+            throw ConnectionError.closed("connect to \(path): \(String(cString: strerror(code)))")
+        }
+        return Connection(fd: fd)
+    }
+
+    static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { errno = ENAMETOOLONG; return -1 }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
+    /// Ends every process of this browser and waits for each (the pool's end).
+    func shutdown() {
+        for process in allProcesses { process.terminate(reason: "pool shut down") }
+    }
+}

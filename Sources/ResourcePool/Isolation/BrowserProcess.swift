@@ -1,0 +1,111 @@
+import CProcess
+import Foundation
+
+/// One browser process: its pid, how it ended, and when the pool learnt of it. A reaper
+/// thread waits for it (no zombie is ever left) and tells the pool at once, as a real host's
+/// child watcher would; `hasExited` also answers before the reap, from a pidfd.
+final class BrowserProcess: @unchecked Sendable {  // mutable state under `condition`
+    /// How a process ended, as waitpid reports it.
+    enum Ending: Sendable, Equatable, CustomStringConvertible {
+        case exited(Int32)
+        case signaled(Int32)
+
+        var description: String {
+            switch self {
+            case .exited(let code): return "exited with status \(code)"
+            case .signaled(let sig): return "killed by signal \(sig) (\(String(cString: strsignal(sig))))"
+            }
+        }
+    }
+
+    let pid: pid_t
+    let browser: String
+    private let pidfd: Int32
+    private let condition = NSCondition()
+    private var ending: Ending?
+    private var endedAt: ContinuousClock.Instant?
+    /// A kill the pool sent on purpose (a fault, a watchdog, the pool's end): not "unplanned".
+    private var killReason: String?
+
+    /// Called on the reaper thread when the process has been reaped.
+    private let onExit: @Sendable (BrowserProcess, Ending, _ planned: String?) -> Void
+
+    init(pid: pid_t, browser: String, onExit: @escaping @Sendable (BrowserProcess, Ending, String?) -> Void) {
+        self.pid = pid
+        self.browser = browser
+        self.onExit = onExit
+        pidfd = pf_pidfd_open(pid)
+        let thread = Thread { [self] in reap() }
+        thread.name = "reap \(browser) \(pid)"
+        thread.start()
+    }
+
+    deinit { if pidfd >= 0 { close(pidfd) } }
+
+    private func reap() {
+        var status: Int32 = 0
+        var result: pid_t
+        repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
+        let how: Ending
+        if result < 0 {
+            how = .exited(-1)
+        } else if status & 0x7f == 0 {
+            how = .exited((status >> 8) & 0xff)  // WIFEXITED / WEXITSTATUS
+        } else {
+            how = .signaled(status & 0x7f)       // WTERMSIG
+        }
+        let planned: String? = condition.withLock {
+            ending = how
+            endedAt = .now
+            condition.broadcast()
+            return killReason
+        }
+        onExit(self, how, planned)
+    }
+
+    /// How it ended (nil while it runs).
+    var exit: Ending? { condition.withLock { ending } }
+    var exitedAt: ContinuousClock.Instant? { condition.withLock { endedAt } }
+
+    /// True once the process has ended, reaped or not (the pidfd turns readable at exit).
+    var hasExited: Bool {
+        if condition.withLock({ ending != nil }) { return true }
+        guard pidfd >= 0 else { return Glibc.kill(pid, 0) != 0 }
+        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) == 1
+    }
+
+    /// Waits up to `milliseconds` for the process to end (without reaping it). True if it has.
+    func waitUntilExited(within milliseconds: Int32) -> Bool {
+        guard !hasExited else { return true }
+        guard pidfd >= 0 else { return false }
+        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, milliseconds) == 1
+    }
+
+    /// Sends `signal` (SIGKILL by default) on purpose, saying why.
+    func kill(_ signal: Int32 = SIGKILL, reason: String) {
+        condition.withLock {
+            guard ending == nil else { return }
+            if killReason == nil { killReason = reason }
+            // Through the pidfd: once reaped, a pid may name another process.
+            if pidfd >= 0 { _ = pf_pidfd_send_signal(pidfd, signal) } else { _ = Glibc.kill(pid, signal) }
+        }
+    }
+
+    /// Waits until the process has been reaped, at most `timeout`. Returns how it ended.
+    @discardableResult
+    func waitForExit(timeout: Duration) -> Ending? {
+        let deadline = Date().addingTimeInterval(timeout.seconds)
+        return condition.withLock {
+            while ending == nil, condition.wait(until: deadline) {}
+            return ending
+        }
+    }
+
+    /// Ends the process for good (the pool's end): SIGKILL, then wait for the reap.
+    func terminate(reason: String) {
+        kill(SIGKILL, reason: reason)
+        waitForExit(timeout: .seconds(5))
+    }
+}

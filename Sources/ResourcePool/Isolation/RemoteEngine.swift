@@ -1,0 +1,224 @@
+import BrowserProtocol
+import BrowserWorker
+import Foundation
+import Transformer
+import TransformerGPU
+import VulkanCompute
+
+/// Process isolation: a context served by its browser's process over a socket. Requests go one
+/// at a time; each has a deadline. A run or heartbeat that outlasts the watchdog is a hang, and
+/// the watchdog kills the process as Chrome's GPU watchdog does (a hung queue cannot be
+/// reclaimed from outside). A broken connection is a crash when the process has ended and a
+/// lost connection when it lives, which is what the pool's recovery then repairs.
+final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state under `lock`; requests under `requestLock`
+    let name: String
+    let host: BrowserHost
+    let process: BrowserProcess
+    let deviceSerial: Int
+    let deviceName: String
+    let deviceUUID: String
+    private let watchdog: Duration
+    private let startDeadline: Duration
+    private let token: String
+    private let lock = NSLock()
+    private let requestLock = NSLock()
+    private var connection: Connection?
+    private var nextID: UInt64 = 1
+    private var known: Set<ModelComponent> = []
+    private var bytesHeld = 0
+    private var weightsOf: [ModelComponent: Int] = [:]
+    /// Shards already run once here: a shard's first dispatch compiles its pipelines (lavapipe
+    /// JITs then), so only later runs are held to the watchdog.
+    private var warmed: Set<[ModelComponent]> = []
+
+    /// Connects to `context` in `process` and reads its welcome (the start steps, on the
+    /// context's first connection to this process).
+    init(context: String, host: BrowserHost, process: BrowserProcess, token: String, watchdog: Duration,
+         startDeadline: Duration) throws {
+        name = context
+        self.host = host
+        self.process = process
+        self.token = token
+        self.watchdog = watchdog
+        self.startDeadline = startDeadline
+        let (connection, welcome) = try Self.handshake(context, host: host, process: process, token: token, deadline: startDeadline)
+        guard case let .welcome(_, pid, _, device, uuid, serial, steps) = welcome, pid == process.pid else {
+            connection.close()
+            throw VulkanError.deviceLost("\(context): the welcome did not come from pid \(process.pid)")
+        }
+        self.connection = connection
+        deviceName = device
+        deviceUUID = uuid
+        deviceSerial = Int(serial)
+        startupSteps = steps
+    }
+
+    /// The worker's start steps (empty unless this connection was the context's first).
+    let startupSteps: [WireStep]
+
+    private static func handshake(_ context: String, host: BrowserHost, process: BrowserProcess, token: String,
+                                  deadline: Duration) throws -> (Connection, Message) {
+        do {
+            let connection = try host.dial(context)
+            return (connection, try Handshake.greet(connection, token: token, deadline: deadline))
+        } catch let error as ConnectionError {
+            throw Self.loss(error, process: process, context: context, stage: "connect")
+        }
+    }
+
+    var pid: Int32 { process.pid }
+    var kernelsSummary: String { "in browser process pid \(process.pid)" }
+    var loadedComponents: Set<ModelComponent> { lock.withLock { known } }
+    var weightBytes: Int { lock.withLock { bytesHeld } }
+    var canReconnect: Bool { !process.hasExited }
+
+    // MARK: - Serving
+
+    func load(_ component: ModelComponent, from weights: WeightStore) throws -> Int {
+        let reply = try request(deadline: startDeadline) { .load(id: $0, components: [component.id]) }
+        guard case let .ok(_, bytes, _) = reply else { throw unexpected(reply) }
+        lock.withLock {
+            known.insert(component)
+            bytesHeld += Int(bytes) - (weightsOf[component] ?? 0)
+            weightsOf[component] = Int(bytes)
+        }
+        return Int(bytes)
+    }
+
+    func unload(_ component: ModelComponent) {
+        _ = try? request(deadline: watchdog) { .unload(id: $0, components: [component.id]) }
+        forget(component)
+    }
+
+    private func forget(_ component: ModelComponent) {
+        lock.withLock {
+            known.remove(component)
+            bytesHeld -= weightsOf.removeValue(forKey: component) ?? 0
+        }
+    }
+
+    func run(_ components: [ModelComponent], state: inout ActivationState) throws {
+        let first = lock.withLock { !warmed.contains(components) }
+        let tensors = WireActivations.tensors(for: state, startsWithEmbeddings: components.first == .embeddings)
+        let reply = try request(deadline: first ? startDeadline : watchdog, watched: !first) {
+            .run(id: $0, components: components.map(\.id), tensors: tensors)
+        }
+        guard case let .ran(_, result) = reply else { throw unexpected(reply) }
+        try WireActivations.apply(result, to: &state)
+        _ = lock.withLock { warmed.insert(components) }
+    }
+
+    func heartbeat(deadline: Duration) throws {
+        let micros = UInt64(max(0, deadline.seconds) * 1e6)
+        let reply = try request(deadline: min(deadline, watchdog), watched: true) { .heartbeat(id: $0, deadlineMicros: micros) }
+        guard case let .alive(_, ids) = reply else { throw unexpected(reply) }
+        let loaded = Set(ids.compactMap(ModelComponent.init(id:)))
+        for gone in loadedComponents.subtracting(loaded) { forget(gone) }
+    }
+
+    func reconnect() throws -> String {
+        guard !process.hasExited else { throw VulkanError.deviceLost("\(name): browser process pid \(process.pid) \(process.exit?.description ?? "has ended")") }
+        let (connection, welcome) = try Self.handshake(name, host: host, process: process, token: token, deadline: startDeadline)
+        guard case let .welcome(_, pid, _, _, _, serial, _) = welcome, pid == process.pid, Int(serial) == deviceSerial else {
+            connection.close()
+            throw VulkanError.deviceLost("\(name): reconnected to a different process or device")
+        }
+        requestLock.withLock { lock.withLock { self.connection = connection } }
+        return "new connection to pid \(pid), same device #\(serial) (weights intact)"
+    }
+
+    // MARK: - Faults (real: a socket, a process, a hung queue)
+
+    func dropConnection() -> String {
+        let dropped = lock.withLock { () -> Connection? in defer { connection = nil }; return connection }
+        dropped?.shutDown()
+        dropped?.close()
+        return "shut down the socket to \(name) in both directions (pid \(process.pid) and device #\(deviceSerial) live on)"
+    }
+
+    func failComponent(_ component: ModelComponent) -> String {
+        do {
+            _ = try request(deadline: watchdog) { .faultControl(id: $0, action: "drop_component", argument: component.id) }
+            return "fault-control request: pid \(process.pid) released \(component.id) weight buffers and recorded batches of \(name) (a deliberate teardown in a live process)"
+        } catch {
+            return "fault-control request to drop \(component.id) on \(name) failed: \(error)"
+        }
+    }
+
+    func crash() -> String {
+        guard !process.hasExited else { return "\(name): browser process pid \(process.pid) already ended" }
+        process.kill(SIGKILL, reason: "browser_crash fault")
+        return "SIGKILL to \(process.browser)'s process (pid \(process.pid))"
+    }
+
+    /// gpu_hang: the process starts a dispatch that never finishes on this context's queue.
+    func hang() throws -> String {
+        _ = try request(deadline: watchdog) { .faultControl(id: $0, action: "hang", argument: "") }
+        return "a dispatch that spins on a flag nobody sets, on \(name)'s queue in pid \(process.pid)"
+    }
+
+    func release(reason: String) {
+        let old = lock.withLock { () -> Connection? in defer { connection = nil }; return connection }
+        old?.close()
+    }
+
+    // MARK: - Requests
+
+    /// Sends one request and waits for its reply within `deadline`. `watched`: a missed
+    /// deadline is a hang, and the process is killed (the watchdog).
+    private func request(deadline: Duration, watched: Bool = false, _ make: (UInt64) -> Message) throws -> Message {
+        try requestLock.withLock {
+            let (connection, id) = try lock.withLock { () throws -> (Connection, UInt64) in
+                guard let connection = self.connection else {
+                    if process.hasExited { throw VulkanError.deviceLost("\(name): browser process pid \(process.pid) \(process.exit?.description ?? "ended")") }
+                    throw VulkanError.queueLost("\(name): no connection to pid \(process.pid) (lost)")
+                }
+                defer { nextID += 1 }
+                return (connection, nextID)
+            }
+            let reply: Message
+            do throws(ConnectionError) {
+                reply = try connection.request(make(id), deadline: deadline)
+            } catch {
+                lock.withLock { if self.connection === connection { self.connection = nil } }
+                connection.close()
+                if case .deadline = error, watched {
+                    process.kill(SIGKILL, reason: "watchdog: \(name) did not answer within \(String(format: "%.3f", deadline.seconds)) s")
+                    throw VulkanError.timeout(stage: "watchdog on \(name) (pid \(process.pid) killed)", seconds: deadline.seconds)
+                }
+                throw Self.loss(error, process: process, context: name, stage: "request")
+            }
+            if case let .failed(_, failure, message) = reply {
+                throw Self.error(failure, message, context: name)
+            }
+            return reply
+        }
+    }
+
+    /// A broken connection as the pool must read it: the process ended (a crash: device lost)
+    /// or lives on (a lost connection: queue lost). EOF can arrive a moment before the kernel
+    /// marks the process exited, so a closed socket waits briefly on the pidfd.
+    static func loss(_ error: ConnectionError, process: BrowserProcess, context: String, stage: String) -> VulkanError {
+        var closed = false
+        if case .closed = error { closed = true }
+        if process.hasExited || (closed && process.waitUntilExited(within: 2)) {
+            return .deviceLost("\(context): browser process pid \(process.pid) \(process.exit?.description ?? "ended") (\(stage): \(error))")
+        }
+        if case .deadline = error { return .timeout(stage: "\(context) \(stage) (pid \(process.pid))", seconds: 0) }
+        return .queueLost("\(context): connection to pid \(process.pid) lost (\(stage): \(error))")
+    }
+
+    static func error(_ failure: WireFailure, _ message: String, context: String) -> any Error {
+        switch failure {
+        case .deviceLost: return VulkanError.deviceLost(message)
+        case .queueLost: return VulkanError.queueLost(message)
+        case .timeout: return VulkanError.timeout(stage: message, seconds: 0)
+        case .componentMissing: return GPUModelError.componentMissing(message)
+        case .invalidRequest, .internalError: return PoolError.isolation("\(context): the browser process refused a request: \(message)")
+        }
+    }
+
+    private func unexpected(_ reply: Message) -> PoolError {
+        .isolation("\(name): unexpected reply \(reply)")
+    }
+}

@@ -1,0 +1,91 @@
+// SharedWeights: the model's host weights, once, in memory every browser process maps.
+//
+// Why: with browsers as processes, each would otherwise hold its own copy of the host weights
+// (440 MB for bert-base). The pool writes them once into an anonymous shared file (a memfd) in
+// the safetensors layout, its own CPU reference reads them from there, and each browser process
+// maps the same pages read-only (handed over as a descriptor): one copy however many browsers.
+
+import CProcess
+import Foundation
+
+/// The weights in a memfd, safetensors layout (canonical names, F32, the data section aligned
+/// to a page so every tensor is 4-byte aligned in any mapping).
+public final class SharedWeightFile: @unchecked Sendable {  // immutable after init
+    /// The memfd (close-on-exec: a child gets it only through an explicit dup2).
+    public let descriptor: Int32
+    public let byteCount: Int
+    /// The same weights as the store it was made from, read from the shared mapping.
+    public private(set) var store: WeightStore!
+
+    /// Copies `store` into a new memfd. The returned object's `store` reads from the memfd, so
+    /// the caller may drop the original (its allocations are freed then).
+    public init(copying original: WeightStore) throws {
+        let config = original.config
+        var header = "{"
+        var offset = 0
+        for (i, spec) in config.parameters.enumerated() {
+            let bytes = spec.count * MemoryLayout<Float>.size
+            header += (i == 0 ? "" : ",") + "\"\(spec.name)\":{\"dtype\":\"F32\",\"shape\":[\(spec.shape.map(String.init).joined(separator: ","))],"
+                + "\"data_offsets\":[\(offset),\(offset + bytes)]}"
+            offset += bytes
+        }
+        header += "}"
+        // Pad the header with spaces (the format allows it) so the data starts on a page.
+        let page = 4096
+        let unpadded = 8 + header.utf8.count
+        header += String(repeating: " ", count: (page - unpadded % page) % page)
+        let dataStart = 8 + header.utf8.count
+        let total = dataStart + offset
+
+        let fd = pf_memfd_create("poolfault-weights", pf_mfd_cloexec())
+        guard fd >= 0 else { throw ModelDataError.unreadable(path: "memfd", reason: "memfd_create: \(String(cString: strerror(errno)))") }
+        guard ftruncate(fd, off_t(total)) == 0,
+              let base = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw ModelDataError.unreadable(path: "memfd", reason: "cannot size or map \(total) bytes of shared memory: \(why)")
+        }
+        defer { munmap(base, total) }
+        var length = UInt64(header.utf8.count).littleEndian
+        withUnsafeBytes(of: &length) { base.copyMemory(from: $0.baseAddress!, byteCount: 8) }
+        header.utf8CString.withUnsafeBytes { base.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: header.utf8.count) }
+        var at = dataStart
+        for spec in config.parameters {
+            try original.tensor(spec.name).withUnsafeBufferPointer { floats in
+                if let source = floats.baseAddress { base.advanced(by: at).copyMemory(from: source, byteCount: floats.count * 4) }
+            }
+            at += spec.count * 4
+        }
+        descriptor = fd
+        byteCount = total
+        store = try WeightStore.mapShared(path: Self.path(descriptor: fd), config: config, source: original.source)
+    }
+
+    deinit { close(descriptor) }
+
+    /// A path that opens the memfd `descriptor` of this process (Linux's /proc/self/fd).
+    public static func path(descriptor: Int32) -> String { "/proc/self/fd/\(descriptor)" }
+}
+
+extension WeightStore {
+    /// Maps a safetensors file whose tensors carry `config`'s canonical names as F32 (what
+    /// `SharedWeightFile` writes), without copying. Shapes are checked; values are not (the
+    /// writer's store was checked when it was made).
+    public static func mapShared(path: String, config: ModelConfig, source: Source) throws -> WeightStore {
+        let file = try MappedFile(path: path, what: "the shared weights")
+        let header = try SafetensorsFile(bytes: file.bytes, path: path)
+        let entries = Dictionary(header.entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var tensors: [String: WeightTensor] = [:]
+        for spec in config.parameters {
+            guard let entry = entries[spec.name] else { throw ModelDataError.missingTensor(path: path, name: spec.name) }
+            guard entry.dtype == .f32 else {
+                throw ModelDataError.unsupportedDtype(path: path, name: entry.name, dtype: entry.dtypeName)
+            }
+            guard entry.shape == spec.shape else {
+                throw ModelDataError.shapeMismatch(path: path, name: entry.name, expected: spec.shape, found: entry.shape)
+            }
+            tensors[spec.name] = WeightTensor(name: spec.name, shape: spec.shape, storage: try floats(of: entry, dtype: .f32, in: file))
+        }
+        return WeightStore(config: config, source: source, tensors: tensors)
+    }
+}
