@@ -68,6 +68,11 @@ let package = Package(
                     dependencies: ["VulkanCompute", "Shaders"]),
         .testTarget(name: "BrowserProtocolTests",
                     dependencies: ["BrowserProtocol"]),
+        // Browser processes for real: pools in process isolation over the built `poolfault`
+        // (depending on it makes SwiftPM build it), and the CLI's process-mode contract.
+        .testTarget(name: "ProcessIsolationTests",
+                    dependencies: ["poolfault", "ResourcePool", "FaultTest", "Transformer", "VulkanCompute", "BrowserProtocol",
+                                   "BrowserWorker"]),
         .testTarget(name: "TransformerTests",
                     dependencies: ["Transformer"]),
         .testTarget(name: "TransformerGPUTests",

@@ -32,6 +32,7 @@ struct Poolfault: ParsableCommand {
             BrowserWorker.main(spec: spec)
         }
         OpenBLASSpin.shortenBeforeStart()  // may re-execute this process once (why: OpenBLASSpin)
+        Interruption.install()
         var status: Int32 = 0
         do {
             try EnvironmentKnobs.checkAll()

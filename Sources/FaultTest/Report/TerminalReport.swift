@@ -38,6 +38,7 @@ public enum TerminalReport {
             "Scenarios: \(summary.successfulScenarios)/\(summary.totalScenarios) successful",
             "Success Rate: " + String(format: "%.1f%%", summary.successRate),
             "Overall Result: \(style.verdict(summary.overallSuccess))",
+        ] + (info.interrupted.map { ["Interrupted: \($0)"] } ?? []) + [
             rule,
         ]
         return lines.joined(separator: "\n")

@@ -20,7 +20,11 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
 
     let pid: pid_t
     let browser: String
-    private let pidfd: Int32
+    /// Closed once the process is reaped (a pool that respawns a browser many times must not
+    /// collect descriptors).
+    private var pidfd: Int32
+    /// The pool has been told of the end (`onExit` returned).
+    private var reported = false
     private let condition = NSCondition()
     private var ending: Ending?
     private var endedAt: ContinuousClock.Instant?
@@ -35,12 +39,13 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
         self.browser = browser
         self.onExit = onExit
         pidfd = pf_pidfd_open(pid)
+        ProcessSpawner.shared.track(self)
         let thread = Thread { [self] in reap() }
         thread.name = "reap \(browser) \(pid)"
         thread.start()
     }
 
-    deinit { if pidfd >= 0 { close(pidfd) } }
+    deinit { if pidfd >= 0 { close(pidfd) } }  // a process still running when its pool let go
 
     private func reap() {
         var status: Int32 = 0
@@ -57,10 +62,18 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
         let planned: String? = condition.withLock {
             ending = how
             endedAt = .now
+            if pidfd >= 0 { close(pidfd) }
+            pidfd = -1
             condition.broadcast()
             return killReason
         }
+        ProcessSpawner.shared.untrack(self)
+        // After the broadcast: a context tearing down (its lock held) may be waiting for this end.
         onExit(self, how, planned)
+        condition.withLock {
+            reported = true
+            condition.broadcast()
+        }
     }
 
     /// How it ended (nil while it runs).
@@ -68,19 +81,28 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
     var exitedAt: ContinuousClock.Instant? { condition.withLock { endedAt } }
 
     /// True once the process has ended, reaped or not (the pidfd turns readable at exit).
-    var hasExited: Bool {
-        if condition.withLock({ ending != nil }) { return true }
-        guard pidfd >= 0 else { return Glibc.kill(pid, 0) != 0 }
-        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-        return poll(&p, 1, 0) == 1
-    }
+    var hasExited: Bool { waitUntilExited(within: 0) }
 
     /// Waits up to `milliseconds` for the process to end (without reaping it). True if it has.
     func waitUntilExited(within milliseconds: Int32) -> Bool {
-        guard !hasExited else { return true }
-        guard pidfd >= 0 else { return false }
-        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-        return poll(&p, 1, milliseconds) == 1
+        // Polled under the lock: the reaper closes the descriptor once the process is reaped
+        // (it waits at most `milliseconds` for the lock, a few at most).
+        condition.withLock {
+            if ending != nil { return true }
+            guard pidfd >= 0 else { return Glibc.kill(pid, 0) != 0 }
+            var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            return poll(&p, 1, milliseconds) == 1
+        }
+    }
+
+    /// Waits until the pool has been told of the process's end, at most `timeout`.
+    @discardableResult
+    func waitUntilReported(timeout: Duration) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout.seconds)
+        return condition.withLock {
+            while !reported, condition.wait(until: deadline) {}
+            return reported
+        }
     }
 
     /// Sends `signal` (SIGKILL by default) on purpose, saying why.

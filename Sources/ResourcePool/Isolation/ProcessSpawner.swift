@@ -6,8 +6,8 @@ import Foundation
 /// PR_SET_PDEATHSIG to die with the pool, and Linux fires it when the *thread* that spawned
 /// the worker exits, so a worker spawned from a Dispatch or Task thread would be killed
 /// whenever that thread is retired (notes/processes-on-lavapipe.md).
-final class ProcessSpawner: @unchecked Sendable {  // `jobs` under `condition`
-    static let shared = ProcessSpawner()
+public final class ProcessSpawner: @unchecked Sendable {  // `jobs` under `condition`
+    public static let shared = ProcessSpawner()
 
     struct Request {
         let executable: String
@@ -26,6 +26,10 @@ final class ProcessSpawner: @unchecked Sendable {  // `jobs` under `condition`
 
     private let condition = NSCondition()
     private var jobs: [Job] = []
+    /// Set by `stopAll`: poolfault is ending (a signal); no new process may start.
+    private var stopped: String?
+    /// Every browser process alive, so a signal can end them all at once.
+    private var live: [pid_t: BrowserProcess] = [:]
 
     private init() {
         let thread = Thread { [unowned self] in loop() }
@@ -36,12 +40,43 @@ final class ProcessSpawner: @unchecked Sendable {  // `jobs` under `condition`
     /// Spawns the process and returns its pid (blocks until the spawner thread has run it).
     func spawn(_ request: Request) throws -> pid_t {
         let job = Job(request)
-        condition.withLock {
+        try condition.withLock {
+            if let stopped { throw PoolError.isolation("not starting a browser process: \(stopped)") }
             jobs.append(job)
             condition.broadcast()
             while job.result == nil { condition.wait() }
         }
         return try job.result!.get()
+    }
+
+    /// Tracks a browser process until it has been reaped.
+    func track(_ process: BrowserProcess) { condition.withLock { live[process.pid] = process } }
+    func untrack(_ process: BrowserProcess) {
+        condition.withLock {
+            live.removeValue(forKey: process.pid)
+            condition.broadcast()
+        }
+    }
+
+    /// poolfault is ending (SIGINT, SIGTERM): refuse new processes and SIGKILL every live one.
+    /// Returns how many were killed.
+    @discardableResult
+    public func stopAll(reason: String) -> Int {
+        let victims: [BrowserProcess] = condition.withLock {
+            if stopped == nil { stopped = reason }
+            return Array(live.values)
+        }
+        for process in victims { process.kill(SIGKILL, reason: reason) }
+        return victims.count
+    }
+
+    /// Waits until every tracked process has been reaped, at most `timeout`. True when none is left.
+    public func waitForNone(timeout: Duration) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout.seconds)
+        return condition.withLock {
+            while !live.isEmpty, condition.wait(until: deadline) {}
+            return live.isEmpty
+        }
     }
 
     private func loop() {

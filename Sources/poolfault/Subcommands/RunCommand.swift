@@ -134,9 +134,16 @@ struct RunCommand: ParsableCommand {
                                             faultTarget: target, keepCrashing: poolOptions.keepCrashing)
             var results: [ScenarioResult] = []
             var devices: [DeviceSummary] = []
-            for _ in 0..<`repeat` {
+            var interrupted: String?
+            let planned = `repeat` * scenarios.count
+            runs: for _ in 0..<`repeat` {
                 for kind in scenarios {
                     let (result, used) = runner.run(kind)
+                    if Interruption.signal != nil {
+                        // The scenario the signal cut short is not a result: its browsers were killed.
+                        interrupted = "\(Interruption.name) during \(kind.rawValue): \(results.count) of \(planned) scenarios finished and reported"
+                        break runs
+                    }
                     results.append(result)
                     if devices.isEmpty { devices = used }
                 }
@@ -151,6 +158,7 @@ struct RunCommand: ParsableCommand {
                                 lavapipeVectorWidth: lavapipeWidthState(),
                                 openblas: "\(openblasThreads()) threads, \(OpenBLASSpin.description)")
             info.isolation = poolOptions.isolation.rawValue
+            info.interrupted = interrupted
             info.watchdog = poolOptions.isolation == .process ? poolOptions.watchdog : nil
             let report = FaultTestReport(testInfo: info, scenarios: results)
             let path = try JSONReport.write(report, toDirectory: outputURL)
@@ -192,6 +200,7 @@ struct RunCommand: ParsableCommand {
             for m in messages { printError("validation: \(m)") }
             if !messages.isEmpty { printError("poolfault: the Khronos validation layer reported \(messages.count) message(s)") }
             status = report.summary.overallSuccess && messages.isEmpty ? 0 : ExitStatus.scenarioFailed
+            if interrupted != nil, let code = Interruption.exitStatus { status = code }
         }
         if status != 0 { throw ExitCode(status) }
     }
