@@ -20,6 +20,13 @@ enum Interruption {
 
     /// Installs the handlers (once, before any browser process starts).
     static func install() {
+        // A parent may have started us with the signals blocked (some test runners and
+        // launchers do): unblock them here, before any thread exists to inherit the mask.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, SIGINT)
+        sigaddset(&mask, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return }
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)

@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+/// `run` in process isolation (its default) end to end: every scenario, gpu_hang included, with
+/// every strategy, the report's proof that faults were real, and what a signal does.
+@Suite(.serialized) struct ProcessModeCLITests {
+    static func tempDir(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-process-\(name)-\(UUID().uuidString)").path
+    }
+
+    static func report(in dir: String) throws -> [String: Any] {
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasSuffix(".json") })
+        return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))) as? [String: Any])
+    }
+
+    // Test that every scenario passes with every strategy in process isolation, on BERT and on
+    // ViT (reduced), and that the report shows each fault was real: connection_lost kept the
+    // process and uploaded nothing, a crash was a SIGKILL that brought a new process (simple
+    // keeps it down), gpu_hang was caught by the watchdog.
+    @Test(arguments: [(["--layers", "3", "--seq-len", "8"], "simple"), (["--layers", "3", "--seq-len", "8"], "progressive"),
+                      (["--layers", "3", "--seq-len", "8"], "coordinated"), (["--model", "vit-base-patch16-224", "--layers", "3"], "progressive")])
+    func everyScenarioIsRealInProcessMode(model: [String], strategy: String) throws {
+        let dir = Self.tempDir(strategy)
+        let r = try CLIRunner.run(model + ["--scenario", "all", "--recovery-strategy", strategy, "--output-dir", dir, "--no-html",
+                                           "--watchdog", "1", "--validate", "--color", "never"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("Scenarios: 5/5 successful"))
+        #expect(!r.stderr.contains("validation:"))
+        let report = try Self.report(in: dir)
+        let info = try #require(report["test_info"] as? [String: Any])
+        #expect(info["isolation"] as? String == "process" && info["watchdog"] as? Double == 1)
+        let devices = try #require(info["devices"] as? [[String: Any]])
+        #expect(devices.count == 3 && devices.allSatisfy { ($0["pid"] as? Int ?? 0) > 0 })
+        #expect(Set(devices.compactMap { $0["pid"] as? Int }).count == 3, "a process per browser")
+        let scenarios = try #require(report["scenarios"] as? [String: [String: Any]])
+        func fault(_ name: String) throws -> [String: Any] { try #require(scenarios[name]?["fault"] as? [String: Any]) }
+        func recovery(_ name: String) throws -> [String: Any] { try #require(scenarios[name]?["recovery"] as? [String: Any]) }
+
+        let lost = try fault("connection_lost")
+        #expect(lost["simulated"] as? Bool == false && (lost["mechanism"] as? String)?.contains("socket") == true)
+        #expect(try recovery("connection_lost")["bytes_uploaded"] as? Int == 0, "a reconnect uploads nothing")
+        #expect(try recovery("connection_lost")["contexts_reconnected"] as? [String] == lost["targets"] as? [String])
+
+        let crash = try fault("browser_crash")
+        #expect(crash["simulated"] as? Bool == false && crash["mechanism"] as? String == "SIGKILL")
+        #expect((crash["exit_status"] as? [String])?.allSatisfy { $0.contains("signal 9") } == true, "\(crash)")
+        #expect((crash["detection_seconds"] as? Double ?? -1) >= 0)
+        let rebuilt = try recovery("browser_crash")["contexts_rebuilt"] as? [String] ?? []
+        if strategy == "simple" {
+            #expect(rebuilt.isEmpty, "simple keeps a crashed browser down")
+        } else {
+            #expect(rebuilt == crash["targets"] as? [String])
+            let steps = try recovery("browser_crash")["steps"] as? [[String: Any]] ?? []
+            #expect(steps.contains { $0["name"] as? String == "process_spawn" }, "a new process")
+        }
+
+        let hang = try fault("gpu_hang")
+        #expect(hang["simulated"] as? Bool == false && (hang["mechanism"] as? String)?.contains("hung dispatch") == true)
+        #expect((hang["detection_seconds"] as? Double ?? 0) >= 1, "the watchdog fires no sooner than its deadline")
+        #expect((hang["exit_status"] as? [String])?.first?.contains("signal 9") == true, "the watchdog killed the process")
+        #expect(try fault("component_failure")["simulated"] as? Bool == true, "still a deliberate teardown, and said so")
+    }
+
+    // Test that SIGINT during a run ends every browser process within 2 s, writes a valid report
+    // of the scenarios finished so far marked interrupted, and exits 130.
+    @Test func sigintEndsEveryBrowserAndKeepsTheReport() throws {
+        let dir = Self.tempDir("sigint")
+        let process = Process()
+        process.executableURL = CLIRunner.binary
+        process.arguments = ["--layers", "3", "--seq-len", "8", "--output-dir", dir, "--no-html", "--repeat", "20", "--color", "never"]
+        var env = ProcessInfo.processInfo.environment
+        if env["VK_DRIVER_FILES"] == nil { env["VK_DRIVER_FILES"] = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json" }
+        process.environment = env
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        let errFile = dir + ".stderr"
+        FileManager.default.createFile(atPath: errFile, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: errFile)
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        // Wait for the second scenario's browsers (new pids): the first (connection_lost, which
+        // respawns nothing) has finished.
+        var first: Set<Int32> = [], seen: Set<Int32> = []
+        let until = Date().addingTimeInterval(120)
+        while Date() < until && process.isRunning {
+            let now = Set(childProcesses(of: process.processIdentifier))
+            if first.count < 3 { first.formUnion(now) } else if !now.subtracting(first).isEmpty { seen = now; break }
+            usleep(20_000)  // polling /proc for the children; no work stands behind it
+        }
+        #expect(!seen.isEmpty, "a second scenario started")
+        let browsers = childProcesses(of: process.processIdentifier)
+        let sent = Date()
+        process.interrupt()
+        var gone: TimeInterval?
+        while Date().timeIntervalSince(sent) < 10 {
+            if browsers.allSatisfy({ !FileManager.default.fileExists(atPath: "/proc/\($0)") }) { gone = Date().timeIntervalSince(sent); break }
+            usleep(5_000)
+        }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        let ended = try #require(gone, "every browser process ended")
+        #expect(ended < 2, "ended within 2 s (\(ended) s)")
+        let report = try Self.report(in: dir)
+        let info = try #require(report["test_info"] as? [String: Any])
+        #expect((info["interrupted"] as? String)?.hasPrefix("SIGINT during") == true, "\(info)")
+        let scenarios = try #require(report["scenarios"] as? [String: Any])
+        #expect(!scenarios.isEmpty, "the finished scenarios are reported")
+        let stderr = (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? ""
+        #expect(stderr.contains("SIGINT: ended"), "\(stderr)")
+    }
+
+    // Test that gpu_hang in thread isolation is refused before any work, saying why.
+    @Test func gpuHangNeedsProcessIsolation() throws {
+        let r = try CLIRunner.run(["--isolation", "thread", "--scenario", "gpu_hang", "--output-dir", Self.tempDir("refused")])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("gpu_hang needs --isolation process"), "\(r.stderr)")
+    }
+
+    @Test(arguments: [["--watchdog", "0"], ["--watchdog", "nan"], ["--isolation", "fork"], ["--scenario", "gpu_hangs"]])
+    func badProcessFlagsExit64(_ flags: [String]) throws {
+        let r = try CLIRunner.run(flags + ["--output-dir", Self.tempDir("bad")])
+        #expect(r.status == 64, "\(flags): \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+    }
+}
+
+/// The children of `parent` now (from /proc/*/stat).
+func childProcesses(of parent: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 && Int32(fields[1]) == parent
+    }
+}
