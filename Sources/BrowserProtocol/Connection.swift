@@ -157,7 +157,7 @@ public enum Handshake {
     /// The pool's side: hello, then the worker's welcome.
     public static func greet(_ connection: Connection, token: String, deadline: Duration) throws(ConnectionError) -> Message {
         let reply = try connection.request(.hello(version: Message.version, token: token), deadline: deadline)
-        guard case let .welcome(version, _, _, _, _, _, _) = reply else {
+        guard case let .welcome(version, _, _, _, _, _, _, _) = reply else {
             connection.close()
             throw .protocolViolation(.malformed("expected a welcome, got \(reply)"))
         }

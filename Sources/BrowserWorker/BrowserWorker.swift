@@ -136,7 +136,8 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         let steps = lock.withLock { startup.removeValue(forKey: context.name) ?? [] }
         let welcome = Message.welcome(version: Message.version, pid: getpid(), context: context.name,
                                       device: context.device.physical.info.name, deviceUUID: context.device.physical.info.pipelineCacheUUID,
-                                      deviceSerial: UInt64(context.device.serial), startup: steps)
+                                      deviceSerial: UInt64(context.device.serial), startup: steps,
+                                      compute: context.kernels.summary)
         do {
             try Handshake.accept(connection, token: token, welcome: welcome, deadline: .seconds(10))
         } catch {

@@ -13,7 +13,7 @@ import Testing
     }
 
     static let welcome = Message.welcome(version: Message.version, pid: getpid(), context: "chrome", device: "llvmpipe", deviceUUID: "u",
-                                        deviceSerial: 1, startup: [])
+                                        deviceSerial: 1, startup: [], compute: "")
 
     // Test that the right token gets a welcome and requests then flow both ways.
     @Test func theHandshakeAndARequest() throws {

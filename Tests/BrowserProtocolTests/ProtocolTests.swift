@@ -9,7 +9,8 @@ import Testing
     static let messages: [Message] = [
         .hello(version: Message.version, token: "3f9a…run-token"),
         .welcome(version: 1, pid: 4242, context: "chrome-2", device: "llvmpipe (LLVM 15.0.6, 512 bits)", deviceUUID: "00112233-4455",
-                 deviceSerial: 7, startup: [WireStep(name: "device_creation", startNanos: 123_456_789, seconds: 0.004)]),
+                 deviceSerial: 7, startup: [WireStep(name: "device_creation", startNanos: 123_456_789, seconds: 0.004)],
+                 compute: "texel GEMM 33x16"),
         .load(id: 1, components: ["embeddings", "layer0.attention", "layer0.feed_forward"]),
         .unload(id: 2, components: []),
         .run(id: 3, components: ["layer1.attention"], tensors: [tensor]),

@@ -42,7 +42,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
         self.watchdog = watchdog
         self.startDeadline = startDeadline
         let (connection, welcome) = try Self.handshake(context, host: host, process: process, token: token, deadline: startDeadline)
-        guard case let .welcome(_, pid, _, device, uuid, serial, steps) = welcome, pid == process.pid else {
+        guard case let .welcome(_, pid, _, device, uuid, serial, steps, compute) = welcome, pid == process.pid else {
             connection.close()
             throw VulkanError.deviceLost("\(context): the welcome did not come from pid \(process.pid)")
         }
@@ -51,6 +51,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
         deviceUUID = uuid
         deviceSerial = Int(serial)
         startupSteps = steps
+        kernelsSummary = "\(compute) (browser process pid \(pid))"
     }
 
     /// The worker's start steps (empty unless this connection was the context's first).
@@ -67,7 +68,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
     }
 
     var pid: Int32 { process.pid }
-    var kernelsSummary: String { "in browser process pid \(process.pid)" }
+    let kernelsSummary: String
     var loadedComponents: Set<ModelComponent> { lock.withLock { known } }
     var weightBytes: Int { lock.withLock { bytesHeld } }
     var canReconnect: Bool { !process.hasExited }
@@ -119,7 +120,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
     func reconnect() throws -> String {
         guard !process.hasExited else { throw VulkanError.deviceLost("\(name): browser process pid \(process.pid) \(process.exit?.description ?? "has ended")") }
         let (connection, welcome) = try Self.handshake(name, host: host, process: process, token: token, deadline: startDeadline)
-        guard case let .welcome(_, pid, _, _, _, serial, _) = welcome, pid == process.pid, Int(serial) == deviceSerial else {
+        guard case let .welcome(_, pid, _, _, _, serial, _, _) = welcome, pid == process.pid, Int(serial) == deviceSerial else {
             connection.close()
             throw VulkanError.deviceLost("\(name): reconnected to a different process or device")
         }

@@ -21,8 +21,8 @@ struct BenchRecoveryCommand: ParsableCommand {
     @Option(help: "Trials per scenario × strategy (each on a fresh pool).")
     var trials = 3
 
-    @Option(help: "Only this scenario (default: all four).")
-    var scenario: FaultKind?
+    @Option(help: "Only this scenario (default: the original four, and gpu_hang in process isolation; all: the same).")
+    var scenario: ScenarioChoice?
 
     @Option(help: "Only this strategy (default: all three).")
     var recoveryStrategy: RecoveryStrategyKind?
@@ -41,6 +41,10 @@ struct BenchRecoveryCommand: ParsableCommand {
 
     struct Row: Encodable {
         let scenario, strategy: String
+        /// "process" or "thread".
+        let isolation: String
+        /// Fault → the pool noticed, p50 (ms).
+        let detectionP50Ms: Double
         let p50Ms, p95Ms, p99Ms, maxMs: Double
         let steps: [String: Double]
         let inference: [String: Double]
@@ -52,68 +56,91 @@ struct BenchRecoveryCommand: ParsableCommand {
         let samplesMs: [Double]
     }
 
+    /// Both isolations unless one was asked for: process first (the default), thread as its baseline.
+    var isolations: [PoolConfiguration.Isolation] { poolOptions.isolationChoice.map { [$0] } ?? [.process, .thread] }
+
+    func scenarios(for isolation: PoolConfiguration.Isolation) -> [FaultKind] {
+        switch scenario {
+        case .one(let kind)?: return [kind]
+        case .all?, nil: return FaultKind.allCases.filter { isolation == .process || $0 != .gpuHang }
+        }
+    }
+
     func run() throws {
         try reportingErrors {
             guard trials >= 1 else { throw ValidationError("--trials must be at least 1") }
             var pool = PoolConfiguration()
             pool.browsers = poolOptions.browserList
             pool.seed = model.seed
-            for kind in scenario.map({ [$0] }) ?? FaultKind.allCases {
-                if let why = pool.refusal(toHost: kind, target: .drawn) { throw ValidationError("cannot run \(kind.rawValue): \(why)") }
+            poolOptions.apply(to: &pool)
+            for isolation in isolations {
+                pool.isolation = isolation
+                for kind in scenarios(for: isolation) {
+                    if let why = pool.refusal(toHost: kind, target: .drawn) { throw ValidationError("cannot run \(kind.rawValue): \(why)") }
+                }
             }
             for file in [html, poolOptions.trace].compactMap({ $0 }) { try ReportFiles.checkWritable(file: URL(fileURLWithPath: file)) }
             let origin = ContinuousClock.now
             var traced: [ScenarioResult] = []
             let (config, weights) = try model.load()
             let (instance, physical) = try deviceOptions.open(logger: Logs.logger("bench"))
-            let environment = try GPUEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
-                                                 weights: weights, cpu: try CPUReference(weights: weights))
+            // One environment for both isolations: the weights in shared memory serve both.
+            let environment = try makePoolEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
+                                                      weights: weights, isolation: isolations.contains(.process) ? .process : .thread)
             let input = ModelInput.seeded(config: config, seed: model.seed)
             let reference = try environment.cpu.forward(input)
-            let scenarios = scenario.map { [$0] } ?? FaultKind.allCases
             let strategies = recoveryStrategy.map { [$0] } ?? RecoveryStrategyKind.allCases
-            let progress = Progress(total: scenarios.count * strategies.count * trials)
-            var initialize = Samples()
+            let progress = Progress(total: isolations.reduce(0) { $0 + scenarios(for: $1).count } * strategies.count * trials)
+            var initialize: [String: Samples] = [:]
             var rows: [Row] = []
-            for kind in scenarios {
-                for strategy in strategies {
-                    var recovery = Samples(), bytes = Samples()
-                    var steps: [String: Samples] = [:], inference: [String: Samples] = [:]
-                    var failures = 0
-                    for trial in 0..<trials {
-                        progress.step("\(kind.rawValue)/\(strategy.rawValue) \(trial + 1)/\(trials)")
-                        var trialConfig = pool
-                        trialConfig.seed = model.seed &+ UInt64(trial)
-                        let p = try Pool(configuration: trialConfig, environment: environment, origin: origin)
-                        defer { p.shutdown() }
-                        initialize.add(try time { _ = try p.initialize() })
-                        inference["before", default: Samples()].add(try p.infer(input, reference: reference).seconds)
-                        let fault = try FaultInjector.inject(kind, into: p)
-                        FaultInjector.keepCrashing(fault, in: p, times: poolOptions.keepCrashing)
-                        inference["during", default: Samples()].add(try p.infer(input, reference: reference).seconds)
-                        let r = p.recover(using: strategy)
-                        // A failed recovery has no recovery latency: it is counted, never timed.
-                        if r.success { recovery.add(r.duration) } else { failures += 1 }
-                        bytes.add(Double(r.bytesUploaded))
-                        for (name, group) in Dictionary(grouping: r.steps, by: \.name) {
-                            steps[name, default: Samples()].add(group.reduce(0) { $0 + $1.duration })
+            for isolation in isolations {
+                var modeConfig = pool
+                modeConfig.isolation = isolation
+                for kind in scenarios(for: isolation) {
+                    for strategy in strategies {
+                        var recovery = Samples(), bytes = Samples(), detection = Samples()
+                        var steps: [String: Samples] = [:], inference: [String: Samples] = [:]
+                        var failures = 0
+                        for trial in 0..<trials {
+                            progress.step("\(isolation.rawValue): \(kind.rawValue)/\(strategy.rawValue) \(trial + 1)/\(trials)")
+                            var trialConfig = modeConfig
+                            trialConfig.seed = model.seed &+ UInt64(trial)
+                            let p = try Pool(configuration: trialConfig, environment: environment, origin: origin)
+                            defer { p.shutdown() }
+                            initialize[isolation.rawValue, default: Samples()].add(try time { _ = try p.initialize() })
+                            inference["before", default: Samples()].add(try p.infer(input, reference: reference).seconds)
+                            let fault = try FaultInjector.inject(kind, into: p)
+                            FaultInjector.keepCrashing(fault, in: p, times: poolOptions.keepCrashing)
+                            inference["during", default: Samples()].add(try p.infer(input, reference: reference).seconds)
+                            let r = p.recover(using: strategy)
+                            if let seconds = FaultInjector.observed(fault, in: p).detectionSeconds { detection.add(seconds) }
+                            // A failed recovery has no recovery latency: it is counted, never timed.
+                            if r.success { recovery.add(r.duration) } else { failures += 1 }
+                            bytes.add(Double(r.bytesUploaded))
+                            for (name, group) in Dictionary(grouping: r.steps, by: \.name) {
+                                steps[name, default: Samples()].add(group.reduce(0) { $0 + $1.duration })
+                            }
+                            inference["after", default: Samples()].add(try p.infer(input, reference: reference).seconds)
+                            if poolOptions.trace != nil {
+                                traced.append(ScenarioResult(scenario: "\(kind.rawValue)/\(strategy.rawValue)/\(isolation.rawValue)",
+                                                             description: "trial \(trial + 1)", overallSuccess: r.success, phases: [],
+                                                             fault: nil, recovery: r, numerics: [:], events: p.events.events,
+                                                             spans: p.events.spans, counters: p.events.counters))
+                            }
                         }
-                        inference["after", default: Samples()].add(try p.infer(input, reference: reference).seconds)
-                        if poolOptions.trace != nil {
-                            traced.append(ScenarioResult(scenario: "\(kind.rawValue)/\(strategy.rawValue)", description: "trial \(trial + 1)",
-                                                         overallSuccess: r.success, phases: [], fault: nil, recovery: r, numerics: [:],
-                                                         events: p.events.events, spans: p.events.spans, counters: p.events.counters))
-                        }
+                        rows.append(Row(scenario: kind.rawValue, strategy: strategy.rawValue, isolation: isolation.rawValue,
+                                        detectionP50Ms: detection.ms(50), p50Ms: recovery.ms(50),
+                                        p95Ms: recovery.ms(95), p99Ms: recovery.ms(99), maxMs: recovery.ms(100),
+                                        steps: steps.mapValues { $0.ms(50) }, inference: inference.mapValues { $0.ms(50) },
+                                        claimedMs: Self.claimed[kind.rawValue]?[strategy.rawValue], failures: failures, trials: trials,
+                                        bytesUploadedP50: bytes.percentile(50), samplesMs: recovery.values.map { $0 * 1000 }))
                     }
-                    rows.append(Row(scenario: kind.rawValue, strategy: strategy.rawValue, p50Ms: recovery.ms(50),
-                                    p95Ms: recovery.ms(95), p99Ms: recovery.ms(99), maxMs: recovery.ms(100),
-                                    steps: steps.mapValues { $0.ms(50) }, inference: inference.mapValues { $0.ms(50) },
-                                    claimedMs: Self.claimed[kind.rawValue]?[strategy.rawValue], failures: failures, trials: trials,
-                                    bytesUploadedP50: bytes.percentile(50), samplesMs: recovery.values.map { $0 * 1000 }))
                 }
             }
             progress.finish()
             let device = "\(physical.info.name) (\(physical.info.driverInfo))"
+            let controls = initialize.mapValues { $0.ms(50) }
+            let watchdogMs = poolOptions.watchdog * 1000
             if let trace = poolOptions.trace {
                 try ReportFiles.replace(URL(fileURLWithPath: trace),
                                         with: try TraceReport.encode(scenarios: traced, browsers: pool.browsers,
@@ -121,22 +148,27 @@ struct BenchRecoveryCommand: ParsableCommand {
             }
             if let html {
                 try ReportFiles.replace(URL(fileURLWithPath: html),
-                                        with: Data(BenchRecoveryHTML.render(rows: rows, initializeP50: initialize.ms(50),
+                                        with: Data(BenchRecoveryHTML.render(rows: rows, initializeP50: controls,
                                                                             device: device, model: config.name, trials: trials,
                                                                             cache: mesaCacheState()).utf8))
             }
             if json {
                 struct Out: Encodable {
                     let recovery: [Row]; let control: [String: Double]; let device: String
-                    let model: String; let trials: Int; let mesaShaderCache: String
+                    let model: String; let trials: Int; let mesaShaderCache: String; let watchdogMs: Double
                 }
-                print(try jsonString(Out(recovery: rows, control: ["initialize_p50_ms": initialize.ms(50), "initialize_max_ms": initialize.ms(100)],
-                                         device: device, model: config.name, trials: trials, mesaShaderCache: mesaCacheState())))
+                var control: [String: Double] = [:]
+                for (mode, samples) in initialize {
+                    control["initialize_p50_ms_\(mode)"] = samples.ms(50)
+                    control["initialize_max_ms_\(mode)"] = samples.ms(100)
+                }
+                print(try jsonString(Out(recovery: rows, control: control, device: device, model: config.name, trials: trials,
+                                         mesaShaderCache: mesaCacheState(), watchdogMs: watchdogMs)))
                 try finishValidation(instance)
                 return
             }
-            print(BenchRecoveryTable.render(rows: rows, initializeP50: initialize.ms(50), device: device, model: config.name,
-                                            trials: trials, cache: mesaCacheState()))
+            print(BenchRecoveryTable.render(rows: rows, initializeP50: controls, device: device, model: config.name,
+                                            trials: trials, cache: mesaCacheState(), watchdogMs: watchdogMs))
             try finishValidation(instance)
         }
     }

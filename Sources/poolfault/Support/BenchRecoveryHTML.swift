@@ -6,22 +6,23 @@ import Foundation
 /// beside it. Self-contained like the run's HTML report, and in its style.
 enum BenchRecoveryHTML {
     /// The percentiles marked are the table's (HdrHistogram), so the page and the terminal agree.
-    static func render(rows: [BenchRecoveryCommand.Row], initializeP50: Double, device: String, model: String,
+    static func render(rows: [BenchRecoveryCommand.Row], initializeP50: [String: Double], device: String, model: String,
                        trials: Int, cache: String) -> String {
         func e(_ text: String) -> String { MarkupText.escape(text) }
-        let control = initializeP50
+        let controls = initializeP50.sorted { $0.key < $1.key }.map { "\($0.key) isolation p50 \(String(format: "%.1f", $0.value)) ms" }
         var body = ["<header><h1>Recovery latency — \(e(model))</h1>",
                     "<p>\(e(device)) · \(trials) trial\(trials == 1 ? "" : "s") per row, each on a fresh pool · Mesa shader cache: \(e(cache))</p>",
-                    "<p>Control: cold initialize of the same pool, p50 \(String(format: "%.1f", control)) ms (dashed line in every chart).</p></header><main>"]
+                    "<p>Control: cold initialize of the same pool, \(e(controls.joined(separator: "; "))) (dashed line in every chart).</p></header><main>"]
         for row in rows {
             let sorted = row.samplesMs.sorted()
-            body.append("<section><h2>\(e(row.scenario)) · \(e(row.strategy))</h2>")
-            body.append("<p>p50 \(ms(row.p50Ms)) · p95 \(ms(row.p95Ms)) · p99 \(ms(row.p99Ms)) · max \(ms(row.maxMs))"
+            let control = initializeP50[row.isolation] ?? 0
+            body.append("<section><h2>\(e(row.scenario)) · \(e(row.strategy)) · \(e(row.isolation)) isolation</h2>")
+            body.append("<p>p50 \(ms(row.p50Ms)) · p95 \(ms(row.p95Ms)) · p99 \(ms(row.p99Ms)) · max \(ms(row.maxMs)) · detection p50 \(ms(row.detectionP50Ms))"
                         + (row.failures > 0 ? " · ✗ \(row.failures) of \(row.trials) recoveries failed (not timed)" : " · ✓ every recovery succeeded")
                         + (row.claimedMs.map { " · the original tool claimed \(ms($0)) with nothing measured" } ?? "") + "</p>")
             body.append(sorted.isEmpty ? "<p class=\"note\">No successful recovery to plot.</p>"
                         : chart(sorted, marks: [("p50", 0.5, row.p50Ms), ("p95", 0.95, row.p95Ms), ("p99", 0.99, row.p99Ms)],
-                                control: control, id: "\(row.scenario)-\(row.strategy)"))
+                                control: control, id: "\(row.scenario)-\(row.strategy)-\(row.isolation)"))
             body.append("</section>")
         }
         body.append("</main><footer>poolfault bench recovery · latencies are HdrHistogram percentiles of the measured recoveries</footer>")

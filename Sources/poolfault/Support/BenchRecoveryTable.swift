@@ -3,35 +3,53 @@ import Foundation
 /// The text view of `bench recovery`: percentiles, step medians, the control, the original's
 /// claims, and the targets.
 enum BenchRecoveryTable {
-    static func render(rows: [BenchRecoveryCommand.Row], initializeP50: Double, device: String, model: String,
-                       trials: Int, cache: String) -> String {
+    static func render(rows: [BenchRecoveryCommand.Row], initializeP50: [String: Double], device: String, model: String,
+                       trials: Int, cache: String, watchdogMs: Double) -> String {
         var out = ["Recovery latency on \(device) · \(model) · \(trials) trials per row, each on a fresh pool · Mesa shader cache: \(cache)",
-                   String(format: "control: cold initialize of the same pool, p50 %.1f ms", initializeP50),
+                   "control: cold initialize of the same pool, p50 " + initializeP50.sorted { $0.key < $1.key }
+                       .map { String(format: "%.1f ms (%@ isolation)", $0.value, $0.key) }.joined(separator: ", "),
                    "",
-                   "scenario           strategy      p50 ms    p95 ms    p99 ms    max ms   original claimed   inference p50 before/during/after ms   fails"]
+                   "scenario           strategy    isolation  detect p50     p50 ms    p95 ms    p99 ms    max ms   original claimed   inference p50 before/during/after ms   fails"]
         for r in rows {
             let claimed = r.claimedMs.map { String(format: "%.0f ms", $0) } ?? "—"
             let inf = String(format: "%.0f / %.0f / %.0f", r.inference["before"] ?? 0, r.inference["during"] ?? 0, r.inference["after"] ?? 0)
             out.append(r.scenario.padding(toLength: 19, withPad: " ", startingAt: 0) + r.strategy.padding(toLength: 12, withPad: " ", startingAt: 0)
-                       + String(format: "%8.1f  %8.1f  %8.1f  %8.1f   ", r.p50Ms, r.p95Ms, r.p99Ms, r.maxMs)
+                       + r.isolation.padding(toLength: 9, withPad: " ", startingAt: 0)
+                       + String(format: "%10.1f  %9.1f  %8.1f  %8.1f  %8.1f   ", r.detectionP50Ms, r.p50Ms, r.p95Ms, r.p99Ms, r.maxMs)
                        + claimed.padding(toLength: 19, withPad: " ", startingAt: 0) + inf.padding(toLength: 39, withPad: " ", startingAt: 0)
                        + "\(r.failures)")
         }
         out.append("")
         out.append("step medians (ms):")
-        let order = ["detection", "cleanup", "device_query", "device_creation", "queue_creation", "pipeline_creation",
-                     "weight_upload", "first_dispatch", "verification", "routing_switch", "backoff", "rollback"]
+        let order = ["detection", "cleanup", "process_spawn", "weight_mapping", "instance_creation", "device_query", "device_creation",
+                     "queue_creation", "reconnect", "pipeline_creation", "weight_upload", "first_dispatch", "verification", "routing_switch",
+                     "backoff", "rollback"]
         for r in rows {
             let steps = order.compactMap { name in r.steps[name].map { String(format: "%@ %.1f", name, $0) } }
-            out.append("  \(r.scenario)/\(r.strategy): " + steps.joined(separator: " · "))
+            out.append("  \(r.scenario)/\(r.strategy)/\(r.isolation): " + steps.joined(separator: " · "))
         }
         out.append("")
-        if let line = verdict(rows.filter { $0.scenario == "connection_lost" }, bound: 5, label: "connection_lost recovery p50 ≤ 5 ms") {
-            out.append(line)
+        for mode in ["process", "thread"] {
+            let modeRows = rows.filter { $0.isolation == mode }
+            guard !modeRows.isEmpty else { continue }
+            if let line = verdict(modeRows.filter { $0.scenario == "connection_lost" }, bound: 5, label: "\(mode): connection_lost recovery p50 ≤ 5 ms") {
+                out.append(line)
+            }
+            let initialize = initializeP50[mode] ?? 0
+            if let line = verdict(modeRows.filter { $0.scenario == "browser_crash" }, bound: initialize / 2,
+                                  label: String(format: "%@: browser_crash recovery p50 ≤ half the cold initialize (%.0f ms)", mode, initialize / 2)) {
+                out.append(line)
+            }
         }
-        if let line = verdict(rows.filter { $0.scenario == "browser_crash" }, bound: initializeP50 / 2,
-                              label: String(format: "browser_crash recovery p50 ≤ half the cold initialize (%.0f ms)", initializeP50 / 2)) {
-            out.append(line)
+        let crashes = rows.filter { $0.isolation == "process" && $0.scenario == "browser_crash" }
+        if let worst = crashes.map(\.detectionP50Ms).max() {
+            out.append(String(format: "target process: crash detection (SIGKILL → the pool knows) p50 ≤ 5 ms: %@ (worst strategy %.2f ms)",
+                              worst <= 5 ? "met" : "NOT met", worst))
+        }
+        let hangs = rows.filter { $0.scenario == "gpu_hang" }
+        if let worst = hangs.map(\.detectionP50Ms).max() {
+            out.append(String(format: "target process: gpu_hang detected within the watchdog + 50 ms (%.0f ms): %@ (worst strategy %.1f ms)",
+                              watchdogMs + 50, worst <= watchdogMs + 50 ? "met" : "NOT met", worst))
         }
         return out.joined(separator: "\n")
     }

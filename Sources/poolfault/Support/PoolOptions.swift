@@ -13,8 +13,11 @@ struct PoolOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (simulated), to exercise the restart budget (3 rebuilds) and the circuit breaker: recoveries that must fail.")
     var keepCrashing = 0
 
-    @Option(help: "process: each browser is its own OS process (a crash is a SIGKILL, a lost connection a broken socket, a hang a dispatch that never returns); thread: every browser in this process, faults are deliberate teardowns (debugging).")
-    var isolation: PoolConfiguration.Isolation = .process
+    @Option(name: .customLong("isolation"), help: "process: each browser is its own OS process (a crash is a SIGKILL, a lost connection a broken socket, a hang a dispatch that never returns); thread: every browser in this process, faults are deliberate teardowns (debugging). Default: process (bench recovery: both, compared).")
+    var isolationChoice: PoolConfiguration.Isolation?
+
+    /// `run`'s isolation: process unless asked otherwise.
+    var isolation: PoolConfiguration.Isolation { isolationChoice ?? .process }
 
     @Option(parsing: .unconditional, help: "Process isolation: seconds a shard run or heartbeat may take before the watchdog declares its context hung and kills the browser's process (Chrome's GPU watchdog).")
     var watchdog: Double = 2
@@ -23,8 +26,8 @@ struct PoolOptions: ParsableArguments {
     var trace: String?
 
     /// Isolation and watchdog applied to `pool`.
-    func apply(to pool: inout PoolConfiguration) {
-        pool.isolation = isolation
+    func apply(to pool: inout PoolConfiguration, isolation: PoolConfiguration.Isolation? = nil) {
+        pool.isolation = isolation ?? self.isolation
         pool.watchdog = .milliseconds(Int64((watchdog * 1000).rounded()))
     }
 
