@@ -51,6 +51,10 @@ public enum FaultInjector {
             if let start = part.start, let first = pool.events.first("noticed", on: hit, atOrAfter: start) {
                 part.detectionSeconds = first.t - start
             }
+            if part.kind == .gpuHang, let start = part.start, let context = hit.first,
+               let browser = pool.context(named: context)?.browser {
+                part.watchdogSeconds = pool.hosts[browser]?.watchdogWait(atOrAfter: start)
+            }
             if let pids = part.pids {
                 let endings = pool.hosts.values.flatMap(\.allProcesses).filter { pids.contains($0.pid) }.compactMap { p in p.exit.map { "pid \(p.pid) \($0)" } }
                 if !endings.isEmpty { part.exitStatus = endings }

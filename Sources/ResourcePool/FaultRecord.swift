@@ -38,6 +38,9 @@ public struct FaultRecord: Sendable, Codable {
     public var detectionSeconds: Double?
     /// How a struck process ended, as waitpid said ("killed by signal 9 (Killed)").
     public var exitStatus: [String]?
+    /// gpu_hang: how long the request that met the hang waited before the watchdog killed
+    /// the process (the watchdog's deadline plus its overshoot).
+    public var watchdogSeconds: Double?
 
     public init(kind: FaultKind, targets: [String], simulated: Bool, seed: UInt64?, teardown: [String], parts: [FaultRecord],
                 mechanism: String? = nil, pids: [Int32]? = nil, start: Double? = nil, detectionSeconds: Double? = nil,

@@ -21,6 +21,9 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
     private var current: BrowserProcess?
     /// Every process this browser ever had (the pool ends each).
     private var spawned: [BrowserProcess] = []
+    /// Each time the watchdog fired: when (seconds since the run started) and how long the
+    /// hung request had waited.
+    private var firings: [(t: Double, waited: Double)] = []
 
     init(browser: String, contexts: [String], directory: RunDirectory, environment: GPUEnvironment,
          configuration: PoolConfiguration, executable: String, log: EventLog,
@@ -38,6 +41,16 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
     deinit { shutdown() }
 
     var process: BrowserProcess? { lock.withLock { current } }
+
+    /// The watchdog killed this browser's process: a request to `context` waited `waited` s.
+    func recordWatchdog(context: String, waited: Double, pid: Int32) {
+        let t = log.now
+        lock.withLock { firings.append((t, waited)) }
+        log.record("watchdog", context: context, String(format: "no answer after %.3f s: SIGKILL to pid %d", waited, pid))
+    }
+
+    /// How long the first request the watchdog gave up on at or after `t` had waited.
+    func watchdogWait(atOrAfter t: Double) -> Double? { lock.withLock { firings.first { $0.t >= t }?.waited } }
     var allProcesses: [BrowserProcess] { lock.withLock { spawned } }
 
     /// The live process, spawning one if there is none. Returns the spawn's start instant

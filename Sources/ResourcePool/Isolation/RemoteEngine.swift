@@ -178,6 +178,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
                 return (connection, nextID)
             }
             let reply: Message
+            let sent = ContinuousClock.now
             do throws(ConnectionError) {
                 reply = try connection.request(make(id), deadline: deadline)
             } catch {
@@ -185,6 +186,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
                 connection.close()
                 if case .deadline = error, watched {
                     process.kill(SIGKILL, reason: "watchdog: \(name) did not answer within \(String(format: "%.3f", deadline.seconds)) s")
+                    host.recordWatchdog(context: name, waited: (ContinuousClock.now - sent).seconds, pid: process.pid)
                     throw VulkanError.timeout(stage: "watchdog on \(name) (pid \(process.pid) killed)", seconds: deadline.seconds)
                 }
                 throw Self.loss(error, process: process, context: name, stage: "request")

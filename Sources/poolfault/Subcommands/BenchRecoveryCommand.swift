@@ -45,6 +45,8 @@ struct BenchRecoveryCommand: ParsableCommand {
         let isolation: String
         /// Fault → the pool noticed, p50 (ms).
         let detectionP50Ms: Double
+        /// gpu_hang: the hung request's wait until the watchdog killed the process, p50 (ms).
+        let watchdogP50Ms: Double?
         let p50Ms, p95Ms, p99Ms, maxMs: Double
         let steps: [String: Double]
         let inference: [String: Double]
@@ -98,7 +100,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                 modeConfig.isolation = isolation
                 for kind in scenarios(for: isolation) {
                     for strategy in strategies {
-                        var recovery = Samples(), bytes = Samples(), detection = Samples()
+                        var recovery = Samples(), bytes = Samples(), detection = Samples(), watchdog = Samples()
                         var steps: [String: Samples] = [:], inference: [String: Samples] = [:]
                         var failures = 0
                         for trial in 0..<trials {
@@ -113,7 +115,9 @@ struct BenchRecoveryCommand: ParsableCommand {
                             FaultInjector.keepCrashing(fault, in: p, times: poolOptions.keepCrashing)
                             inference["during", default: Samples()].add(try p.infer(input, reference: reference).seconds)
                             let r = p.recover(using: strategy)
-                            if let seconds = FaultInjector.observed(fault, in: p).detectionSeconds { detection.add(seconds) }
+                            let observed = FaultInjector.observed(fault, in: p)
+                            if let seconds = observed.detectionSeconds { detection.add(seconds) }
+                            if let seconds = observed.watchdogSeconds { watchdog.add(seconds) }
                             // A failed recovery has no recovery latency: it is counted, never timed.
                             if r.success { recovery.add(r.duration) } else { failures += 1 }
                             bytes.add(Double(r.bytesUploaded))
@@ -129,7 +133,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                             }
                         }
                         rows.append(Row(scenario: kind.rawValue, strategy: strategy.rawValue, isolation: isolation.rawValue,
-                                        detectionP50Ms: detection.ms(50), p50Ms: recovery.ms(50),
+                                        detectionP50Ms: detection.ms(50), watchdogP50Ms: kind == .gpuHang ? watchdog.ms(50) : nil, p50Ms: recovery.ms(50),
                                         p95Ms: recovery.ms(95), p99Ms: recovery.ms(99), maxMs: recovery.ms(100),
                                         steps: steps.mapValues { $0.ms(50) }, inference: inference.mapValues { $0.ms(50) },
                                         claimedMs: Self.claimed[kind.rawValue]?[strategy.rawValue], failures: failures, trials: trials,

@@ -20,7 +20,10 @@ enum OpenBLASSpin {
     static func shortenBeforeStart() {
         guard getenv(variable) == nil else { return }
         setenv(variable, shortened, 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // The resolved path, not /proc/self/exe itself: exec'ing that link would name the
+        // process "exe" in ps and top.
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+        execv(path, CommandLine.unsafeArgv)
     }
 
     /// What bench output reports: log2 of the spin cycles OpenBLAS read at load.
