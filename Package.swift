@@ -42,9 +42,9 @@ let package = Package(
         .target(name: "VulkanCompute",
                 dependencies: ["CVulkan", "CGlslang",
                                .product(name: "Logging", package: "swift-log")]),
-        // What crosses the socket to a browser process: frames, messages, typed errors. No
-        // Vulkan, no pool, no model: both sides use it.
-        .target(name: "BrowserProtocol"),
+        // What crosses between the pool and a browser process: frames, messages, typed errors,
+        // the death watch. No Vulkan, no pool, no model: both sides use it.
+        .target(name: "BrowserProtocol", dependencies: ["CProcess"]),
         .target(name: "Transformer",
                 dependencies: ["COpenBLAS", "CProcess", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "TransformerGPU",

@@ -17,6 +17,12 @@ public enum BrowserWorker {
         // signal follows the spawning *thread*), and may already be gone: check after arming.
         _ = pf_set_parent_death_signal(SIGKILL)
         guard getppid() == spec.parentPID else { _exit(70) }
+        // Held by this (main) thread until the process dies: the pool learns of a death when the
+        // kernel releases it, before the address space is torn down (see DeathWatch).
+        guard DeathWatch.hold(descriptor: spec.deathWatchDescriptor) else {
+            say("poolfault: browser process \(spec.browser): cannot hold the death watch's mutex\n")
+            _exit(3)
+        }
         let token = ProcessInfo.processInfo.environment[WorkerSpec.tokenVariable] ?? ""
         unsetenv(WorkerSpec.tokenVariable)
         do {
@@ -58,6 +64,12 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
             let devices = try instance.physicalDevices()
             return devices[try spec.selection.choose(from: devices.map(\.info)).index]
         }
+        // The pipeline-cache data a previous process of this run saved (where the driver has it:
+        // on lavapipe the blob is a stub and Mesa's disk cache does the work).
+        let uuid = physical.info.pipelineCacheUUID
+        let pipelineCachePath = URL(fileURLWithPath: spec.spirvCachePath).deletingLastPathComponent()
+            .appendingPathComponent("pipeline-\(uuid).cache").path
+        if let blob = FileManager.default.contents(atPath: pipelineCachePath) { PipelineCacheStore.shared.seed(blob, for: uuid) }
         var built: [WorkerContext] = []
         var steps: [String: [WireStep]] = [:]
         var sharedDevice: ComputeDevice?
@@ -79,7 +91,12 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         startup = steps
         validationFile = FileHandle(forWritingAtPath: spec.validationPath)
         validationFile?.seekToEndOfFile()
-        if ShaderCompiler.shared.cachedCount > compiledBefore { saveSPIRV() }
+        if ShaderCompiler.shared.cachedCount > compiledBefore {
+            Self.save(ShaderCompiler.shared.exportCache(), to: spec.spirvCachePath)
+        }
+        if !FileManager.default.fileExists(atPath: pipelineCachePath), let blob = PipelineCacheStore.shared.blob(for: uuid), !blob.isEmpty {
+            Self.save(blob, to: pipelineCachePath)
+        }
         flushValidation()
         if spec.crashOnStart {
             // A browser that keeps crashing: a real crash of this process, after its devices exist.
@@ -87,13 +104,12 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         }
     }
 
-    /// Writes every SPIR-V variant this process holds for the next one (atomically: a
-    /// concurrent reader sees the old file or the new one).
-    private func saveSPIRV() {
-        let temp = spec.spirvCachePath + ".\(getpid()).tmp"
-        guard FileManager.default.createFile(atPath: temp, contents: ShaderCompiler.shared.exportCache(),
-                                             attributes: [.posixPermissions: 0o600]) else { return }
-        _ = rename(temp, spec.spirvCachePath)
+    /// Hands compiled data (SPIR-V, pipeline-cache data) to the next browser process of the
+    /// run, atomically: a concurrent reader sees the old file or the new one.
+    private static func save(_ data: Data, to path: String) {
+        let temp = path + ".\(getpid()).tmp"
+        guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o600]) else { return }
+        _ = rename(temp, path)
     }
 
     /// Appends the validation layer's messages so far to the pool's file (a test fails on any).

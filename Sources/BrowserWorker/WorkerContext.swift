@@ -36,7 +36,10 @@ final class WorkerContext: @unchecked Sendable {  // GPU objects immutable after
             return reply(id) {
                 let start = ContinuousClock.now
                 var bytes = 0
-                for c in try components(ids) { bytes += try model.load(c, from: weights).bytes }
+                for c in try components(ids) {
+                    bytes += try model.load(c, from: weights).bytes
+                    weights.releaseMappedPages(of: c)  // on the device now; see releaseMappedPages
+                }
                 return .ok(id: id, bytes: UInt64(bytes), seconds: (ContinuousClock.now - start).seconds)
             }
         case let .unload(id, ids):

@@ -24,6 +24,8 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     public var stagedUploads: Bool
     /// The listening socket of each context (same order as `contexts`), inherited descriptors.
     public var listenDescriptors: [Int32]
+    /// The death watch's shared page (`DeathWatch`): the worker holds its mutex for life.
+    public var deathWatchDescriptor: Int32
     /// The pool's pid: the worker dies with it (PR_SET_PDEATHSIG) and refuses to start without it.
     public var parentPID: Int32
     /// SPIR-V the pool has seen compiled (`ShaderCompiler.exportCache`); written back after a
@@ -40,12 +42,13 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
 
     public init(browser: String, contexts: [String], sharedDevice: Bool, config: ModelConfig, weightsPath: String,
                 weightsDirectory: Bool, weightsLabel: String, deviceIndex: Int?, deviceName: String?, requireGPU: Bool,
-                stagedUploads: Bool, listenDescriptors: [Int32], parentPID: Int32, spirvCachePath: String, validationPath: String,
+                stagedUploads: Bool, listenDescriptors: [Int32], deathWatchDescriptor: Int32, parentPID: Int32, spirvCachePath: String, validationPath: String,
                 crashOnStart: Bool) {
         self.browser = browser; self.contexts = contexts; self.sharedDevice = sharedDevice; self.config = config
         self.weightsPath = weightsPath; self.weightsDirectory = weightsDirectory; self.weightsLabel = weightsLabel
         self.deviceIndex = deviceIndex; self.deviceName = deviceName; self.requireGPU = requireGPU
-        self.stagedUploads = stagedUploads; self.listenDescriptors = listenDescriptors; self.parentPID = parentPID
+        self.stagedUploads = stagedUploads; self.listenDescriptors = listenDescriptors
+        self.deathWatchDescriptor = deathWatchDescriptor; self.parentPID = parentPID
         self.spirvCachePath = spirvCachePath; self.validationPath = validationPath; self.crashOnStart = crashOnStart
     }
 

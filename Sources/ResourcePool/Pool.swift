@@ -179,14 +179,18 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         return path
     }
 
-    /// A browser process ended: its reaper tells the pool at once. Every context it served has
-    /// lost its device; an end the pool did not cause is recorded as unplanned.
-    func processEnded(_ process: BrowserProcess, _ ending: BrowserProcess.Ending, planned: String?) {
-        let why = "browser process pid \(process.pid) \(ending)" + (planned.map { " (\($0))" } ?? " (unplanned: not caused by poolfault)")
-        events.record(planned == nil ? "unplanned_exit" : "process", context: hosts[process.browser]?.contexts.first, why)
+    /// A browser process is dying (its death watch fired: `ending` nil) or has been reaped.
+    /// Every context it served has lost its device; an end the pool did not cause is recorded
+    /// as unplanned (once, when it is reaped).
+    func processEnded(_ process: BrowserProcess, _ ending: BrowserProcess.Ending?, planned: String?) {
+        let how = ending.map(\.description) ?? "is dying (its death watch fired)"
+        let why = "browser process pid \(process.pid) \(how)" + (planned.map { " (\($0))" } ?? " (unplanned: not caused by poolfault)")
+        if ending != nil {
+            events.record(planned == nil ? "unplanned_exit" : "process", context: hosts[process.browser]?.contexts.first, why)
+        }
         for context in contexts where context.browser == process.browser {
             if context.processEnded(pid: process.pid, why) {
-                events.record("noticed", context: context.name, "waitpid: \(why)")
+                events.record("noticed", context: context.name, (ending == nil ? "death watch: " : "waitpid: ") + why)
                 if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened") }
             }
         }
@@ -202,7 +206,7 @@ final class ProcessNotice: @unchecked Sendable {  // `pool` under `lock`
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }
-    var callback: @Sendable (BrowserProcess, BrowserProcess.Ending, String?) -> Void {
+    var callback: @Sendable (BrowserProcess, BrowserProcess.Ending?, String?) -> Void {
         { [self] process, ending, planned in pool?.processEnded(process, ending, planned: planned) }
     }
 }

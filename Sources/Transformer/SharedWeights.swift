@@ -89,3 +89,25 @@ extension WeightStore {
         return WeightStore(config: config, source: source, tensors: tensors)
     }
 }
+
+extension WeightStore {
+    /// Drops this process's page mappings of `component`'s mapped tensors (the file keeps the
+    /// data; a later read maps it again, a minor fault per page). Why: a browser process holds
+    /// its shards' weights on the device once uploaded, and every page it keeps mapped is work
+    /// for the kernel when the process is killed, before its sockets close — the pool's crash
+    /// detection waits on that.
+    public func releaseMappedPages(of component: ModelComponent) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        for name in component.parameterNames(config) {
+            guard let tensor = self.tensors[name], tensor.isMapped else { continue }
+            tensor.withUnsafeBufferPointer { floats in
+                guard let base = floats.baseAddress else { return }
+                let start = (Int(bitPattern: base) + page - 1) / page * page
+                let end = (Int(bitPattern: base) + floats.count * 4) / page * page
+                if end > start, let address = UnsafeMutableRawPointer(bitPattern: start) {
+                    madvise(address, end - start, MADV_DONTNEED)
+                }
+            }
+        }
+    }
+}

@@ -19,7 +19,7 @@ public final class WeightStore: Sendable {
 
     public let config: ModelConfig
     public let source: Source
-    private let tensors: [String: WeightTensor]
+    let tensors: [String: WeightTensor]
 
     init(config: ModelConfig, source: Source, tensors: [String: WeightTensor]) {
         self.config = config

@@ -14,6 +14,9 @@ public final class PipelineCacheStore: @unchecked Sendable {  // guarded by `loc
 
     public func blob(for uuid: String) -> Data? { lock.withLock { blobs[uuid] } }
     func store(_ data: Data, for uuid: String) { lock.withLock { blobs[uuid] = data } }
+    /// Seeds the store with a blob another process saved (a browser process's predecessor):
+    /// the driver validates it against its own header and ignores a stale one.
+    public func seed(_ data: Data, for uuid: String) { lock.withLock { if blobs[uuid] == nil { blobs[uuid] = data } } }
     /// Bytes held for a driver build (0 when none).
     public func size(for uuid: String) -> Int { lock.withLock { blobs[uuid]?.count ?? 0 } }
 }

@@ -173,10 +173,11 @@ import Testing
         let dir = RunCLITests.tempDir("bench-html")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let r = try CLIRunner.run(["bench", "recovery", "--layers", "3", "--seq-len", "8", "--trials", "2", "--scenario", "browser_crash",
-                                   "--recovery-strategy", "progressive", "--html", dir + "/bench.html", "--trace", dir + "/bench.json"])
+                                   "--recovery-strategy", "progressive", "--isolation", "process",
+                                   "--html", dir + "/bench.html", "--trace", dir + "/bench.json"])
         #expect(r.status == 0, "\(r.stderr)")
         let html = try String(contentsOfFile: dir + "/bench.html", encoding: .utf8)
-        #expect(html.contains("id=\"cdf-browser_crash-progressive\"") && html.contains("cold initialize p50"))
+        #expect(html.contains("id=\"cdf-browser_crash-progressive-process\"") && html.contains("isolation p50"))
         for label in ["p50", "p95", "p99"] { #expect(html.contains(">\(label) "), "\(label) marked") }
         for match in html.matches(of: /(?:src|href)\s*=\s*"([^"]*)"/) { #expect(match.1.hasPrefix("#"), "\(match.0)") }
         #expect(XMLParser(data: Data(html.utf8)).parse())

@@ -71,8 +71,19 @@ enum ProcessHarness {
     /// True while /proc has the pid (a zombie counts: nothing may be left unreaped).
     static func exists(_ pid: Int32) -> Bool { FileManager.default.fileExists(atPath: "/proc/\(pid)") }
 
-    /// This process's open descriptors.
-    static var openDescriptors: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+    /// What this process's open descriptors point at.
+    static var openDescriptors: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap {
+            try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")
+        }
+    }
+
+    /// The descriptors only a process-isolated pool opens: pidfds and its memfds (the shared
+    /// weights, made once, and each browser's death-watch page). Other tests running at the same
+    /// time open pipes and sockets of their own, so those cannot be counted here.
+    static var poolDescriptors: [String] {
+        openDescriptors.filter { $0.contains("pidfd") || $0.contains("memfd:poolfault-deathwatch") }
+    }
 }
 
 /// Every process-isolation test runs alone: each owns browser processes on a 2-core machine.

@@ -16,7 +16,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
     private let configuration: PoolConfiguration
     private let executable: String
     private let log: EventLog
-    private let onExit: @Sendable (BrowserProcess, BrowserProcess.Ending, String?) -> Void
+    private let onExit: @Sendable (BrowserProcess, BrowserProcess.Ending?, String?) -> Void
     private let lock = NSLock()
     private var current: BrowserProcess?
     /// Every process this browser ever had (the pool ends each).
@@ -27,7 +27,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
 
     init(browser: String, contexts: [String], directory: RunDirectory, environment: GPUEnvironment,
          configuration: PoolConfiguration, executable: String, log: EventLog,
-         onExit: @escaping @Sendable (BrowserProcess, BrowserProcess.Ending, String?) -> Void) {
+         onExit: @escaping @Sendable (BrowserProcess, BrowserProcess.Ending?, String?) -> Void) {
         self.browser = browser
         self.contexts = contexts
         self.directory = directory
@@ -69,6 +69,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
 
     private func spawn(crashOnStart: Bool) throws -> BrowserProcess {
         let shared = try environment.sharedWeightFile()
+        let watch = try DeathWatch()
         var listeners: [Int32] = []
         defer { listeners.forEach { close($0) } }  // the child has its copies: ours must go, or a dead child's socket would still accept
         for context in contexts { listeners.append(try Self.listen(at: directory.socketPath(context))) }
@@ -83,16 +84,18 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
                               config: environment.config, weightsPath: SharedWeightFile.path(descriptor: 3), weightsDirectory: false,
                               weightsLabel: "\(environment.weights.source)", deviceIndex: index, deviceName: name,
                               requireGPU: selection.requireGPU, stagedUploads: environment.stagedUploads,
-                              listenDescriptors: contexts.indices.map { Int32(4 + $0) }, parentPID: getpid(),
+                              listenDescriptors: contexts.indices.map { Int32(5 + $0) }, deathWatchDescriptor: 4, parentPID: getpid(),
                               spirvCachePath: directory.spirvCachePath, validationPath: directory.validationPath,
                               crashOnStart: crashOnStart)
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         var env = ProcessInfo.processInfo.environment
         env[WorkerSpec.tokenVariable] = directory.token
-        let descriptors = [(shared.descriptor, Int32(3))] + listeners.enumerated().map { ($0.element, Int32(4 + $0.offset)) }
+        let descriptors = [(shared.descriptor, Int32(3)), (watch.descriptor, Int32(4))]
+            + listeners.enumerated().map { ($0.element, Int32(5 + $0.offset)) }
         let pid = try ProcessSpawner.shared.spawn(.init(executable: executable, arguments: ["worker", "--spec", json],
                                                         environment: env, descriptors: descriptors))
-        return BrowserProcess(pid: pid, browser: browser, onExit: onExit)
+        watch.closeDescriptor()  // the child has its copy; the mapping stays
+        return BrowserProcess(pid: pid, browser: browser, deathWatch: watch, onExit: onExit)
     }
 
     /// A listening Unix socket at `path` (replacing a dead process's), owner-only.

@@ -1,3 +1,4 @@
+import BrowserProtocol
 import CProcess
 import Foundation
 
@@ -31,12 +32,19 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
     /// A kill the pool sent on purpose (a fault, a watchdog, the pool's end): not "unplanned".
     private var killReason: String?
 
-    /// Called on the reaper thread when the process has been reaped.
-    private let onExit: @Sendable (BrowserProcess, Ending, _ planned: String?) -> Void
+    /// Told when the process starts dying (ending nil: the death watch fired) and when it has
+    /// been reaped (its ending), with the reason when the pool killed it on purpose.
+    private let onExit: @Sendable (BrowserProcess, Ending?, _ planned: String?) -> Void
+    private let deathWatch: DeathWatch
+    private var watching = false
+    /// The death watch fired: the process is dying (its sockets close once the kernel has
+    /// torn down its memory).
+    private var dying = false
 
-    init(pid: pid_t, browser: String, onExit: @escaping @Sendable (BrowserProcess, Ending, String?) -> Void) {
+    init(pid: pid_t, browser: String, deathWatch: DeathWatch, onExit: @escaping @Sendable (BrowserProcess, Ending?, String?) -> Void) {
         self.pid = pid
         self.browser = browser
+        self.deathWatch = deathWatch
         self.onExit = onExit
         pidfd = pf_pidfd_open(pid)
         ProcessSpawner.shared.track(self)
@@ -83,15 +91,36 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
     /// True once the process has ended, reaped or not (the pidfd turns readable at exit).
     var hasExited: Bool { waitUntilExited(within: 0) }
 
+    /// Starts the death watch (once): call after the worker's first welcome, when it surely
+    /// holds the watch's mutex.
+    func watchForDeath() {
+        let start = condition.withLock { () -> Bool in
+            defer { watching = true }
+            return !watching && ending == nil
+        }
+        guard start else { return }
+        deathWatch.watch("\(browser) \(pid)") { [self] in
+            let planned: String? = condition.withLock {
+                dying = true
+                condition.broadcast()
+                return killReason
+            }
+            onExit(self, nil, planned)
+        }
+    }
+
     /// Waits up to `milliseconds` for the process to end (without reaping it). True if it has.
     func waitUntilExited(within milliseconds: Int32) -> Bool {
-        // Polled under the lock: the reaper closes the descriptor once the process is reaped
-        // (it waits at most `milliseconds` for the lock, a few at most).
-        condition.withLock {
-            if ending != nil { return true }
+        let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
+        return condition.withLock {
+            // The death watch and the reaper both broadcast.
+            while ending == nil && !dying, condition.wait(until: deadline) {}
+            if ending != nil || dying { return true }
+            // Not told yet (no death watch before the first welcome): ask the pidfd, polled under
+            // the lock because the reaper closes it once the process is reaped.
             guard pidfd >= 0 else { return Glibc.kill(pid, 0) != 0 }
             var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-            return poll(&p, 1, milliseconds) == 1
+            return poll(&p, 1, 0) == 1
         }
     }
 

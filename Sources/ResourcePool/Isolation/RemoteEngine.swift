@@ -47,6 +47,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
             throw VulkanError.deviceLost("\(context): the welcome did not come from pid \(process.pid)")
         }
         self.connection = connection
+        process.watchForDeath()
         deviceName = device
         deviceUUID = uuid
         deviceSerial = Int(serial)
@@ -187,7 +188,10 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
                 if case .deadline = error, watched {
                     process.kill(SIGKILL, reason: "watchdog: \(name) did not answer within \(String(format: "%.3f", deadline.seconds)) s")
                     host.recordWatchdog(context: name, waited: (ContinuousClock.now - sent).seconds, pid: process.pid)
-                    throw VulkanError.timeout(stage: "watchdog on \(name) (pid \(process.pid) killed)", seconds: deadline.seconds)
+                    // Known dead before the error moves on: the context is crashed, not disconnected.
+                    _ = process.waitUntilExited(within: 2000)
+                    throw VulkanError.deviceLost(String(format: "watchdog: %@ did not answer within %.3f s; browser process pid %d killed",
+                                                        name, deadline.seconds, process.pid))
                 }
                 throw Self.loss(error, process: process, context: name, stage: "request")
             }
