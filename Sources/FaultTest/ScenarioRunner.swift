@@ -148,10 +148,13 @@ public struct ScenarioRunner: Sendable {
         -> (result: ScenarioResult, devices: [DeviceSummary]) {
         // When the pool first noticed the fault, and how struck processes ended.
         let fault = fault.flatMap { f in pool.map { FaultInjector.observed(f, in: $0) } ?? f }
+        let processes = Dictionary(devices.compactMap { d in d.pid.map { (d.context, $0) } }, uniquingKeysWith: { a, _ in a })
         let success = phases.count == PhaseName.allCases.count && phases.allSatisfy(\.result.success)
-        return (ScenarioResult(scenario: kind.rawValue, description: ScenarioDescriptions.of(kind), overallSuccess: success,
+        var result = ScenarioResult(scenario: kind.rawValue, description: ScenarioDescriptions.of(kind), overallSuccess: success,
                                phases: phases, fault: fault, recovery: recovery, numerics: numerics,
                                events: pool?.events.events ?? [], spans: pool?.events.spans ?? [],
-                               counters: pool?.events.counters ?? []), devices)
+                               counters: pool?.events.counters ?? [])
+        result.processes = processes.isEmpty ? nil : processes
+        return (result, devices)
     }
 }

@@ -36,7 +36,15 @@ import Testing
         func fault(_ name: String) throws -> [String: Any] { try #require(scenarios[name]?["fault"] as? [String: Any]) }
         func recovery(_ name: String) throws -> [String: Any] { try #require(scenarios[name]?["recovery"] as? [String: Any]) }
 
+        // Every scenario starts fresh browser processes, and says which.
+        let processes = scenarios.values.compactMap { $0["processes"] as? [String: Int] }
+        #expect(processes.count == 5 && processes.allSatisfy { $0.count == 3 })
+        #expect(Set(processes.flatMap(\.values)).count == 15, "no pid shared between scenarios")
+
         let lost = try fault("connection_lost")
+        let lostTarget = try #require((lost["targets"] as? [String])?.first)
+        #expect(lost["pids"] as? [Int] == [(scenarios["connection_lost"]?["processes"] as? [String: Int])?[lostTarget] ?? -1],
+                "the fault struck the context's own process")
         #expect(lost["simulated"] as? Bool == false && (lost["mechanism"] as? String)?.contains("socket") == true)
         #expect(try recovery("connection_lost")["bytes_uploaded"] as? Int == 0, "a reconnect uploads nothing")
         #expect(try recovery("connection_lost")["contexts_reconnected"] as? [String] == lost["targets"] as? [String])

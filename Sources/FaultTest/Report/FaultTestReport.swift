@@ -147,6 +147,9 @@ public struct ScenarioResult: Sendable, Codable {
     /// bytes-uploaded counters: what the trace and the HTML timeline draw. Not in the JSON report.
     public var spans: [PoolSpan] = []
     public var counters: [PoolCounter] = []
+    /// Process isolation: each context's browser process at this scenario's initialize
+    /// (context → pid; schema 1.3). Each scenario has a fresh pool, so fresh processes.
+    public var processes: [String: Int32]?
 
     public init(scenario: String, description: String, overallSuccess: Bool,
                 phases: [Phase], fault: FaultRecord?, recovery: RecoveryRecord?,

@@ -58,7 +58,7 @@ extension FaultTestReport {
 
 extension ScenarioResult {
     private enum CodingKeys: String, CodingKey {
-        case scenario, description, phases, fault, recovery, numerics, events, overallSuccess
+        case scenario, description, phases, fault, recovery, numerics, events, processes, overallSuccess
     }
 
     /// The JSON keys of `scenarios`, in order: the scenario's name, or "<name>_2", "<name>_3", …
@@ -100,6 +100,7 @@ extension ScenarioResult {
             if let record = numerics[key] { try numericsContainer.encode(record, forKey: ReportKey(key)) }
         }
         try container.encode(events, forKey: .events)
+        try container.encodeIfPresent(processes, forKey: .processes)
         try container.encode(overallSuccess, forKey: .overallSuccess)
     }
 
@@ -122,6 +123,7 @@ extension ScenarioResult {
         recovery = try container.decodeIfPresent(RecoveryRecord.self, forKey: .recovery)
         numerics = try container.decodeIfPresent([String: NumericsRecord].self, forKey: .numerics) ?? [:]
         events = try container.decodeIfPresent([PoolEvent].self, forKey: .events) ?? []
+        processes = try container.decodeIfPresent([String: Int32].self, forKey: .processes)
     }
 }
 
