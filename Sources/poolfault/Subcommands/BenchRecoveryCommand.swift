@@ -63,6 +63,8 @@ struct BenchRecoveryCommand: ParsableCommand {
 
     func scenarios(for isolation: PoolConfiguration.Isolation) -> [FaultKind] {
         switch scenario {
+        case .one(.gpuHang)? where isolation == .thread && poolOptions.isolationChoice == nil:
+            return []  // compared in process isolation only; asking for thread is refused below
         case .one(let kind)?: return [kind]
         case .all?, nil: return FaultKind.allCases.filter { isolation == .process || $0 != .gpuHang }
         }
