@@ -36,6 +36,8 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     /// A browser that keeps crashing: the process kills itself (SIGKILL) right after it has
     /// created its devices, as a GPU process crashing at start would.
     public var crashOnStart: Bool
+    /// `--devices`: the browser's own physical device, by UUID; the selection decides when it is gone.
+    public var deviceUUID: String?
 
     /// The environment variable carrying the run's token to the worker (removed once read).
     public static let tokenVariable = "POOLFAULT_WORKER_TOKEN"
@@ -43,7 +45,8 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     public init(browser: String, contexts: [String], sharedDevice: Bool, config: ModelConfig, weightsPath: String,
                 weightsDirectory: Bool, weightsLabel: String, deviceIndex: Int?, deviceName: String?, requireGPU: Bool,
                 stagedUploads: Bool, listenDescriptors: [Int32], deathWatchDescriptor: Int32, parentPID: Int32, spirvCachePath: String, validationPath: String,
-                crashOnStart: Bool) {
+                crashOnStart: Bool, deviceUUID: String? = nil) {
+        self.deviceUUID = deviceUUID
         self.browser = browser; self.contexts = contexts; self.sharedDevice = sharedDevice; self.config = config
         self.weightsPath = weightsPath; self.weightsDirectory = weightsDirectory; self.weightsLabel = weightsLabel
         self.deviceIndex = deviceIndex; self.deviceName = deviceName; self.requireGPU = requireGPU

@@ -72,9 +72,15 @@ public struct ScenarioRunner: Sendable {
             let steps = try p.initialize()
             devices = p.contexts.map {
                 let d = $0.deviceSummary
-                return DeviceSummary(context: $0.name, backend: $0.backend.rawValue, name: d.name, driver: d.driver,
-                                     type: d.type, software: d.software, compute: d.compute,
-                                     pid: p.configuration.isolation == .process ? $0.pid : nil)
+                var summary = DeviceSummary(context: $0.name, backend: $0.backend.rawValue, name: d.name, driver: d.driver,
+                                            type: d.type, software: d.software, compute: d.compute,
+                                            pid: p.configuration.isolation == .process ? $0.pid : nil)
+                if let physical = $0.physicalDevice {
+                    summary.index = physical.index
+                    summary.uuid = physical.deviceUUID
+                    summary.pciBusID = physical.pciBusID
+                }
+                return summary
             }
             let bytes = steps.compactMap(\.bytes).reduce(0, +)
             return (true, "Initialization succeeded: \(p.contexts.count) contexts, \(p.plan.shards.count) shards, \(ReportFormat.bytes(bytes)) of weights uploaded")

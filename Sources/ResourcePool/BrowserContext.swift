@@ -41,6 +41,8 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private let watchdog: Duration
     private let startDeadline: Duration
     private let token: String
+    /// `--devices`: this browser's own physical device (its UUID), to return to on a rebuild.
+    let homeDevice: PhysicalDeviceInfo?
 
     init(name: String, browser: String, backend: Backend, environment: GPUEnvironment, log: EventLog, breaker: CircuitBreaker,
          shared: (device: ComputeDevice, queue: Int)? = nil, host: BrowserHost? = nil, configuration: PoolConfiguration = PoolConfiguration(),
@@ -57,6 +59,9 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         watchdog = configuration.watchdog
         startDeadline = configuration.startDeadline
         self.token = token
+        homeDevice = configuration.browserDevices[browser].flatMap {
+            environment.physicalDevices.indices.contains($0) ? environment.physicalDevices[$0] : nil
+        }
     }
 
     public var state: ContextState { lock.withLock { currentState } }
@@ -112,11 +117,20 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         switch backend {
         case .webnn: return ("CPU (OpenBLAS)", "OpenBLAS", "host", false, "the CPU reference forward (cblas_sgemm)")
         case .webgpu:
-            let (info, kernels, remoteName) = lock.withLock {
-                ((engine as? LocalEngine)?.stack.device.physical.info, engine?.kernelsSummary, (engine as? RemoteEngine)?.deviceName)
-            }
-            let shown = info ?? environment.initialDevice
-            return (remoteName ?? shown.name, shown.driverInfo, shown.type.rawValue, shown.isSoftware, kernels ?? "not started")
+            let shown = physicalDevice ?? environment.initialDevice
+            let kernels = lock.withLock { engine?.kernelsSummary }
+            return (shown.name, shown.driverInfo, shown.type.rawValue, shown.isSoftware, kernels ?? "not started")
+        }
+    }
+
+    /// The physical device this context runs on now (nil for webnn or while down): in this
+    /// process, or the one the browser process reported (matched by UUID).
+    public var physicalDevice: PhysicalDeviceInfo? {
+        lock.withLock {
+            if let local = engine as? LocalEngine { return local.stack.device.physical.info }
+            guard let remote = engine as? RemoteEngine else { return nil }
+            return environment.physicalDevices.first { $0.deviceUUID == remote.deviceUUID && $0.name == remote.deviceName }
+                ?? environment.physicalDevices.first { $0.deviceUUID == remote.deviceUUID }
         }
     }
     public var heldComponents: Set<ModelComponent> { lock.withLock { held } }
@@ -157,7 +171,8 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         if let shared {
             device = shared.device
         } else {
-            let physical = try timed("device_query") { try environment.choosePhysicalDevice() }
+            let (physical, note) = try timed("device_query") { try environment.choosePhysicalDevice(uuid: homeDevice?.deviceUUID) }
+            if let note { log.record("device", context: name, note) }
             device = try timed("device_creation") { try environment.makeDevice(physical, label: name) }
         }
         if sabotaged {
@@ -179,6 +194,9 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         let (process, spawnedAt) = try host.liveProcess(crashOnStart: crashOnStart)
         let remote = try RemoteEngine(context: name, host: host, process: process, token: token, watchdog: watchdog,
                                       startDeadline: startDeadline)
+        if let home = homeDevice, remote.deviceUUID != home.deviceUUID {
+            log.record("device", context: name, "device \(home.index) (\(home.deviceUUID)) is gone: rebuilt on \(remote.deviceName) (\(remote.deviceUUID))")
+        }
         // The worker's clock is CLOCK_MONOTONIC; ours is the log's. Both tick together.
         let (ourNow, theirNow) = (log.now, WireStep.monotonicNanos)
         func offset(_ nanos: UInt64) -> Double { ourNow - Double(Int64(bitPattern: theirNow &- nanos)) / 1e9 }

@@ -15,6 +15,8 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
     public let cpu: CPUReference
     /// The device chosen at start (for reports and the software-fallback message).
     public let initialDevice: PhysicalDeviceInfo
+    /// Every physical device at start, by index (what `--devices` indices name).
+    public let physicalDevices: [PhysicalDeviceInfo]
     public let selectionReason: String
     /// Devices take the staging path even where memory is unified (`ComputeDevice.unifiedMemory`):
     /// a discrete GPU's uploads and read-backs, exercised on lavapipe.
@@ -39,6 +41,7 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
         let devices = try instance.physicalDevices()
         let (index, reason) = try selection.choose(from: devices.map(\.info))
         initialDevice = devices[index].info
+        physicalDevices = devices.map(\.info)
         selectionReason = reason
     }
 
@@ -57,11 +60,15 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
         try ComputeDevice(physical: physical, label: label, queueCount: queueCount, stagedUploads: stagedUploads)
     }
 
-    /// A fresh physical-device query and choice.
-    func choosePhysicalDevice() throws -> PhysicalDevice {
+    /// A fresh physical-device query and choice: the device with `uuid` when it is still
+    /// there (a browser's own device), else the selection's choice, with a note saying so.
+    func choosePhysicalDevice(uuid: String? = nil) throws -> (device: PhysicalDevice, note: String?) {
         let devices = try instance.physicalDevices()
+        if let uuid {
+            if let own = devices.first(where: { $0.info.deviceUUID == uuid }) { return (own, nil) }
+        }
         let (index, _) = try selection.choose(from: devices.map(\.info))
-        return devices[index]
+        return (devices[index], uuid.map { "device \($0) is gone: rebuilt on \(devices[index].info.index): \(devices[index].info.name)" })
     }
 }
 

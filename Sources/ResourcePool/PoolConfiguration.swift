@@ -28,6 +28,11 @@ public struct PoolConfiguration: Sendable {
     /// Process isolation: the executable to start in its worker role (default: this one).
     public var workerExecutable: String?
 
+    /// `--devices`: the physical device (index at start) each browser runs on; a browser not
+    /// listed takes the selection's device. A rebuilt browser returns to its own device (found
+    /// again by UUID after a fresh query), or goes elsewhere if it is gone, saying so.
+    public var browserDevices: [String: Int] = [:]
+
     /// Browser names, one context each; a repeated name makes "chrome-2".
     public var browsers: [String] = ["chrome", "firefox", "edge"]
     /// Browsers whose context is WebNN (the CPU path) instead of WebGPU.

@@ -44,6 +44,12 @@ public struct PhysicalDeviceInfo: Sendable, Codable, Equatable {
     public let storageBuffer16BitAccess: Bool
     /// Identifies the driver build; the host-side pipeline cache is keyed by it.
     public let pipelineCacheUUID: String
+    /// The device's own UUID (VkPhysicalDeviceIDProperties, 8-4-4-4-12 hex): what nvidia-smi's
+    /// GPU UUID and DCGM identify a GPU by. Stable across processes and restarts.
+    public let deviceUUID: String
+    /// The PCI address, "dddd:bb:dd.f", where the driver reports it (VK_EXT_pci_bus_info);
+    /// nil for software devices.
+    public let pciBusID: String?
 
     /// A software rasteriser (lavapipe/llvmpipe, SwiftShader): never a hardware GPU.
     public var isSoftware: Bool { type == .cpu }
@@ -75,15 +81,32 @@ public struct PhysicalDevice: @unchecked Sendable {  // the handle lives as long
         driver.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES
         var subgroup = VkPhysicalDeviceSubgroupProperties()
         subgroup.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES
+        var ids = VkPhysicalDeviceIDProperties()
+        ids.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES
+        // Chained only where the extension is there: an unknown struct in the chain is invalid use.
+        let hasPCI = deviceExtensions(fns, handle).contains("VK_EXT_pci_bus_info")
+        var pci = VkPhysicalDevicePCIBusInfoPropertiesEXT()
+        pci.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT
         var props2 = VkPhysicalDeviceProperties2()
         props2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2
-        withUnsafeMutablePointer(to: &subgroup) { sp in
-            driver.pNext = UnsafeMutableRawPointer(sp)
-            withUnsafeMutablePointer(to: &driver) { dp in
-                props2.pNext = UnsafeMutableRawPointer(dp)
-                fns.getPhysicalDeviceProperties2(handle, &props2)
+        withUnsafeMutablePointer(to: &pci) { pp in
+            ids.pNext = hasPCI ? UnsafeMutableRawPointer(pp) : nil
+            withUnsafeMutablePointer(to: &ids) { ip in
+                subgroup.pNext = UnsafeMutableRawPointer(ip)
+                withUnsafeMutablePointer(to: &subgroup) { sp in
+                    driver.pNext = UnsafeMutableRawPointer(sp)
+                    withUnsafeMutablePointer(to: &driver) { dp in
+                        props2.pNext = UnsafeMutableRawPointer(dp)
+                        fns.getPhysicalDeviceProperties2(handle, &props2)
+                    }
+                }
             }
         }
+        let uuidHex = withUnsafeBytes(of: ids.deviceUUID) { raw in raw.map { String(format: "%02x", $0) }.joined() }
+        let uuid = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { r in
+            String(uuidHex[uuidHex.index(uuidHex.startIndex, offsetBy: r.lowerBound)..<uuidHex.index(uuidHex.startIndex, offsetBy: r.upperBound)])
+        }.joined(separator: "-")
+        let busID = hasPCI ? String(format: "%04x:%02x:%02x.%x", pci.pciDomain, pci.pciBus, pci.pciDevice, pci.pciFunction) : nil
         var f16 = VkPhysicalDeviceShaderFloat16Int8Features()
         f16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES
         var storage16 = VkPhysicalDevice16BitStorageFeatures()
@@ -138,7 +161,18 @@ public struct PhysicalDevice: @unchecked Sendable {  // the handle lives as long
             storageBuffer16BitAccess: storage16.storageBuffer16BitAccess != 0,
             pipelineCacheUUID: withUnsafeBytes(of: p.pipelineCacheUUID) { raw in
                 raw.map { String(format: "%02x", $0) }.joined()
-            })
+            },
+            deviceUUID: uuid,
+            pciBusID: busID)
+    }
+
+    /// The device extensions the driver offers.
+    private static func deviceExtensions(_ fns: InstanceFunctions, _ handle: VkPhysicalDevice) -> Set<String> {
+        var count: UInt32 = 0
+        guard fns.enumerateDeviceExtensionProperties(handle, nil, &count, nil) == VK_SUCCESS, count > 0 else { return [] }
+        var list = [VkExtensionProperties](repeating: VkExtensionProperties(), count: Int(count))
+        guard fns.enumerateDeviceExtensionProperties(handle, nil, &count, &list) == VK_SUCCESS else { return [] }
+        return Set(list.prefix(Int(count)).map { string(fromCTuple: $0.extensionName) })
     }
 
     private static func kind(_ t: VkPhysicalDeviceType) -> PhysicalDeviceInfo.Kind {

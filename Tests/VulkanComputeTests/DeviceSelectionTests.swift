@@ -9,7 +9,8 @@ extension GPUSuite { @Suite struct DeviceSelectionTests {
                            limits: .init(maxStorageBufferRange: 0, maxTexelBufferElements: 0, maxComputeSharedMemorySize: 0,
                                          maxComputeWorkGroupInvocations: 0, maxComputeWorkGroupSize: [], maxComputeWorkGroupCount: [],
                                          maxPushConstantsSize: 0, subgroupSize: 0, timestampPeriodNs: 1),
-                           timestamps: true, shaderFloat16: false, storageBuffer16BitAccess: false, pipelineCacheUUID: "")
+                           timestamps: true, shaderFloat16: false, storageBuffer16BitAccess: false, pipelineCacheUUID: "",
+                           deviceUUID: "00000000-0000-0000-0000-00000000000\(index)", pciBusID: nil)
     }
 
     let mixed = [device(0, "llvmpipe (LLVM 15)", .cpu), device(1, "Intel UHD", .integrated), device(2, "NVIDIA H100", .discrete)]

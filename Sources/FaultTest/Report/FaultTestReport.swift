@@ -79,6 +79,11 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
     public var compute: String?
     /// The OS process serving the context at initialize (schema 1.3).
     public var pid: Int32?
+    /// The physical device: its index at start, UUID and PCI bus id where the driver gives it
+    /// (schema 1.3; webgpu only).
+    public var index: Int?
+    public var uuid: String?
+    public var pciBusID: String?
 
     public init(context: String, backend: String, name: String, driver: String, type: String, software: Bool,
                 compute: String? = nil, pid: Int32? = nil) {

@@ -80,13 +80,17 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         case .index(let i): index = i
         case .name(let n): name = n
         }
+        // `--devices`: the browser's own device, found again by UUID in the new process.
+        let home = configuration.browserDevices[browser].flatMap {
+            environment.physicalDevices.indices.contains($0) ? environment.physicalDevices[$0] : nil
+        }
         let spec = WorkerSpec(browser: browser, contexts: contexts, sharedDevice: configuration.contextMode == .queue,
                               config: environment.config, weightsPath: SharedWeightFile.path(descriptor: 3), weightsDirectory: false,
                               weightsLabel: "\(environment.weights.source)", deviceIndex: index, deviceName: name,
                               requireGPU: selection.requireGPU, stagedUploads: environment.stagedUploads,
                               listenDescriptors: contexts.indices.map { Int32(5 + $0) }, deathWatchDescriptor: 4, parentPID: getpid(),
                               spirvCachePath: directory.spirvCachePath, validationPath: directory.validationPath,
-                              crashOnStart: crashOnStart)
+                              crashOnStart: crashOnStart, deviceUUID: home?.deviceUUID)
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         var env = ProcessInfo.processInfo.environment
         env[WorkerSpec.tokenVariable] = directory.token

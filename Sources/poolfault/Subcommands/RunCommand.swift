@@ -109,19 +109,33 @@ struct RunCommand: ParsableCommand {
                 try ReportFiles.checkWritable(file: URL(fileURLWithPath: file))
             }
             let (config, weights) = try model.load()
-            try checkShardCount(config)
+            try checkShardCount(config, browsers: browserList)
             let logger = Logs.logger("run")
             let (instance, physical) = try deviceOptions.open(logger: logger)
+            // --devices: where each browser runs (and, with --browsers-per-device, which browsers).
+            let spread = try poolOptions.spread(among: try instance.physicalDevices().map(\.info))
+            let browsers = spread?.browsers ?? browserList
+            if let note = spread?.note { printError("poolfault: \(note)") }
+            if spread != nil {
+                try checkShardCount(config, browsers: browsers)
+                var spreadPool = poolConfiguration
+                spreadPool.browsers = browsers
+                for kind in scenarios {
+                    if let why = spreadPool.refusal(toHost: kind, target: target) { throw ValidationError("cannot run \(kind.rawValue): \(why)") }
+                }
+            }
             let environment = try makePoolEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
                                                       weights: weights, isolation: poolOptions.isolation)
             if scenario == .all && poolOptions.isolation == .thread {
                 printError("poolfault: --scenario all: gpu_hang left out (it needs --isolation process: a hung queue cannot be reclaimed inside one process)")
             }
             var pool = poolConfiguration
+            pool.browsers = browsers
+            pool.browserDevices = spread?.devices ?? [:]
             var contextModeLabel = "device"
             if contextMode == .queue {
                 let queues = physical.info.computeFamily?.count ?? 1
-                let gpuContexts = browserList.filter { !webnnSet.contains($0) }.count
+                let gpuContexts = browsers.filter { !webnnSet.contains($0) }.count
                 if queues >= gpuContexts {
                     pool.contextMode = .queue
                     contextModeLabel = "queue (\(gpuContexts) queues of one \(physical.info.name) device)"
@@ -148,8 +162,8 @@ struct RunCommand: ParsableCommand {
                     if devices.isEmpty { devices = used }
                 }
             }
-            let plan = try ShardPlan.make(shardType, config: config, shardCount: browserList.count)
-            var info = TestInfo(model: config.name, browsers: browserList, recoveryStrategy: recoveryStrategy.rawValue,
+            let plan = try ShardPlan.make(shardType, config: config, shardCount: browsers.count)
+            var info = TestInfo(model: config.name, browsers: browsers, recoveryStrategy: recoveryStrategy.rawValue,
                                 timestamp: Self.timestamp(), seed: model.seed, devices: devices, toolVersion: Poolfault.version,
                                 shardType: shardType.rawValue, shards: plan.shards.map(\.description),
                                 layers: config.numLayers, sequenceLength: config.sequenceLength,
@@ -207,9 +221,9 @@ struct RunCommand: ParsableCommand {
 
     /// One shard per browser: refuses, naming the flags to change, a model too small to cut
     /// into that many shards of the chosen type.
-    private func checkShardCount(_ config: ModelConfig) throws {
+    private func checkShardCount(_ config: ModelConfig, browsers: [String]) throws {
         let maximum = shardType.maximumShards(for: config)
-        let needed = browserList.count
+        let needed = browsers.count
         guard needed > maximum else { return }
         var fixes: [String] = []
         if shardType != .component {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ResourcePool
+import VulkanCompute
 
 extension PoolConfiguration.Isolation: ExpressibleByArgument {}
 
@@ -22,8 +23,22 @@ struct PoolOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Process isolation: seconds a shard run or heartbeat may take before the watchdog declares its context hung and kills the browser's process (Chrome's GPU watchdog).")
     var watchdog: Double = 2
 
+    @Option(help: "Spread the browsers over physical devices: all (every GPU), indices (0,1,2; repeats allowed: 0,0,0) or names (nvidia,amd). A browser's contexts stay on its device; a crashed browser is rebuilt on its own device.")
+    var devices: String?
+
+    @Option(parsing: .unconditional, help: "With --devices: N browsers on each listed device (names taken from --browsers, numbered after the first round).")
+    var browsersPerDevice: Int?
+
     @Option(help: "Also write a trace (Chrome Trace Event Format; open it in ui.perfetto.dev or chrome://tracing) to this file.")
     var trace: String?
+
+    /// `--devices` resolved against the machine's devices (nil without the flag): the browsers
+    /// and where each runs. Bad values are usage errors (exit 64), named with the valid ones.
+    func spread(among physical: [PhysicalDeviceInfo]) throws -> DeviceSpread? {
+        guard let devices else { return nil }
+        let indices = try DeviceSpread.resolve(devices, among: physical)
+        return DeviceSpread.assign(browsers: browserList, devices: indices, perDevice: browsersPerDevice)
+    }
 
     /// Isolation and watchdog applied to `pool`.
     func apply(to pool: inout PoolConfiguration, isolation: PoolConfiguration.Isolation? = nil) {
@@ -36,6 +51,11 @@ struct PoolOptions: ParsableArguments {
     func validate() throws {
         guard keepCrashing >= 0 else { throw ValidationError("--keep-crashing must be 0 or more (got \(keepCrashing))") }
         guard !browserList.isEmpty else { throw ValidationError("--browsers needs at least one browser") }
+        if let n = browsersPerDevice {
+            guard devices != nil else { throw ValidationError("--browsers-per-device needs --devices") }
+            guard (1...16).contains(n) else { throw ValidationError("--browsers-per-device must be from 1 to 16 (got \(n))") }
+        }
+        if let devices, devices.isEmpty { throw ValidationError("--devices is empty: give all, indices (0,1) or names") }
         guard watchdog.isFinite, watchdog >= 0.01, watchdog <= 3600 else {
             throw ValidationError("--watchdog must be from 0.01 to 3600 seconds (got \(watchdog))")
         }
