@@ -50,6 +50,8 @@ public struct TestInfo: Sendable, Codable {
     public var watchdog: Double?
     /// Set when a signal ended the run early: which, and what was left out (schema 1.3).
     public var interrupted: String?
+    /// `--level quick|medium` (schema 1.3).
+    public var level: String?
 
     public init(model: String, browsers: [String], recoveryStrategy: String, timestamp: String, seed: UInt64,
                 devices: [DeviceSummary], toolVersion: String, shardType: String, shards: [String], layers: Int,
@@ -155,6 +157,8 @@ public struct ScenarioResult: Sendable, Codable {
     /// Process isolation: each context's browser process at this scenario's initialize
     /// (context → pid; schema 1.3). Each scenario has a fresh pool, so fresh processes.
     public var processes: [String: Int32]?
+    /// The scenario's recovery strategy, when a run used several (`--level medium`; schema 1.3).
+    public var strategy: String?
 
     public init(scenario: String, description: String, overallSuccess: Bool,
                 phases: [Phase], fault: FaultRecord?, recovery: RecoveryRecord?,

@@ -27,8 +27,8 @@ public enum JUnitReport {
             out += "      <property name=\"\(attribute(name))\" value=\"\(attribute(value))\"/>\n"
         }
         out += "    </properties>\n"
-        let classname = attribute("\(info.model).\(info.recoveryStrategy)")
         for (key, scenario) in zip(keys, report.scenarios) {
+            let classname = attribute("\(info.model).\(scenario.strategy ?? info.recoveryStrategy)")
             out += "    <testcase classname=\"\(classname)\" name=\"\(attribute(key))\" time=\"\(seconds(time(of: scenario)))\""
             let lines = scenario.phases.map { TerminalReport.phaseLine($0, color: false) }
                 + TerminalReport.detailLines(scenario, devices: info.devices)

@@ -58,7 +58,7 @@ extension FaultTestReport {
 
 extension ScenarioResult {
     private enum CodingKeys: String, CodingKey {
-        case scenario, description, phases, fault, recovery, numerics, events, processes, overallSuccess
+        case scenario, description, strategy, phases, fault, recovery, numerics, events, processes, overallSuccess
     }
 
     /// The JSON keys of `scenarios`, in order: the scenario's name, or "<name>_2", "<name>_3", …
@@ -89,6 +89,7 @@ extension ScenarioResult {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(scenario, forKey: .scenario)
         try container.encode(description, forKey: .description)
+        try container.encodeIfPresent(strategy, forKey: .strategy)
         var phaseContainer = container.nestedContainer(keyedBy: ReportKey.self, forKey: .phases)
         for phase in phases {
             try phaseContainer.encode(phase.result, forKey: ReportKey(phase.name.rawValue))
@@ -124,6 +125,7 @@ extension ScenarioResult {
         numerics = try container.decodeIfPresent([String: NumericsRecord].self, forKey: .numerics) ?? [:]
         events = try container.decodeIfPresent([PoolEvent].self, forKey: .events) ?? []
         processes = try container.decodeIfPresent([String: Int32].self, forKey: .processes)
+        strategy = try container.decodeIfPresent(String.self, forKey: .strategy)
     }
 }
 

@@ -25,6 +25,18 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Scenario to run (default: the original four, in order; all: every scenario, gpu_hang included).")
     var scenario: ScenarioChoice?
 
+    /// Validation levels, as `dcgmi diag -r 1|2` (README: "Validating a GPU node").
+    enum Level: String, ExpressibleByArgument, CaseIterable {
+        /// The original four scenarios, one strategy, a reduced model (3 layers, 32 tokens): a
+        /// readiness check within 30 s even on a cold shader cache (a Slurm prolog's budget).
+        case quick
+        /// Every scenario, gpu_hang included, × every strategy, on the full model.
+        case medium
+    }
+
+    @Option(help: "A validation level: quick (the four original scenarios, one strategy, a reduced model: under 30 s) or medium (every scenario incl. gpu_hang × every strategy, full model). Chooses the scenarios itself.")
+    var level: Level?
+
     @Option(help: "Recovery strategy.")
     var recoveryStrategy: RecoveryStrategyKind = .progressive
 
@@ -65,6 +77,12 @@ struct RunCommand: ParsableCommand {
     static let maxRepeat = 1000
 
     func validate() throws {
+        if level != nil, scenario != nil {
+            throw ValidationError("--level chooses the scenarios itself: drop --scenario (quick: the original four; medium: all five × every strategy)")
+        }
+        if level == .medium && poolOptions.isolation == .thread {
+            throw ValidationError("--level medium runs gpu_hang, which needs --isolation process")
+        }
         guard (1...Self.maxRepeat).contains(`repeat`) else {
             throw ValidationError("--repeat must be from 1 to \(Self.maxRepeat) (got \(`repeat`)): each repeat's results are kept for the report")
         }
@@ -82,7 +100,26 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    var scenarios: [FaultKind] { ScenarioChoice.scenarios(scenario, isolation: poolOptions.isolation) }
+    var scenarios: [FaultKind] {
+        switch level {
+        case .quick?: return FaultKind.original
+        case .medium?: return FaultKind.allCases
+        case nil: return ScenarioChoice.scenarios(scenario, isolation: poolOptions.isolation)
+        }
+    }
+
+    /// The strategies to run each scenario with: all three for medium, else the one asked for.
+    var strategies: [RecoveryStrategyKind] { level == .medium ? RecoveryStrategyKind.allCases : [recoveryStrategy] }
+
+    /// The model options with the level's reduction (quick: 3 layers, 32 tokens, unless set).
+    var modelForLevel: ModelOptions {
+        var m = model
+        if level == .quick {
+            if m.layers == nil { m.layers = 3 }
+            if m.seqLen == nil, m.weights == nil, (m.model ?? "bert-base-uncased").hasPrefix("bert") { m.seqLen = 32 }
+        }
+        return m
+    }
     var target: FaultTarget { faultTarget.map { Int($0).map(FaultTarget.index) ?? .named($0) } ?? .drawn }
 
     /// The pool as the flags describe it (the context mode is settled against the device in `run`).
@@ -108,7 +145,7 @@ struct RunCommand: ParsableCommand {
             for file in [junit, poolOptions.trace, noHtml ? nil : html].compactMap({ $0 }) {
                 try ReportFiles.checkWritable(file: URL(fileURLWithPath: file))
             }
-            let (config, weights) = try model.load()
+            let (config, weights) = try modelForLevel.load()
             try checkShardCount(config, browsers: browserList)
             let logger = Logs.logger("run")
             let (instance, physical) = try deviceOptions.open(logger: logger)
@@ -144,26 +181,31 @@ struct RunCommand: ParsableCommand {
                     printError("poolfault: --context-mode queue: \(physical.info.name) offers \(queues) compute queue\(queues == 1 ? "" : "s") for \(gpuContexts) contexts: using a VkDevice per context")
                 }
             }
-            let runner = try ScenarioRunner(environment: environment, configuration: pool, strategy: recoveryStrategy,
-                                            faultTarget: target, keepCrashing: poolOptions.keepCrashing)
+            let runners = try strategies.map {
+                try ScenarioRunner(environment: environment, configuration: pool, strategy: $0,
+                                   faultTarget: target, keepCrashing: poolOptions.keepCrashing)
+            }
             var results: [ScenarioResult] = []
             var devices: [DeviceSummary] = []
             var interrupted: String?
-            let planned = `repeat` * scenarios.count
+            let planned = `repeat` * scenarios.count * runners.count
             runs: for _ in 0..<`repeat` {
-                for kind in scenarios {
-                    let (result, used) = runner.run(kind)
-                    if Interruption.signal != nil {
-                        // The scenario the signal cut short is not a result: its browsers were killed.
-                        interrupted = "\(Interruption.name) during \(kind.rawValue): \(results.count) of \(planned) scenarios finished and reported"
-                        break runs
+                for runner in runners {
+                    for kind in scenarios {
+                        var (result, used) = runner.run(kind)
+                        if runners.count > 1 { result.strategy = runner.strategy.rawValue }
+                        if Interruption.signal != nil {
+                            // The scenario the signal cut short is not a result: its browsers were killed.
+                            interrupted = "\(Interruption.name) during \(kind.rawValue): \(results.count) of \(planned) scenarios finished and reported"
+                            break runs
+                        }
+                        results.append(result)
+                        if devices.isEmpty { devices = used }
                     }
-                    results.append(result)
-                    if devices.isEmpty { devices = used }
                 }
             }
             let plan = try ShardPlan.make(shardType, config: config, shardCount: browsers.count)
-            var info = TestInfo(model: config.name, browsers: browsers, recoveryStrategy: recoveryStrategy.rawValue,
+            var info = TestInfo(model: config.name, browsers: browsers, recoveryStrategy: strategies.count > 1 ? "all" : recoveryStrategy.rawValue,
                                 timestamp: Self.timestamp(), seed: model.seed, devices: devices, toolVersion: Poolfault.version,
                                 shardType: shardType.rawValue, shards: plan.shards.map(\.description),
                                 layers: config.numLayers, sequenceLength: config.sequenceLength,
@@ -173,6 +215,7 @@ struct RunCommand: ParsableCommand {
                                 openblas: "\(openblasThreads()) threads, \(OpenBLASSpin.description)")
             info.isolation = poolOptions.isolation.rawValue
             info.interrupted = interrupted
+            info.level = level?.rawValue
             info.watchdog = poolOptions.isolation == .process ? poolOptions.watchdog : nil
             let report = FaultTestReport(testInfo: info, scenarios: results)
             let path = try JSONReport.write(report, toDirectory: outputURL)

@@ -1,0 +1,30 @@
+import Foundation
+import Testing
+
+/// `run --level`: validation levels like `dcgmi diag -r 1|2`.
+@Suite(.serialized) struct LevelCLITests {
+    // Test that --level quick passes end to end: the original four scenarios, one strategy, a
+    // reduced model, one JUnit testcase per scenario, the level in the report.
+    @Test func quickPassesEndToEnd() throws {
+        let dir = RunCLITests.tempDir("quick"), junit = dir + "/junit.xml"
+        let r = try CLIRunner.run(["--level", "quick", "--output-dir", dir, "--junit", junit, "--json", "--no-html"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let info = try #require(report["test_info"] as? [String: Any])
+        #expect(info["level"] as? String == "quick" && info["layers"] as? Int == 3 && info["sequence_length"] as? Int == 32)
+        #expect((report["summary"] as? [String: Any])?["run_order"] as? [String] == ["connection_lost", "component_failure", "browser_crash", "multiple_failures"])
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 4)
+    }
+
+    // Test that bad level flags exit 64 before any work, naming the valid values.
+    @Test(arguments: [["--level", "bogus"], ["--level", "quick", "--scenario", "browser_crash"], ["--level", "medium", "--isolation", "thread"]])
+    func badLevelFlagsExit64(_ flags: [String]) throws {
+        let dir = RunCLITests.tempDir("bad-level")
+        let r = try CLIRunner.run(flags + ["--output-dir", dir])
+        #expect(r.status == 64, "\(flags): \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        if flags[1] == "bogus" { #expect(r.stderr.contains("quick") && r.stderr.contains("medium"), "\(r.stderr)") }
+        #expect(RunCLITests.reports(in: dir).isEmpty)
+    }
+}
