@@ -46,7 +46,7 @@ import Testing
         }
         replace("--runs", with: "1")
         replace("--trials", with: "1")
-        if ["run", "infer"].contains(sub) || ["forward", "recovery"].contains(subsub) {
+        if ["run", "infer", "soak"].contains(sub) || ["forward", "recovery"].contains(subsub) {
             words += ["--layers", "3"]
             if !command.contains("vit-") { words += ["--seq-len", "8"] }
         }

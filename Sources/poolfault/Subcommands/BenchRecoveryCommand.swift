@@ -194,6 +194,7 @@ struct Samples {
     }
     /// The percentile in milliseconds.
     func ms(_ p: Double) -> Double { percentile(p) / 1000 }
+    var count: Int { values.count }
 }
 
 /// A one-line progress bar on stderr, only when stderr is a terminal.

@@ -141,7 +141,7 @@ struct RunCommand: ParsableCommand {
         var status: Int32 = 0
         try reportingErrors {
             let outputURL = URL(fileURLWithPath: outputDir)
-            try ensureWritable(outputURL)
+            try Self.ensureWritable(outputURL)
             for file in [junit, poolOptions.trace, noHtml ? nil : html].compactMap({ $0 }) {
                 try ReportFiles.checkWritable(file: URL(fileURLWithPath: file))
             }
@@ -290,7 +290,7 @@ struct RunCommand: ParsableCommand {
     }
 
     /// Creates the output directory (with parents) and proves it writable before any work.
-    private func ensureWritable(_ url: URL) throws {
+    static func ensureWritable(_ url: URL) throws {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             let probe = url.appendingPathComponent(".poolfault-write-test-\(getpid())")

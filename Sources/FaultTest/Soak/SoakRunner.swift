@@ -1,0 +1,159 @@
+import Foundation
+import ResourcePool
+import Transformer
+
+/// What a soak runs: faults under sustained load (Chaos Toolkit's steady-state hypothesis,
+/// checked before, during and after each fault).
+public struct SoakPlan: Sendable {
+    public var duration: Duration
+    public var clients: Int
+    /// Mean time between planned faults; each is drawn ±25% with the seed.
+    public var faultInterval: Duration
+    public var faults: [FaultKind]
+    public var strategy: RecoveryStrategyKind
+    public var seed: UInt64
+    public init(duration: Duration, clients: Int, faultInterval: Duration, faults: [FaultKind], strategy: RecoveryStrategyKind, seed: UInt64) {
+        self.duration = duration; self.clients = clients; self.faultInterval = faultInterval
+        self.faults = faults; self.strategy = strategy; self.seed = seed
+    }
+}
+
+/// One request of the soak.
+public struct SoakRequest: Sendable {
+    public enum Outcome: Sendable, Equatable { case ok, wrong(String), lost(String) }
+    /// Seconds since the soak began.
+    public let start: Double
+    public let seconds: Double
+    /// Served by the pool's CPU fallback (counts against availability).
+    public let degraded: Bool
+    public let outcome: Outcome
+}
+
+/// One fault of the soak, planned or not, and its recovery.
+public struct SoakFault: Sendable, Codable {
+    public let kind: String
+    public let targets: [String]
+    /// False for a browser that died without poolfault causing it.
+    public let planned: Bool
+    /// Seconds since the soak began.
+    public let struck: Double
+    public let detectionSeconds: Double?
+    public let recoverySeconds: Double
+    public let recovered: Bool
+    public let message: String
+}
+
+/// The soak's raw outcome: every request and every fault (the CLI computes the figures).
+public struct SoakResult: Sendable {
+    public let requests: [SoakRequest]
+    public let faults: [SoakFault]
+    /// [struck, recovered] of each fault, seconds since the soak began: the "during" windows.
+    public var windows: [ClosedRange<Double>] { faults.map { $0.struck...($0.struck + max($0.recoverySeconds, 0)) } }
+    public let seconds: Double
+}
+
+/// Runs a soak on one pool: `clients` threads send seeded requests without pause, each checked
+/// against the CPU reference; the pool is faulted at seeded times and recovered by the strategy;
+/// a browser process that dies on its own is noticed (the pool's death watch) and recovered too.
+public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`; the rest owned by `run`
+    public let environment: GPUEnvironment
+    public let configuration: PoolConfiguration
+    public let plan: SoakPlan
+    private let lock = NSLock()
+    private var requests: [SoakRequest] = []
+    private let stopCondition = NSCondition()
+    private var stopping = false
+
+    public init(environment: GPUEnvironment, configuration: PoolConfiguration, plan: SoakPlan) {
+        self.environment = environment
+        self.configuration = configuration
+        self.plan = plan
+    }
+
+    /// Runs the soak. `progress` is called about once a second (requests so far, faults so far).
+    public func run(progress: ((Int, Int, [SoakRequest]) -> Void)? = nil) throws -> SoakResult {
+        let pool = try Pool(configuration: configuration, environment: environment)
+        defer { pool.shutdown() }
+        _ = try pool.initialize()
+        // A few seeded inputs and their reference outputs: every answer is checked.
+        let inputs = (0..<4).map { ModelInput.seeded(config: environment.config, seed: plan.seed &+ 100 &+ UInt64($0)) }
+        let references = try inputs.map { try environment.cpu.forward($0) }
+        let began = ContinuousClock.now
+        let group = DispatchGroup()
+        for client in 0..<plan.clients {
+            group.enter()
+            let thread = Thread { [self] in
+                var i = client
+                while !isStopping {
+                    let k = i % inputs.count
+                    i += 1
+                    let start = ContinuousClock.now
+                    let record: SoakRequest
+                    do {
+                        let r = try pool.infer(inputs[k], reference: references[k])
+                        record = SoakRequest(start: (start - began).seconds, seconds: r.seconds, degraded: r.degraded,
+                                             outcome: r.matchesReference ? .ok : .wrong("\(r.comparison)"))
+                    } catch {
+                        record = SoakRequest(start: (start - began).seconds, seconds: (ContinuousClock.now - start).seconds,
+                                             degraded: false, outcome: .lost("\(error)"))
+                    }
+                    lock.withLock { requests.append(record) }
+                }
+                group.leave()
+            }
+            thread.name = "soak client \(client)"
+            thread.start()
+        }
+
+        var faults: [SoakFault] = []
+        var random = Xoshiro256StarStar(seed: plan.seed)
+        func draw() -> Double { Double(random.next() >> 11) / Double(1 << 53) }
+        var nextFault = plan.faultInterval.seconds * (0.75 + 0.5 * draw())
+        var seenUnplanned = 0
+        var lastProgress = 0.0
+        while true {
+            let now = (ContinuousClock.now - began).seconds
+            if now >= plan.duration.seconds { break }
+            // A browser that died on its own: recovered at once, reported as unplanned.
+            let unplanned = pool.events.events.filter { $0.kind == "unplanned_exit" }
+            if unplanned.count > seenUnplanned {
+                for event in unplanned[seenUnplanned...] {
+                    let struck = event.t - pool.events.offset(of: began)
+                    let r = pool.recover(using: plan.strategy)
+                    faults.append(SoakFault(kind: "unplanned_exit", targets: event.context.map { [$0] } ?? [], planned: false,
+                                            struck: struck, detectionSeconds: nil, recoverySeconds: r.duration, recovered: r.success,
+                                            message: "\(event.detail); \(r.message)"))
+                }
+                seenUnplanned = unplanned.count
+            }
+            if now >= nextFault, !plan.faults.isEmpty {
+                let kind = plan.faults[min(plan.faults.count - 1, Int(draw() * Double(plan.faults.count)))]
+                let struck = (ContinuousClock.now - began).seconds
+                do {
+                    let fault = try FaultInjector.inject(kind, into: pool)
+                    let r = pool.recover(using: plan.strategy)
+                    let observed = FaultInjector.observed(fault, in: pool)
+                    faults.append(SoakFault(kind: kind.rawValue, targets: fault.targets, planned: true, struck: struck,
+                                            detectionSeconds: observed.detectionSeconds, recoverySeconds: r.duration, recovered: r.success,
+                                            message: r.message))
+                } catch {
+                    faults.append(SoakFault(kind: kind.rawValue, targets: [], planned: true, struck: struck, detectionSeconds: nil,
+                                            recoverySeconds: 0, recovered: false, message: "could not inject: \(error)"))
+                }
+                nextFault = (ContinuousClock.now - began).seconds + plan.faultInterval.seconds * (0.75 + 0.5 * draw())
+            }
+            if let progress, now - lastProgress >= 1 {
+                lastProgress = now
+                progress(lock.withLock { requests.count }, faults.count, lock.withLock { Array(requests.suffix(200)) })
+            }
+            // The supervisor's tick: how often it looks for the next fault time or an unplanned
+            // death (timing, not work: the clients do the work meanwhile).
+            stopCondition.withLock { _ = stopCondition.wait(until: Date().addingTimeInterval(0.05)) }
+        }
+        stopCondition.withLock { stopping = true }
+        group.wait()
+        return SoakResult(requests: lock.withLock { requests }, faults: faults, seconds: (ContinuousClock.now - began).seconds)
+    }
+
+    private var isStopping: Bool { stopCondition.withLock { stopping } }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import FaultTest
+import Foundation
+import ResourcePool
+import Transformer
+import VulkanCompute
+
+/// `poolfault soak`: faults under sustained load, judged against service-level objectives.
+struct SoakCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "soak",
+        abstract: "Faults under sustained load: every request checked, availability and latency per window, an SLO verdict.")
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var deviceOptions: DeviceOptions
+    @OptionGroup var poolOptions: PoolOptions
+
+    @Option(help: "How long to run: 60s, 2m, 500ms, or seconds (1 s to 24 h).")
+    var duration = "60s"
+
+    @Option(help: "Client threads sending requests without pause (1–256).")
+    var clients = 8
+
+    @Option(help: "Mean time between planned faults (each drawn ±25% with --seed): 5s, 500ms, …")
+    var faultInterval = "5s"
+
+    @Option(help: "Fault kinds to draw from, comma-separated (default: the original four the pool can host; add gpu_hang to hold requests for the watchdog).")
+    var faults: String?
+
+    @Option(help: "Recovery strategy after each fault.")
+    var recoveryStrategy: RecoveryStrategyKind = .progressive
+
+    @Option(help: "Directory for the soak report (soak_<timestamp>.json).")
+    var outputDir = "./fault_tolerance_basic_test_results"
+
+    @Option(parsing: .unconditional, help: "SLO: the least share of requests served without the CPU fallback (0–1).")
+    var sloAvailability = 0.99
+
+    @Option(parsing: .unconditional, help: "SLO: the most p99 latency during faults may be, as a multiple of p99 before them (≥ 1).")
+    var sloP99Ratio = 3.0
+
+    @Flag(help: "Print the soak report as JSON on stdout.")
+    var json = false
+
+    var durationValue: Duration? { Self.parseDuration(duration) }
+    var intervalValue: Duration? { Self.parseDuration(faultInterval) }
+
+    var faultKinds: [FaultKind]? {
+        guard let faults else { return nil }
+        return faults.split(separator: ",").map { FaultKind(rawValue: $0.trimmingCharacters(in: .whitespaces)) }.reduce(into: [FaultKind]?([])) {
+            if let kind = $1 { $0?.append(kind) } else { $0 = nil }
+        }
+    }
+
+    func validate() throws {
+        guard let d = durationValue, d >= .seconds(1), d <= .seconds(86_400) else {
+            throw ValidationError("--duration must be from 1s to 24h, e.g. 60s, 2m, 90 (got \(duration))")
+        }
+        guard let i = intervalValue, i >= .milliseconds(100), i <= .seconds(86_400) else {
+            throw ValidationError("--fault-interval must be from 100ms to 24h, e.g. 5s (got \(faultInterval))")
+        }
+        guard (1...256).contains(clients) else { throw ValidationError("--clients must be from 1 to 256 (got \(clients))") }
+        guard sloAvailability.isFinite, (0...1).contains(sloAvailability) else {
+            throw ValidationError("--slo-availability must be from 0 to 1, e.g. 0.99 (got \(sloAvailability))")
+        }
+        guard sloP99Ratio.isFinite, sloP99Ratio >= 1, sloP99Ratio <= 1_000_000 else {
+            throw ValidationError("--slo-p99-ratio must be 1 or more, e.g. 3 (got \(sloP99Ratio))")
+        }
+        if let faults, (faultKinds ?? []).isEmpty {
+            throw ValidationError("--faults takes \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated (got \(faults))")
+        }
+        let pool = poolConfiguration
+        for kind in faultKinds ?? [] where pool.refusal(toHost: kind, target: .drawn) != nil {
+            throw ValidationError("--faults \(kind.rawValue): \(pool.refusal(toHost: kind, target: .drawn)!)")
+        }
+    }
+
+    /// "60s", "2m", "500ms", "1h" or plain seconds.
+    static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let v = Double(text.dropLast(suffix.count)), v.isFinite, v >= 0 else { return nil }
+            return .milliseconds(Int64((v * scale * 1000).rounded()))
+        }
+        guard let v = Double(text), v.isFinite, v >= 0 else { return nil }
+        return .milliseconds(Int64((v * 1000).rounded()))
+    }
+
+    var poolConfiguration: PoolConfiguration {
+        var pool = PoolConfiguration()
+        pool.browsers = poolOptions.browserList
+        pool.seed = model.seed
+        poolOptions.apply(to: &pool)
+        return pool
+    }
+
+    /// The kinds drawn: those asked for, else the original four this pool can host (a hang holds
+    /// requests for the whole watchdog, which a latency SLO would then have to allow for).
+    var kinds: [FaultKind] {
+        faultKinds ?? FaultKind.original.filter { poolConfiguration.refusal(toHost: $0, target: .drawn) == nil }
+    }
+
+    func run() throws {
+        var status: Int32 = 0
+        try reportingErrors {
+            let outputURL = URL(fileURLWithPath: outputDir)
+            try RunCommand.ensureWritable(outputURL)
+            let (config, weights) = try model.load()
+            let (instance, physical) = try deviceOptions.open(logger: Logs.logger("soak"))
+            let environment = try makePoolEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
+                                                      weights: weights, isolation: poolOptions.isolation)
+            var pool = poolConfiguration
+            if let spread = try poolOptions.spread(among: try instance.physicalDevices().map(\.info)) {
+                pool.browsers = spread.browsers
+                pool.browserDevices = spread.devices
+            }
+            let plan = SoakPlan(duration: durationValue!, clients: clients, faultInterval: intervalValue!, faults: kinds,
+                                strategy: recoveryStrategy, seed: model.seed)
+            let live = SoakProgressLine()
+            let result = try SoakRunner(environment: environment, configuration: pool, plan: plan).run { count, faults, recent in
+                live.show(requests: count, faults: faults, recent: recent)
+            }
+            live.finish()
+            let report = SoakReport(result: result, plan: plan, model: config.name, browsers: pool.browsers,
+                                    device: "\(physical.info.name) (\(physical.info.driverInfo))", isolation: poolOptions.isolation.rawValue,
+                                    sloAvailability: sloAvailability, sloP99Ratio: sloP99Ratio)
+            let url = outputURL.appendingPathComponent("soak_\(RunCommand.timestamp()).json")
+            try ReportFiles.replace(url, with: Data(try jsonString(report).utf8))
+            print(json ? try jsonString(report) : report.terminal)
+            printError("poolfault: soak report written to \(url.path)")
+            try finishValidation(instance)
+            status = report.verdict.pass ? 0 : ExitStatus.scenarioFailed
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// The live progress line: on a terminal only (nothing of it reaches a log or a pipe).
+final class SoakProgressLine: @unchecked Sendable {
+    private let enabled = isatty(STDERR_FILENO) == 1
+    private var last = (count: 0, at: ContinuousClock.now)
+
+    func show(requests: Int, faults: Int, recent: [SoakRequest]) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        let rate = Double(requests - last.count) / max((now - last.at).seconds, 0.001)
+        last = (requests, now)
+        let sorted = recent.map(\.seconds).sorted()
+        let p99 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))] * 1000
+        FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2K%.1f requests/s · %d requests · %d faults · p99 now %.0f ms", rate, requests, faults, p99).utf8))
+    }
+
+    func finish() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
+}

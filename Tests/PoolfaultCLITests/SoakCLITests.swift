@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+/// `poolfault soak`: faults under load, every request checked, an SLO verdict.
+@Suite(.serialized) struct SoakCLITests {
+    static func report(in dir: String) throws -> [String: Any] {
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("soak_") })
+        return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))) as? [String: Any])
+    }
+
+    // Test that a 20 s soak with every fault kind, and a browser process killed from outside
+    // during it, loses no request and answers none wrongly, and recovers every fault.
+    @Test func aSoakWithEveryFaultAndAnOutsideKillLosesNothing() throws {
+        let dir = RunCLITests.tempDir("soak")
+        let process = Process()
+        process.executableURL = CLIRunner.binary
+        process.arguments = ["soak", "--layers", "3", "--seq-len", "8", "--duration", "20s", "--clients", "6", "--fault-interval", "2s",
+                             "--faults", "connection_lost,component_failure,browser_crash,multiple_failures,gpu_hang", "--watchdog", "1",
+                             "--slo-p99-ratio", "1000", "--slo-availability", "0", "--output-dir", dir, "--validate"]
+        var env = ProcessInfo.processInfo.environment
+        if env["VK_DRIVER_FILES"] == nil { env["VK_DRIVER_FILES"] = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json" }
+        process.environment = env
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        // Kill one browser process from outside once the soak is under way: 3 s after its three
+        // browsers exist (past its first fault), a browser alive at that moment.
+        var victim: Int32?, since: Date?
+        let until = Date().addingTimeInterval(60)
+        while victim == nil, Date() < until, process.isRunning {
+            let browsers = childProcesses(of: process.processIdentifier)
+            if since == nil, browsers.count >= 3 { since = Date() }
+            if let since, Date().timeIntervalSince(since) > 3, let pid = browsers.first {
+                victim = pid
+                kill(pid, SIGKILL)
+            } else {
+                usleep(50_000)  // polling /proc for the browsers; no work stands behind it
+            }
+        }
+        process.waitUntilExit()
+        #expect(victim != nil, "found a browser process to kill")
+        #expect(process.terminationStatus == 0)
+        let report = try Self.report(in: dir)
+        #expect(report["requests_lost"] as? Int == 0 && report["requests_wrong"] as? Int == 0, "\(report["examples"] ?? "")")
+        #expect((report["requests"] as? Int ?? 0) > 100)
+        let faults = report["faults"] as? [[String: Any]] ?? []
+        #expect(faults.allSatisfy { $0["recovered"] as? Bool == true }, "\(faults)")
+        #expect(faults.contains { $0["planned"] as? Bool == false }, "the outside kill was noticed as unplanned: \(faults.map { $0["kind"] ?? "" })")
+        #expect(faults.filter { $0["planned"] as? Bool == true }.count >= 5)
+        let verdict = report["verdict"] as? [String: Any]
+        #expect(verdict?["pass"] as? Bool == true, "\(verdict ?? [:])")
+    }
+
+    // Test that a breached SLO flips the verdict (a p99 ratio no fault can meet), exit 1.
+    @Test func aBreachedSLOFailsTheSoak() throws {
+        let dir = RunCLITests.tempDir("soak-slo")
+        let r = try CLIRunner.run(["soak", "--layers", "3", "--seq-len", "8", "--duration", "6s", "--clients", "4", "--fault-interval", "1s",
+                                   "--faults", "browser_crash", "--slo-p99-ratio", "1", "--slo-availability", "1", "--output-dir", dir])
+        #expect(r.status == 1, "\(r.stdout)\n\(r.stderr)")
+        let report = try Self.report(in: dir)
+        let reasons = (report["verdict"] as? [String: Any])?["reasons"] as? [String] ?? []
+        #expect(reasons.contains { $0.contains("p99") || $0.contains("availability") }, "\(reasons)")
+        #expect(report["requests_lost"] as? Int == 0 && report["requests_wrong"] as? Int == 0)
+    }
+
+    // Test that bad soak values exit 64 before any work, naming the valid values.
+    @Test(arguments: [["--duration", "-1"], ["--duration", "soon"], ["--clients", "0"], ["--fault-interval", "0s"],
+                      ["--slo-availability", "1.5"], ["--slo-p99-ratio", "0.5"], ["--faults", "meteor_strike"],
+                      ["--faults", "gpu_hang", "--isolation", "thread"]])
+    func badSoakValuesExit64(_ flags: [String]) throws {
+        let dir = RunCLITests.tempDir("soak-bad")
+        let r = try CLIRunner.run(["soak"] + flags + ["--output-dir", dir])
+        #expect(r.status == 64, "\(flags): \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir), "no work was done")
+    }
+}
