@@ -160,9 +160,10 @@ public enum FaultInjector {
                            start: parts.compactMap(\.start).min())
     }
 
-    /// Makes a context's next `count` starts fail right after device creation: a browser that
-    /// keeps crashing, to exercise restart budgets and circuit breakers. Simulated, like all faults.
-    /// Makes every context a fault hit keep crashing on its next `count` starts.
+    /// Makes every context a fault hit keep crashing on its next `count` starts, right after its
+    /// devices exist: a browser that keeps crashing, to exercise restart budgets and circuit
+    /// breakers (in process isolation the new process really kills itself; in thread isolation
+    /// the new device is destroyed).
     public static func keepCrashing(_ fault: FaultRecord, in pool: Pool, times count: Int) {
         guard count > 0 else { return }
         let hit = Set(fault.targets.map { String($0.split(separator: ":")[0]) })

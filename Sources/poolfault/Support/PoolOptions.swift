@@ -11,7 +11,7 @@ struct PoolOptions: ParsableArguments {
     @Option(help: "Browsers, one context each (comma-separated).")
     var browsers = "chrome,firefox,edge"
 
-    @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (simulated), to exercise the restart budget (3 rebuilds) and the circuit breaker: recoveries that must fail.")
+    @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (in process isolation its new process kills itself), to exercise the restart budget (3 rebuilds) and the circuit breaker: recoveries that must fail.")
     var keepCrashing = 0
 
     @Option(name: .customLong("isolation"), help: "process: each browser is its own OS process (a crash is a SIGKILL, a lost connection a broken socket, a hang a dispatch that never returns); thread: every browser in this process, faults are deliberate teardowns (debugging). Default: process (bench recovery: both, compared).")
