@@ -161,6 +161,7 @@ public struct ScenarioRunner: Sendable {
                                events: pool?.events.events ?? [], spans: pool?.events.spans ?? [],
                                counters: pool?.events.counters ?? [])
         result.processes = processes.isEmpty ? nil : processes
+        if let demotions = pool?.demotions, !demotions.isEmpty { result.demotions = demotions }
         return (result, devices)
     }
 }

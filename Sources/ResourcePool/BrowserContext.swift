@@ -16,7 +16,11 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     public let name: String
     /// The browser this context belongs to ("chrome" for "chrome" and "chrome-2").
     public let browser: String
-    public let backend: Backend
+    /// webgpu, or webnn; a webgpu context demoted to the CPU path becomes webnn.
+    public var backend: Backend { lock.withLock { currentBackend } }
+    private var currentBackend: Backend
+    /// Demoted to software Vulkan: rebuilt on a software device, whatever its home device is.
+    private var softwareOnly = false
     let environment: GPUEnvironment
     let log: EventLog
     let breaker: CircuitBreaker
@@ -50,7 +54,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         self.shared = shared
         self.name = name
         self.browser = browser
-        self.backend = backend
+        currentBackend = backend
         self.environment = environment
         self.log = log
         self.breaker = breaker
@@ -171,7 +175,9 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         if let shared {
             device = shared.device
         } else {
-            let (physical, note) = try timed("device_query") { try environment.choosePhysicalDevice(uuid: homeDevice?.deviceUUID) }
+            let (physical, note) = try timed("device_query") {
+                try environment.choosePhysicalDevice(uuid: softwareOnly ? environment.softwareDevice?.deviceUUID : homeDevice?.deviceUUID)
+            }
             if let note { log.record("device", context: name, note) }
             device = try timed("device_creation") { try environment.makeDevice(physical, label: name) }
         }
@@ -191,10 +197,11 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     /// clock: `process_spawn` (posix_spawn until the worker's main), then what the worker timed.
     private func startRemote(crashOnStart: Bool) throws -> (any ContextEngine, [RecoveryStep]) {
         guard let host else { throw PoolError.isolation("\(name) has no browser process host") }
-        let (process, spawnedAt) = try host.liveProcess(crashOnStart: crashOnStart)
+        let (process, spawnedAt) = try host.liveProcess(crashOnStart: crashOnStart,
+                                                         deviceUUID: softwareOnly ? environment.softwareDevice?.deviceUUID : nil)
         let remote = try RemoteEngine(context: name, host: host, process: process, token: token, watchdog: watchdog,
                                       startDeadline: startDeadline)
-        if let home = homeDevice, remote.deviceUUID != home.deviceUUID {
+        if let home = homeDevice, !softwareOnly, remote.deviceUUID != home.deviceUUID {
             log.record("device", context: name, "device \(home.index) (\(home.deviceUUID)) is gone: rebuilt on \(remote.deviceName) (\(remote.deviceUUID))")
         }
         // The worker's clock is CLOCK_MONOTONIC; ours is the log's. Both tick together.
@@ -266,7 +273,15 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
                 guard let engine else { throw VulkanError.deviceLost("\(name): device destroyed") }
                 return engine
             }
-            try live.run(components, state: &state)
+            do {
+                try live.run(components, state: &state)
+            } catch {
+                // A request that took the engine just before a recovery replaced it meets the old
+                // one's loss: that is not a fault of the context it now is. Run once more on the
+                // current engine (the state is untouched by a failed run); its error, if any, is news.
+                guard let current = lock.withLock({ engine }), current !== live else { throw error }
+                try current.run(components, state: &state)
+            }
         }
     }
 
@@ -330,6 +345,17 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         lock.withLock {
             guard let engine, engine.pid == pid else { return false }
             return recordLoss(VulkanError.deviceLost("\(name): \(why)"), components: [])
+        }
+    }
+
+    /// Moves the context down the degradation ladder (takes effect at its next start).
+    func demote(to rung: Rung) {
+        lock.withLock {
+            switch rung {
+            case .hardware: break
+            case .software: softwareOnly = true
+            case .cpu: currentBackend = .webnn
+            }
         }
     }
 

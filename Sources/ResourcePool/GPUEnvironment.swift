@@ -17,6 +17,8 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
     public let initialDevice: PhysicalDeviceInfo
     /// Every physical device at start, by index (what `--devices` indices name).
     public let physicalDevices: [PhysicalDeviceInfo]
+    /// The first software Vulkan device (lavapipe), the ladder's middle rung; nil if none.
+    public var softwareDevice: PhysicalDeviceInfo? { physicalDevices.first(where: \.isSoftware) }
     public let selectionReason: String
     /// Devices take the staging path even where memory is unified (`ComputeDevice.unifiedMemory`):
     /// a discrete GPU's uploads and read-backs, exercised on lavapipe.

@@ -20,6 +20,8 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     public let events: EventLog
     let probe: VerificationProbe
     let gate = RequestGate()
+    /// Crash counts and rungs (hardware → software Vulkan → CPU) of every browser.
+    let ladder: DegradationLadder
     private let lock = NSLock()
     /// Where each shard is served now: a context name, or `Pool.cpuFallback`.
     private var routes: [String]
@@ -79,6 +81,14 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
                                   token: directory?.token ?? "")
         }
         probe = try VerificationProbe(plan: plan, cpu: environment.cpu, seed: configuration.seed &+ 1)
+        var rungs: [String: Rung] = [:]
+        for entry in names {
+            if configuration.webnnBrowsers.contains(entry.browser) { rungs[entry.browser] = .cpu; continue }
+            let index = configuration.browserDevices[entry.browser] ?? environment.initialDevice.index
+            let software = environment.physicalDevices.indices.contains(index) ? environment.physicalDevices[index].isSoftware : true
+            rungs[entry.browser] = (configuration.crashPolicy.hardwareDevices.map { $0.contains(index) } ?? !software) ? .hardware : .software
+        }
+        ladder = DegradationLadder(policy: configuration.crashPolicy, startingRungs: rungs)
         noticed.pool = self
     }
 
@@ -168,6 +178,26 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
             }
             runDirectory.remove()
         }
+    }
+
+    /// Every demotion so far (the report's).
+    public var demotions: [Demotion] { ladder.demotions }
+
+    /// A browser's rung on the degradation ladder now.
+    public func rung(of browser: String) -> Rung { ladder.rung(of: browser) }
+
+    /// Counts a crash of `context`'s browser; a demotion is recorded now and moves every context
+    /// of the browser down a rung at its next rebuild (`applyDemotion`).
+    func countCrash(of context: BrowserContext, _ why: String) {
+        guard let demotion = ladder.crashed(context.browser, at: events.now) else { return }
+        events.record("demoted", context: context.name,
+                      "\(context.browser): \(demotion.from.label) → \(demotion.to.label) after \(demotion.reason) (last: \(why)); from its next rebuild")
+    }
+
+    /// Applies a demotion decided since the browser's contexts last started.
+    func applyDemotion(to context: BrowserContext) {
+        guard let rung = ladder.takeDemotion(of: context.browser) else { return }
+        for sibling in contexts where sibling.browser == context.browser { sibling.demote(to: rung) }
     }
 
     /// Every browser process this pool started, alive or not (tests check none is left).

@@ -32,6 +32,8 @@ public struct PoolConfiguration: Sendable {
     /// listed takes the selection's device. A rebuilt browser returns to its own device (found
     /// again by UUID after a fresh query), or goes elsewhere if it is gone, saying so.
     public var browserDevices: [String: Int] = [:]
+    /// When a browser that keeps crashing is demoted (hardware → software Vulkan → CPU).
+    public var crashPolicy = CrashPolicy()
 
     /// Browser names, one context each; a repeated name makes "chrome-2".
     public var browsers: [String] = ["chrome", "firefox", "edge"]

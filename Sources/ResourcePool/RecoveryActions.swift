@@ -60,6 +60,10 @@ extension Pool {
     func rebuild(_ context: BrowserContext, _ log: RecoveryLog) -> Bool {
         let policy = configuration.retry
         var lastError = ""
+        // The crash this rebuild recovers from counts once per browser and recovery (its
+        // siblings rebuild from the same crash).
+        applyDemotion(to: context)
+        if log.crashesCounted.insert(context.browser).inserted { countCrash(of: context, "\(context.state.rawValue)") }
         for attempt in 1...max(1, policy.maxAttempts) {
             let delay = policy.delay(before: attempt, random: draw())
             if delay > 0 {
@@ -71,6 +75,12 @@ extension Pool {
             log.attempts += 1
             context.transition(to: .recovering, "rebuild attempt \(attempt)")
             log.steps.append(context.tearDown())
+            if context.backend == .webnn {
+                // Demoted to the CPU path: nothing to build; it serves from the host weights.
+                _ = try? context.start(reason: "demoted to the CPU path")
+                log.rebuilt.append(context.name)
+                return true
+            }
             do {
                 log.steps += try context.start(reason: "rebuilt on attempt \(attempt)")
                 context.breaker.recordSuccess()
@@ -78,6 +88,7 @@ extension Pool {
                 return true
             } catch {
                 lastError = "\(error)"
+                countCrash(of: context, "crashed while starting: \(error)")  // a start that crashes is a crash
                 if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened") }
                 events.record("rebuild", context: context.name, "attempt \(attempt) failed: \(error)")
             }

@@ -45,6 +45,8 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
     let start = ContinuousClock.now
     var steps: [RecoveryStep] = []
     var rebuilt: [String] = []
+    /// Browsers whose crash this recovery has counted on the degradation ladder.
+    var crashesCounted: Set<String> = []
     var reconnected: [String] = []
     var attempts = 0
     var failures: [String] = []

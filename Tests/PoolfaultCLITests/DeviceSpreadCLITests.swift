@@ -42,14 +42,31 @@ import Testing
 
     // Test that bad --devices values exit 64 before any scenario, naming the valid ones.
     @Test(arguments: [["--devices", "9"], ["--devices", "0,,1"], ["--devices", "no-such-gpu"], ["--devices", ""],
-                      ["--browsers-per-device", "2"], ["--devices", "0", "--browsers-per-device", "0"]])
+                      ["--browsers-per-device", "2"], ["--devices", "0", "--browsers-per-device", "0"],
+                      ["--crash-limit", "0"], ["--crash-window", "-1"], ["--forgive-after", "0"], ["--treat-as-hardware", "x"]])
     func badDeviceFlagsExit64(_ flags: [String]) throws {
         let dir = RunCLITests.tempDir("bad-devices")
         let r = try CLIRunner.run(flags + ["--output-dir", dir])
         #expect(r.status == 64, "\(flags): \(r.stderr)")
         let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
-        #expect(last.contains("--devices") || last.contains("--browsers-per-device"), "\(r.stderr)")
+        #expect(last.contains(flags.first(where: { $0.hasPrefix("--") && $0 != "--devices" }) ?? "--devices") || last.contains("--devices"), "\(r.stderr)")
         if flags.first == "--devices", flags.count == 2, flags[1] != "" { #expect(last.contains("0 (llvmpipe"), "names the valid devices: \(last)") }
         #expect(RunCLITests.reports(in: dir).isEmpty)
+    }
+}
+
+/// The degradation ladder from the CLI: lavapipe declared a hardware GPU, a browser made to
+/// crash again and again across repeated scenarios is demoted, and the report says so.
+@Suite(.serialized) struct LadderCLITests {
+    @Test func theReportShowsADemotion() throws {
+        let r = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "browser_crash", "--fault-target", "chrome",
+                                   "--keep-crashing", "1", "--crash-limit", "2", "--treat-as-hardware", "0", "--json", "--no-html",
+                                   "--output-dir", RunCLITests.tempDir("ladder")])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let scenario = try #require((report["scenarios"] as? [String: Any])?["browser_crash"] as? [String: Any])
+        let demotions = try #require(scenario["demotions"] as? [[String: Any]], "\(scenario.keys)")
+        #expect(demotions.count == 1 && demotions[0]["browser"] as? String == "chrome")
+        #expect(demotions[0]["from"] as? String == "hardware" && demotions[0]["to"] as? String == "software")
     }
 }

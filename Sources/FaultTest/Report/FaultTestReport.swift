@@ -159,6 +159,8 @@ public struct ScenarioResult: Sendable, Codable {
     public var processes: [String: Int32]?
     /// The scenario's recovery strategy, when a run used several (`--level medium`; schema 1.3).
     public var strategy: String?
+    /// Browsers moved down the degradation ladder during the scenario (schema 1.3; absent when none).
+    public var demotions: [Demotion]?
 
     public init(scenario: String, description: String, overallSuccess: Bool,
                 phases: [Phase], fault: FaultRecord?, recovery: RecoveryRecord?,

@@ -55,11 +55,12 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
 
     /// The live process, spawning one if there is none. Returns the spawn's start instant
     /// when this call spawned it (its first context reports the process's start steps).
-    func liveProcess(crashOnStart: Bool) throws -> (BrowserProcess, spawnedAt: ContinuousClock.Instant?) {
+    /// `deviceUUID`: the device to start on instead of the browser's own (a demotion to software Vulkan).
+    func liveProcess(crashOnStart: Bool, deviceUUID: String? = nil) throws -> (BrowserProcess, spawnedAt: ContinuousClock.Instant?) {
         try lock.withLock {
             if let current, !current.hasExited { return (current, nil) }
             let start = ContinuousClock.now
-            let process = try spawn(crashOnStart: crashOnStart)
+            let process = try spawn(crashOnStart: crashOnStart, deviceUUID: deviceUUID)
             current = process
             spawned.append(process)
             log.record("process", context: contexts.first, "\(browser): started pid \(process.pid)")
@@ -67,7 +68,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         }
     }
 
-    private func spawn(crashOnStart: Bool) throws -> BrowserProcess {
+    private func spawn(crashOnStart: Bool, deviceUUID: String?) throws -> BrowserProcess {
         let shared = try environment.sharedWeightFile()
         let watch = try DeathWatch()
         var listeners: [Int32] = []
@@ -90,7 +91,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
                               requireGPU: selection.requireGPU, stagedUploads: environment.stagedUploads,
                               listenDescriptors: contexts.indices.map { Int32(5 + $0) }, deathWatchDescriptor: 4, parentPID: getpid(),
                               spirvCachePath: directory.spirvCachePath, validationPath: directory.validationPath,
-                              crashOnStart: crashOnStart, deviceUUID: home?.deviceUUID)
+                              crashOnStart: crashOnStart, deviceUUID: deviceUUID ?? home?.deviceUUID)
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         var env = ProcessInfo.processInfo.environment
         env[WorkerSpec.tokenVariable] = directory.token

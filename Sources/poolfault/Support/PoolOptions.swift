@@ -29,6 +29,21 @@ struct PoolOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "With --devices: N browsers on each listed device (names taken from --browsers, numbered after the first round).")
     var browsersPerDevice: Int?
 
+    @Option(parsing: .unconditional, help: "Degradation ladder: crashes of one browser within --crash-window that demote it a rung (hardware GPU → software Vulkan → CPU path), 1–100.")
+    var crashLimit = 3
+
+    @Option(parsing: .unconditional, help: "Degradation ladder: the window crashes are counted in, seconds.")
+    var crashWindow = 300.0
+
+    @Option(parsing: .unconditional, help: "Degradation ladder: one crash is forgiven per this many seconds.")
+    var forgiveAfter = 300.0
+
+    @Flag(help: "Count crashes, never demote a browser.")
+    var noDemotion = false
+
+    @Option(help: "Treat these physical device indices as hardware GPUs (comma-separated): to exercise the whole ladder on a machine with only software Vulkan.")
+    var treatAsHardware: String?
+
     @Option(help: "Also write a trace (Chrome Trace Event Format; open it in ui.perfetto.dev or chrome://tracing) to this file.")
     var trace: String?
 
@@ -43,7 +58,19 @@ struct PoolOptions: ParsableArguments {
     /// Isolation and watchdog applied to `pool`.
     func apply(to pool: inout PoolConfiguration, isolation: PoolConfiguration.Isolation? = nil) {
         pool.isolation = isolation ?? self.isolation
+        pool.crashPolicy.limit = crashLimit
+        pool.crashPolicy.window = crashWindow
+        pool.crashPolicy.forgiveAfter = forgiveAfter
+        pool.crashPolicy.demotion = !noDemotion
+        pool.crashPolicy.hardwareDevices = hardwareIndices
         pool.watchdog = .milliseconds(Int64((watchdog * 1000).rounded()))
+    }
+
+    var hardwareIndices: Set<Int>? {
+        guard let treatAsHardware else { return nil }
+        let values = treatAsHardware.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
+        return Set(values.compactMap { $0 })
     }
 
     var browserList: [String] { browsers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
@@ -56,6 +83,13 @@ struct PoolOptions: ParsableArguments {
             guard (1...16).contains(n) else { throw ValidationError("--browsers-per-device must be from 1 to 16 (got \(n))") }
         }
         if let devices, devices.isEmpty { throw ValidationError("--devices is empty: give all, indices (0,1) or names") }
+        guard (1...100).contains(crashLimit) else { throw ValidationError("--crash-limit must be from 1 to 100 (got \(crashLimit))") }
+        for (flag, value) in [("--crash-window", crashWindow), ("--forgive-after", forgiveAfter)] {
+            guard value.isFinite, value > 0, value <= 86_400 else { throw ValidationError("\(flag) must be above 0 and at most 86400 seconds (got \(value))") }
+        }
+        if let list = treatAsHardware, hardwareIndices == nil {
+            throw ValidationError("--treat-as-hardware takes device indices, comma-separated, e.g. 0 or 0,1 (got \(list))")
+        }
         guard watchdog.isFinite, watchdog >= 0.01, watchdog <= 3600 else {
             throw ValidationError("--watchdog must be from 0.01 to 3600 seconds (got \(watchdog))")
         }
