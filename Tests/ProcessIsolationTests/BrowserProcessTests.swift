@@ -54,7 +54,8 @@ extension ProcessSuite {
         // Test that 50 kill/respawn cycles leave no process, zombie, pidfd, death-watch page or
         // socket file behind, and that the pool's end closes the rest.
         @Test func fiftyKillRespawnCyclesLeakNothing() throws {
-            let (instance, pool) = try ProcessHarness.makePool(browsers: ["chrome", "firefox"])
+            // Leaks are the subject, not the degradation ladder: count crashes, never demote.
+            let (instance, pool) = try ProcessHarness.makePool(browsers: ["chrome", "firefox"]) { $0.crashPolicy.demotion = false }
             let directory = try #require(pool.runDirectory?.path)
             let afterStart = ProcessHarness.poolDescriptors
             #expect(afterStart.filter { $0.contains("pidfd") }.count >= 2, "a pidfd per live browser process: \(afterStart)")

@@ -136,7 +136,9 @@ extension PoolSuite {
 
         // Test that 100 crash/recover cycles leave no Vulkan object behind and RSS bounded.
         @Test func aHundredCrashRecoverCyclesLeakNothing() throws {
-            let (instance, pool) = try PoolHarness.makePool()
+            // Leaks are the subject here, not the degradation ladder (it would move chrome to the
+            // CPU path after three crashes): count crashes, never demote.
+            let (instance, pool) = try PoolHarness.makePool { $0.crashPolicy.demotion = false }
             var destroyed: [ComputeDevice] = []
             let liveAtStart = pool.contexts.compactMap(\.device).map { ObjectCensus.live(ownedBy: $0) }.reduce(0, +)
             let rssAtStart = residentBytes()

@@ -91,6 +91,12 @@ struct BenchRecoveryCommand: ParsableCommand {
             // One environment for both isolations: the weights in shared memory serve both.
             let environment = try makePoolEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
                                                       weights: weights, isolation: isolations.contains(.process) ? .process : .thread)
+            // --devices: the same spread as `run`.
+            if let spread = try poolOptions.spread(among: try instance.physicalDevices().map(\.info)) {
+                if let note = spread.note { printError("poolfault: \(note)") }
+                pool.browsers = spread.browsers
+                pool.browserDevices = spread.devices
+            }
             let input = ModelInput.seeded(config: config, seed: model.seed)
             let reference = try environment.cpu.forward(input)
             let strategies = recoveryStrategy.map { [$0] } ?? RecoveryStrategyKind.allCases
