@@ -18,7 +18,8 @@ import Testing
     }
 
     // Test that bad level flags exit 64 before any work, naming the valid values.
-    @Test(arguments: [["--level", "bogus"], ["--level", "quick", "--scenario", "browser_crash"], ["--level", "medium", "--isolation", "thread"]])
+    @Test(arguments: [["--level", "bogus"], ["--level", "quick", "--scenario", "browser_crash"], ["--level", "medium", "--isolation", "thread"],
+                      ["--level", "long", "--isolation", "thread"]])
     func badLevelFlagsExit64(_ flags: [String]) throws {
         let dir = RunCLITests.tempDir("bad-level")
         let r = try CLIRunner.run(flags + ["--output-dir", dir])
@@ -26,5 +27,27 @@ import Testing
         #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         if flags[1] == "bogus" { #expect(r.stderr.contains("quick") && r.stderr.contains("medium"), "\(r.stderr)") }
         #expect(RunCLITests.reports(in: dir).isEmpty)
+    }
+}
+
+/// `--level long` end to end (reduced model): medium's fifteen scenarios, then the soak and the
+/// crash cycles, each a check with its own JUnit testcase.
+@Suite(.serialized) struct LongLevelCLITests {
+    @Test func longRunsItsChecks() throws {
+        let dir = RunCLITests.tempDir("long"), junit = dir + "/junit.xml"
+        let r = try CLIRunner.run(["--level", "long", "--layers", "3", "--seq-len", "8", "--output-dir", dir, "--junit", junit,
+                                   "--json", "--no-html"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let checks = try #require(report["checks"] as? [[String: Any]])
+        #expect(checks.map { $0["name"] as? String } == ["soak", "crash_cycles"])
+        #expect(checks.allSatisfy { $0["success"] as? Bool == true }, "\(checks)")
+        let soak = checks[0]["figures"] as? [String: String] ?? [:]
+        #expect(soak["requests_lost"] == "0" && soak["requests_wrong"] == "0")
+        let cycles = checks[1]["figures"] as? [String: String] ?? [:]
+        #expect(cycles["cycles"] == "100" && cycles["processes_left_behind"] == "0")
+        #expect((report["summary"] as? [String: Any])?["failed_checks"] as? [String] == [])
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 17, "15 scenarios and 2 checks")
     }
 }

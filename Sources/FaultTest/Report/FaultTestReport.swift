@@ -11,8 +11,10 @@ public struct FaultTestReport: Sendable, Codable {
     public var testInfo: TestInfo
     /// Scenarios in the order they ran (encoded as an object keyed by scenario name, in order).
     public var scenarios: [ScenarioResult]
-    /// Derived from `scenarios` on every read, so it can never disagree with them.
-    public var summary: Summary { Summary(scenarios) }
+    /// Checks that are not scenarios (`--level long`: the soak, the crash cycles; schema 1.3).
+    public var checks: [CheckResult] = []
+    /// Derived from `scenarios` and `checks` on every read, so it can never disagree with them.
+    public var summary: Summary { Summary(scenarios, checks: checks) }
 
     public init(testInfo: TestInfo, scenarios: [ScenarioResult]) {
         self.testInfo = testInfo
@@ -187,11 +189,15 @@ public struct Summary: Sendable, Codable {
     /// The keys of the scenarios that failed, in run order (what a CI log wants first).
     public var failedScenarios: [String]
 
-    public init(_ scenarios: [ScenarioResult]) {
+    /// The names of the checks that failed (schema 1.3; absent when the run had no checks).
+    public var failedChecks: [String]?
+
+    public init(_ scenarios: [ScenarioResult], checks: [CheckResult] = []) {
         totalScenarios = scenarios.count
         successfulScenarios = scenarios.filter(\.overallSuccess).count
         successRate = scenarios.isEmpty ? 0 : Double(successfulScenarios) / Double(scenarios.count) * 100
-        overallSuccess = !scenarios.isEmpty && successfulScenarios == scenarios.count
+        overallSuccess = !scenarios.isEmpty && successfulScenarios == scenarios.count && checks.allSatisfy(\.success)
+        failedChecks = checks.isEmpty ? nil : checks.filter { !$0.success }.map(\.name)
         let keys = ScenarioResult.reportKeys(for: scenarios)
         runOrder = keys
         failedScenarios = zip(keys, scenarios).filter { !$0.1.overallSuccess }.map(\.0)
@@ -208,5 +214,21 @@ public enum ScenarioDescriptions {
         case .multipleFailures: return "Multiple simultaneous failures scenario"
         case .gpuHang: return "GPU hang scenario (a dispatch that never returns)"
         }
+    }
+}
+
+/// A check of a run that is not a fault scenario (`--level long`: a soak under load, crash/recover
+/// cycles with leak checks): its verdict, time, message and figures.
+public struct CheckResult: Sendable, Codable {
+    public var name: String
+    public var success: Bool
+    /// Seconds, measured.
+    public var duration: Double
+    public var message: String
+    /// The figures behind the verdict ("requests_lost": "0", …).
+    public var figures: [String: String]
+
+    public init(name: String, success: Bool, duration: Double, message: String, figures: [String: String] = [:]) {
+        self.name = name; self.success = success; self.duration = duration; self.message = message; self.figures = figures
     }
 }

@@ -10,7 +10,8 @@ public enum JUnitReport {
         let summary = report.summary
         let keys = ScenarioResult.reportKeys(for: report.scenarios)
         let totalTime = report.scenarios.reduce(0) { $0 + time(of: $1) }
-        let counts = "tests=\"\(summary.totalScenarios)\" failures=\"\(summary.totalScenarios - summary.successfulScenarios)\""
+        let failedChecks = report.checks.filter { !$0.success }.count
+        let counts = "tests=\"\(summary.totalScenarios + report.checks.count)\" failures=\"\(summary.totalScenarios - summary.successfulScenarios + failedChecks)\""
             + " errors=\"0\""
         let timestamp = isoTimestamp(info.timestamp).map { " timestamp=\"\(attribute($0))\"" } ?? ""
 
@@ -49,6 +50,13 @@ public enum JUnitReport {
                 out += text(body.joined(separator: "\n")) + "</failure>\n"
             }
             out += "      <system-out>\(text(lines.joined(separator: "\n")))</system-out>\n"
+            out += "    </testcase>\n"
+        }
+        for check in report.checks {
+            out += "    <testcase classname=\"\(attribute("\(info.model).checks"))\" name=\"\(attribute(check.name))\" time=\"\(seconds(check.duration))\""
+            out += check.success ? ">\n" : ">\n      <failure message=\"\(attribute(check.message))\" type=\"check\">\(text(check.message))</failure>\n"
+            let figures = check.figures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+            out += "      <system-out>\(text(([check.message] + figures).joined(separator: "\n")))</system-out>\n"
             out += "    </testcase>\n"
         }
         out += "  </testsuite>\n</testsuites>\n"

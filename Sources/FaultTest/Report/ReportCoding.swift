@@ -21,7 +21,7 @@ struct ReportKey: CodingKey {
 }
 
 extension FaultTestReport {
-    private enum CodingKeys: String, CodingKey { case schemaVersion, testInfo, scenarios, summary }
+    private enum CodingKeys: String, CodingKey { case schemaVersion, testInfo, scenarios, checks, summary }
     private enum SummaryKeys: String, CodingKey { case runOrder }
 
     public func encode(to encoder: any Encoder) throws {
@@ -32,6 +32,7 @@ extension FaultTestReport {
         for (key, scenario) in zip(ScenarioResult.reportKeys(for: scenarios), scenarios) {
             try byName.encode(scenario, forKey: ReportKey(key))
         }
+        if !checks.isEmpty { try container.encode(checks, forKey: .checks) }
         try container.encode(summary, forKey: .summary)
     }
 
@@ -53,6 +54,7 @@ extension FaultTestReport {
         // Scenarios missing from run_order (a hand-edited file) still load, after the listed ones.
         let unlisted = byKey.keys.filter { !listed.contains($0) }.sorted()
         scenarios = (listed + unlisted).compactMap { byKey[$0] }
+        checks = try container.decodeIfPresent([CheckResult].self, forKey: .checks) ?? []
     }
 }
 

@@ -31,6 +31,11 @@ public enum TerminalReport {
             lines += scenarioLines(scenario, devices: info.devices, style: style)
             lines.append("")
         }
+        for check in report.checks {
+            lines.append("CHECK: \(ReportFormat.singleLine(check.name)) - \(style.verdict(check.success))")
+            lines.append("  " + ReportFormat.singleLine(check.message) + String(format: " (%.1f s)", check.duration))
+            lines.append("")
+        }
         let summary = report.summary
         lines += [
             rule,

@@ -32,9 +32,11 @@ struct RunCommand: ParsableCommand {
         case quick
         /// Every scenario, gpu_hang included, × every strategy, on the full model.
         case medium
+        /// medium, then a 60 s soak under load and 100 crash/recover cycles with leak checks.
+        case long
     }
 
-    @Option(help: "A validation level: quick (the four original scenarios, one strategy, a reduced model: under 30 s) or medium (every scenario incl. gpu_hang × every strategy, full model). Chooses the scenarios itself.")
+    @Option(help: "A validation level: quick (the four original scenarios, one strategy, a reduced model: under 30 s), medium (every scenario incl. gpu_hang × every strategy, full model) or long (medium, a 60 s soak and 100 crash/recover cycles). Chooses the scenarios itself.")
     var level: Level?
 
     @Option(help: "Recovery strategy.")
@@ -80,8 +82,8 @@ struct RunCommand: ParsableCommand {
         if level != nil, scenario != nil {
             throw ValidationError("--level chooses the scenarios itself: drop --scenario (quick: the original four; medium: all five × every strategy)")
         }
-        if level == .medium && poolOptions.isolation == .thread {
-            throw ValidationError("--level medium runs gpu_hang, which needs --isolation process")
+        if (level == .medium || level == .long) && poolOptions.isolation == .thread {
+            throw ValidationError("--level \(level!.rawValue) runs gpu_hang, which needs --isolation process")
         }
         guard (1...Self.maxRepeat).contains(`repeat`) else {
             throw ValidationError("--repeat must be from 1 to \(Self.maxRepeat) (got \(`repeat`)): each repeat's results are kept for the report")
@@ -103,13 +105,13 @@ struct RunCommand: ParsableCommand {
     var scenarios: [FaultKind] {
         switch level {
         case .quick?: return FaultKind.original
-        case .medium?: return FaultKind.allCases
+        case .medium?, .long?: return FaultKind.allCases
         case nil: return ScenarioChoice.scenarios(scenario, isolation: poolOptions.isolation)
         }
     }
 
     /// The strategies to run each scenario with: all three for medium, else the one asked for.
-    var strategies: [RecoveryStrategyKind] { level == .medium ? RecoveryStrategyKind.allCases : [recoveryStrategy] }
+    var strategies: [RecoveryStrategyKind] { level == .medium || level == .long ? RecoveryStrategyKind.allCases : [recoveryStrategy] }
 
     /// The model options with the level's reduction (quick: 3 layers, 32 tokens, unless set).
     var modelForLevel: ModelOptions {
@@ -204,6 +206,13 @@ struct RunCommand: ParsableCommand {
                     }
                 }
             }
+            var checks: [CheckResult] = []
+            if level == .long && interrupted == nil {
+                checks.append(Self.soakCheck(environment: environment, pool: pool, seed: model.seed))
+                if Interruption.signal == nil {
+                    checks.append(CrashCycleCheck.run(environment: environment, configuration: pool, cycles: 100))
+                }
+            }
             let plan = try ShardPlan.make(shardType, config: config, shardCount: browsers.count)
             var info = TestInfo(model: config.name, browsers: browsers, recoveryStrategy: strategies.count > 1 ? "all" : recoveryStrategy.rawValue,
                                 timestamp: Self.timestamp(), seed: model.seed, devices: devices, toolVersion: Poolfault.version,
@@ -217,7 +226,8 @@ struct RunCommand: ParsableCommand {
             info.interrupted = interrupted
             info.level = level?.rawValue
             info.watchdog = poolOptions.isolation == .process ? poolOptions.watchdog : nil
-            let report = FaultTestReport(testInfo: info, scenarios: results)
+            var report = FaultTestReport(testInfo: info, scenarios: results)
+            report.checks = checks
             let path = try JSONReport.write(report, toDirectory: outputURL)
             var written = [path.path]
             let processEnvironment = ProcessInfo.processInfo.environment
@@ -279,6 +289,31 @@ struct RunCommand: ParsableCommand {
         }
         fixes.append("\(maximum) or fewer --browsers")
         throw ValidationError("--shard-type \(shardType.rawValue) cuts \(config.name) (\(config.numLayers) layer\(config.numLayers == 1 ? "" : "s")) into at most \(maximum) shard\(maximum == 1 ? "" : "s"), but the \(needed) browsers need one each: use \(fixes.joined(separator: ", or "))")
+    }
+
+    /// `--level long`'s soak: 60 s, 8 clients, a fault every ~5 s (the original four), progressive,
+    /// judged on the soak's default SLOs.
+    static func soakCheck(environment: GPUEnvironment, pool: PoolConfiguration, seed: UInt64) -> CheckResult {
+        let began = ContinuousClock.now
+        let kinds = FaultKind.original.filter { pool.refusal(toHost: $0, target: .drawn) == nil }
+        let plan = SoakPlan(duration: .seconds(60), clients: 8, faultInterval: .seconds(5), faults: kinds, strategy: .progressive, seed: seed)
+        do {
+            let result = try SoakRunner(environment: environment, configuration: pool, plan: plan).run()
+            let soak = SoakReport(result: result, plan: plan, model: environment.config.name, browsers: pool.browsers,
+                                  device: environment.initialDevice.name, isolation: pool.isolation.rawValue,
+                                  sloAvailability: 0.99, sloP99Ratio: 10)
+            let figures = ["requests": "\(soak.requests)", "requests_per_second": String(format: "%.1f", soak.requestsPerSecond),
+                           "requests_lost": "\(soak.requestsLost)", "requests_wrong": "\(soak.requestsWrong)",
+                           "availability": String(format: "%.4f", soak.availability), "faults": "\(soak.faults.count)",
+                           "p99_ratio": soak.p99Ratio.map { String(format: "%.2f", $0) } ?? "—"]
+            let message = soak.verdict.pass
+                ? String(format: "%d requests, none lost or wrong, availability %.4f, %d faults recovered", soak.requests, soak.availability, soak.faults.count)
+                : soak.verdict.reasons.joined(separator: "; ")
+            return CheckResult(name: "soak", success: soak.verdict.pass, duration: (ContinuousClock.now - began).seconds,
+                               message: message, figures: figures)
+        } catch {
+            return CheckResult(name: "soak", success: false, duration: (ContinuousClock.now - began).seconds, message: "\(error)")
+        }
     }
 
     /// "YYYYmmdd_HHMMSS", local time, as the original tool named its reports.
