@@ -83,7 +83,10 @@ public enum TerminalReport {
     /// Our two lines under the phases (no colour: they carry no verdict). Also used by JUnit.
     static func detailLines(_ scenario: ScenarioResult, devices: [DeviceSummary]) -> [String] {
         var lines: [String] = []
-        let deviceText = devices.map { "\($0.context)=\($0.name)" }.joined(separator: ", ")
+        // Which device each context ran on: name, and (schema 1.3) index, UUID and PCI bus id.
+        let deviceText = devices.map { d in
+            "\(d.context)=\(d.name)" + (d.uuid.map { uuid in " #\(d.index.map(String.init) ?? "?") \(uuid)" + (d.pciBusID.map { " @\($0)" } ?? "") } ?? "")
+        }.joined(separator: ", ")
         let parts = [deviceText.isEmpty ? nil : "Devices: \(deviceText)", numericsText(scenario.numerics)]
             .compactMap { $0 }
         if !parts.isEmpty { lines.append("  " + ReportFormat.singleLine(parts.joined(separator: " · "))) }
