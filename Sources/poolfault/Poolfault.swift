@@ -19,7 +19,7 @@ struct Poolfault: ParsableCommand {
             loader or driver, unwritable output) · 64 bad flags or environment settings · 65 bad input data.
             """,
         version: version,
-        subcommands: [RunCommand.self, SoakCommand.self, DevicesCommand.self, InferCommand.self, BenchCommand.self],
+        subcommands: [RunCommand.self, SoakCommand.self, DevicesCommand.self, InferCommand.self, BenchCommand.self, ReportCommand.self],
         defaultSubcommand: RunCommand.self)
 
     static func main() {

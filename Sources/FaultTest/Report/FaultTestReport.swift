@@ -5,16 +5,41 @@ import ResourcePool
 /// Its JSON shape (ReportCoding.swift) is documented in docs/report-schema.md and checked by
 /// docs/report.schema.json.
 public struct FaultTestReport: Sendable, Codable {
-    public static let schemaVersion = "1.3"
+    public static let schemaVersion = "1.4"
+    public static let tool = "poolfault run"
 
     public var schemaVersion: String = FaultTestReport.schemaVersion
     public var testInfo: TestInfo
+    /// The machine and the scheduler job (schema 1.4; absent before): what a fleet merge groups by.
+    public var host: HostIdentity?
     /// Scenarios in the order they ran (encoded as an object keyed by scenario name, in order).
     public var scenarios: [ScenarioResult]
     /// Checks that are not scenarios (`--level long`: the soak, the crash cycles; schema 1.3).
     public var checks: [CheckResult] = []
     /// Derived from `scenarios` and `checks` on every read, so it can never disagree with them.
     public var summary: Summary { Summary(scenarios, checks: checks) }
+    /// Detection, recovery and recovery-step latencies per scenario × strategy as HdrHistograms
+    /// (schema 1.4), derived from `scenarios` like `summary`; `poolfault report merge` adds them.
+    public var histograms: [ReportHistogram] {
+        var set = HistogramSet()
+        for s in scenarios {
+            let strategy = s.strategy ?? testInfo.recoveryStrategy
+            func key(_ metric: String, _ step: String? = nil) -> HistogramKey {
+                HistogramKey(metric: metric, scenario: s.scenario, strategy: strategy, isolation: testInfo.isolation, step: step)
+            }
+            if let fault = s.fault, let detection = fault.detectionSeconds ?? fault.parts.compactMap(\.detectionSeconds).max() {
+                set.record(key("detection"), seconds: detection)
+            }
+            // A failed recovery has no recovery latency: it fails the scenario instead.
+            if let r = s.recovery, r.success {
+                set.record(key("recovery"), seconds: r.duration)
+                for (name, group) in Dictionary(grouping: r.steps, by: \.name) {
+                    set.record(key("recovery_step", name), seconds: group.reduce(0) { $0 + $1.duration })
+                }
+            }
+        }
+        return set.histograms
+    }
 
     public init(testInfo: TestInfo, scenarios: [ScenarioResult]) {
         self.testInfo = testInfo
@@ -88,6 +113,11 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
     public var index: Int?
     public var uuid: String?
     public var pciBusID: String?
+
+    // "pciBusId": what .convertFromSnakeCase makes of "pci_bus_id", so the key round-trips.
+    private enum CodingKeys: String, CodingKey {
+        case context, backend, name, driver, type, software, compute, pid, index, uuid, pciBusID = "pciBusId"
+    }
 
     public init(context: String, backend: String, name: String, driver: String, type: String, software: Bool,
                 compute: String? = nil, pid: Int32? = nil) {

@@ -21,18 +21,21 @@ struct ReportKey: CodingKey {
 }
 
 extension FaultTestReport {
-    private enum CodingKeys: String, CodingKey { case schemaVersion, testInfo, scenarios, checks, summary }
+    private enum CodingKeys: String, CodingKey { case schemaVersion, tool, testInfo, host, scenarios, checks, histograms, summary }
     private enum SummaryKeys: String, CodingKey { case runOrder }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(schemaVersion, forKey: .schemaVersion)
+        try container.encode(Self.tool, forKey: .tool)
         try container.encode(testInfo, forKey: .testInfo)
+        try container.encodeIfPresent(host, forKey: .host)
         var byName = container.nestedContainer(keyedBy: ReportKey.self, forKey: .scenarios)
         for (key, scenario) in zip(ScenarioResult.reportKeys(for: scenarios), scenarios) {
             try byName.encode(scenario, forKey: ReportKey(key))
         }
         if !checks.isEmpty { try container.encode(checks, forKey: .checks) }
+        try container.encode(histograms, forKey: .histograms)
         try container.encode(summary, forKey: .summary)
     }
 
@@ -46,6 +49,7 @@ extension FaultTestReport {
         }
         schemaVersion = version
         testInfo = try container.decode(TestInfo.self, forKey: .testInfo)
+        host = try container.decodeIfPresent(HostIdentity.self, forKey: .host)
         // A Swift dictionary: JSONDecoder leaves its keys as written (no snake_case conversion).
         let byKey = try container.decode([String: ScenarioResult].self, forKey: .scenarios)
         let summary = try container.nestedContainer(keyedBy: SummaryKeys.self, forKey: .summary)

@@ -30,8 +30,11 @@ struct BenchRecoveryCommand: ParsableCommand {
     @Option(help: "Also write an HTML page of the latency distributions (CDF with p50/p95/p99, beside the cold-initialize control).")
     var html: String?
 
-    @Flag(help: "Print {\"recovery\": [...], \"control\": {...}, \"device\": ...} as JSON.")
+    @Flag(help: "Print the report (rows, control, host, histograms) as JSON on stdout.")
     var json = false
+
+    @Option(help: "Also write the report as bench_recovery_<timestamp>.json into this directory (what `poolfault report merge` reads).")
+    var outputDir: String?
 
     /// What the original tool's documentation claimed (ms), with no measurement behind it.
     static let claimed: [String: [String: Double]] = [
@@ -84,6 +87,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                 }
             }
             for file in [html, poolOptions.trace].compactMap({ $0 }) { try ReportFiles.checkWritable(file: URL(fileURLWithPath: file)) }
+            if let outputDir { try RunCommand.ensureWritable(URL(fileURLWithPath: outputDir)) }
             let origin = ContinuousClock.now
             var traced: [ScenarioResult] = []
             let (config, weights) = try model.load()
@@ -103,6 +107,7 @@ struct BenchRecoveryCommand: ParsableCommand {
             let progress = Progress(total: isolations.reduce(0) { $0 + scenarios(for: $1).count } * strategies.count * trials)
             var initialize: [String: Samples] = [:]
             var rows: [Row] = []
+            var histograms = HistogramSet()
             for isolation in isolations {
                 var modeConfig = pool
                 modeConfig.isolation = isolation
@@ -124,13 +129,26 @@ struct BenchRecoveryCommand: ParsableCommand {
                             inference["during", default: Samples()].add(try p.infer(input, reference: reference).seconds)
                             let r = p.recover(using: strategy)
                             let observed = FaultInjector.observed(fault, in: p)
-                            if let seconds = observed.detectionSeconds { detection.add(seconds) }
+                            func key(_ metric: String, _ step: String? = nil) -> HistogramKey {
+                                HistogramKey(metric: metric, scenario: kind.rawValue, strategy: strategy.rawValue, isolation: isolation.rawValue, step: step)
+                            }
+                            if let seconds = observed.detectionSeconds {
+                                detection.add(seconds)
+                                histograms.record(key("detection"), seconds: seconds)
+                            }
                             if let seconds = observed.watchdogSeconds { watchdog.add(seconds) }
                             // A failed recovery has no recovery latency: it is counted, never timed.
-                            if r.success { recovery.add(r.duration) } else { failures += 1 }
+                            if r.success {
+                                recovery.add(r.duration)
+                                histograms.record(key("recovery"), seconds: r.duration)
+                            } else {
+                                failures += 1
+                            }
                             bytes.add(Double(r.bytesUploaded))
                             for (name, group) in Dictionary(grouping: r.steps, by: \.name) {
-                                steps[name, default: Samples()].add(group.reduce(0) { $0 + $1.duration })
+                                let total = group.reduce(0) { $0 + $1.duration }
+                                steps[name, default: Samples()].add(total)
+                                if r.success { histograms.record(key("recovery_step", name), seconds: total) }
                             }
                             inference["after", default: Samples()].add(try p.infer(input, reference: reference).seconds)
                             if poolOptions.trace != nil {
@@ -164,18 +182,25 @@ struct BenchRecoveryCommand: ParsableCommand {
                                                                             device: device, model: config.name, trials: trials,
                                                                             cache: mesaCacheState()).utf8))
             }
+            var control: [String: Double] = [:]
+            for (mode, samples) in initialize {
+                control["initialize_p50_ms_\(mode)"] = samples.ms(50)
+                control["initialize_max_ms_\(mode)"] = samples.ms(100)
+            }
+            let failed = rows.filter { $0.failures > 0 }.map { "\($0.scenario)/\($0.strategy) (\($0.isolation)): \($0.failures) of \($0.trials) recoveries failed" }
+            let report = BenchRecoveryReport(timestamp: RunCommand.timestamp(),
+                                             host: HostIdentity.current(devices: try instance.physicalDevices().map(\.info),
+                                                                        usedSoftware: physical.info.isSoftware),
+                                             model: config.name, device: device, trials: trials, mesaShaderCache: mesaCacheState(),
+                                             watchdogMs: watchdogMs, recovery: rows, control: control,
+                                             histograms: histograms.histograms, verdict: .init(pass: failed.isEmpty, reasons: failed))
+            if let outputDir {
+                let url = URL(fileURLWithPath: outputDir).appendingPathComponent("bench_recovery_\(report.timestamp).json")
+                try ReportFiles.replace(url, with: Data(try jsonString(report).utf8))
+                printError("poolfault: bench report written to \(url.path)")
+            }
             if json {
-                struct Out: Encodable {
-                    let recovery: [Row]; let control: [String: Double]; let device: String
-                    let model: String; let trials: Int; let mesaShaderCache: String; let watchdogMs: Double
-                }
-                var control: [String: Double] = [:]
-                for (mode, samples) in initialize {
-                    control["initialize_p50_ms_\(mode)"] = samples.ms(50)
-                    control["initialize_max_ms_\(mode)"] = samples.ms(100)
-                }
-                print(try jsonString(Out(recovery: rows, control: control, device: device, model: config.name, trials: trials,
-                                         mesaShaderCache: mesaCacheState(), watchdogMs: watchdogMs)))
+                print(try jsonString(report))
                 try finishValidation(instance)
                 return
             }
@@ -184,6 +209,26 @@ struct BenchRecoveryCommand: ParsableCommand {
             try finishValidation(instance)
         }
     }
+}
+
+/// `bench recovery`'s report: the table's rows and control, with the host and the latency
+/// histograms that `poolfault report merge` adds across nodes.
+struct BenchRecoveryReport: Encodable {
+    struct Verdict: Encodable { let pass: Bool; let reasons: [String] }
+    let schemaVersion = "1.0"
+    let tool = "poolfault bench recovery"
+    let timestamp: String
+    let host: HostIdentity
+    let model: String
+    let device: String
+    let trials: Int
+    let mesaShaderCache: String
+    let watchdogMs: Double
+    let recovery: [BenchRecoveryCommand.Row]
+    let control: [String: Double]
+    let histograms: [ReportHistogram]
+    /// Pass when every recovery succeeded.
+    let verdict: Verdict
 }
 
 /// Durations recorded into an HdrHistogram in microseconds.

@@ -228,6 +228,9 @@ struct RunCommand: ParsableCommand {
             info.watchdog = poolOptions.isolation == .process ? poolOptions.watchdog : nil
             var report = FaultTestReport(testInfo: info, scenarios: results)
             report.checks = checks
+            let webgpu = devices.filter { $0.backend == "webgpu" }
+            report.host = HostIdentity.current(devices: try instance.physicalDevices().map(\.info),
+                                               usedSoftware: webgpu.isEmpty ? physical.info.isSoftware : webgpu.allSatisfy(\.software))
             let path = try JSONReport.write(report, toDirectory: outputURL)
             var written = [path.path]
             let processEnvironment = ProcessInfo.processInfo.environment

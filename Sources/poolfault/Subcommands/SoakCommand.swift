@@ -126,8 +126,10 @@ struct SoakCommand: ParsableCommand {
             live.finish()
             let report = SoakReport(result: result, plan: plan, model: config.name, browsers: pool.browsers,
                                     device: "\(physical.info.name) (\(physical.info.driverInfo))", isolation: poolOptions.isolation.rawValue,
-                                    sloAvailability: sloAvailability, sloP99Ratio: sloP99Ratio)
-            let url = outputURL.appendingPathComponent("soak_\(RunCommand.timestamp()).json")
+                                    sloAvailability: sloAvailability, sloP99Ratio: sloP99Ratio, timestamp: RunCommand.timestamp(),
+                                    host: HostIdentity.current(devices: try instance.physicalDevices().map(\.info),
+                                                               usedSoftware: physical.info.isSoftware))
+            let url = outputURL.appendingPathComponent("soak_\(report.timestamp).json")
             try ReportFiles.replace(url, with: Data(try jsonString(report).utf8))
             print(json ? try jsonString(report) : report.terminal)
             printError("poolfault: soak report written to \(url.path)")

@@ -29,6 +29,7 @@ func exitCode(for error: Error) -> ExitCode {
         return ExitCode(ExitStatus.usage)
     }
     if error is ValidationError { return ExitCode(ExitStatus.usage) }
+    if error is DataError { return ExitCode(ExitStatus.dataError) }
     if error is ReportWriteError { return ExitCode(ExitStatus.toolFailed) }
     if case PoolError.unknownTarget = error { return ExitCode(ExitStatus.usage) }
     return ExitCode(ExitStatus.toolFailed)

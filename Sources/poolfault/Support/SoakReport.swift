@@ -22,8 +22,11 @@ struct SoakReport: Encodable {
         let reasons: [String]
     }
 
-    let schemaVersion = "1.0"
+    /// 1.1: `timestamp`, `host` and `histograms` (HdrHistograms that `poolfault report merge` adds).
+    let schemaVersion = "1.1"
     let tool = "poolfault soak"
+    let timestamp: String
+    let host: HostIdentity?
     let model: String
     let browsers: [String]
     let device: String
@@ -43,6 +46,8 @@ struct SoakReport: Encodable {
     let latency: [String: Window]
     let faults: [SoakFault]
     let faultSummary: [FaultRow]
+    /// Request latency per window, and detection and recovery per fault kind.
+    let histograms: [ReportHistogram]
     let sloAvailability: Double
     let sloP99Ratio: Double
     /// p99 during faults ÷ p99 before them (nil when a window is empty).
@@ -52,7 +57,8 @@ struct SoakReport: Encodable {
     let examples: [String]
 
     init(result: SoakResult, plan: SoakPlan, model: String, browsers: [String], device: String, isolation: String,
-         sloAvailability: Double, sloP99Ratio: Double) {
+         sloAvailability: Double, sloP99Ratio: Double, timestamp: String = "", host: HostIdentity? = nil) {
+        self.timestamp = timestamp; self.host = host
         self.model = model; self.browsers = browsers; self.device = device; self.isolation = isolation
         strategy = plan.strategy.rawValue; seed = plan.seed; durationSeconds = result.seconds; clients = plan.clients
         faultIntervalSeconds = plan.faultInterval.seconds; faultKinds = plan.faults.map(\.rawValue)
@@ -79,6 +85,18 @@ struct SoakReport: Encodable {
             byWindow[key]?.add(r.seconds)
         }
         latency = byWindow.mapValues { Window(requests: $0.count, p50Ms: $0.ms(50), p99Ms: $0.ms(99), maxMs: $0.ms(100)) }
+        var histograms = HistogramSet()
+        for r in all where r.outcome == .ok {
+            let window = r.start < firstFault ? "before" : windows.contains { $0.contains(r.start) } ? "during" : "after"
+            histograms.record(HistogramKey(metric: "request", scenario: "soak", strategy: plan.strategy.rawValue, isolation: isolation,
+                                           step: window), seconds: r.seconds)
+        }
+        for f in result.faults {
+            let key = { (metric: String) in HistogramKey(metric: metric, scenario: f.kind, strategy: plan.strategy.rawValue, isolation: isolation) }
+            if let d = f.detectionSeconds { histograms.record(key("detection"), seconds: d) }
+            if f.recovered { histograms.record(key("recovery"), seconds: f.recoverySeconds) }
+        }
+        self.histograms = histograms.histograms
         faults = result.faults
         faultSummary = Dictionary(grouping: result.faults, by: { "\($0.kind)|\($0.planned)" }).values.map { group in
             var detection = Samples(), recovery = Samples()

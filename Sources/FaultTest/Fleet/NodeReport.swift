@@ -1,0 +1,156 @@
+import Foundation
+
+/// One report file as a fleet merge reads it, whatever command wrote it (`run`, `soak`,
+/// `bench recovery`): where it ran, its verdict and why, and its latency histograms. Only the
+/// fields every merge needs are decoded, so merging a thousand reports stays fast.
+public struct NodeReport: Sendable {
+    public var file: String
+    /// "poolfault run", "poolfault soak", "poolfault bench recovery".
+    public var tool: String
+    public var schemaVersion: String
+    public var timestamp: String?
+    public var model: String?
+    /// `run --level` (quick, medium, long).
+    public var level: String?
+    /// Absent in run reports older than schema 1.4: the node is then named after the file.
+    public var host: HostIdentity?
+    public var pass: Bool
+    /// Why it failed, one line each: "browser_crash: recovery failed: …".
+    public var reasons: [String]
+    public var histograms: [ReportHistogram]
+    /// Each histogram's buckets, decoded and checked against its count.
+    public var buckets: [BucketCounts]
+    /// The run used a software Vulkan driver (from `host`, or a 1.x run report's devices).
+    public var softwareVulkan: Bool
+
+    public var node: String { host?.node ?? "unknown host (\((file as NSString).lastPathComponent))" }
+}
+
+/// Why a report could not be merged. Each names the file; all are data errors (exit 65).
+public struct NodeReportError: Error, CustomStringConvertible {
+    public let file: String
+    public let reason: String
+    public var description: String { "\(file): \(reason)" }
+}
+
+extension NodeReport {
+    /// The tools whose reports merge, by the major schema version this poolfault reads.
+    static let majors: [String: String] = ["poolfault run": "1", "poolfault soak": "1", "poolfault bench recovery": "1"]
+    public static let fleetTool = "poolfault report merge"
+
+    /// Reads a report file. Returns nil for a fleet report (a merge's own output, skipped);
+    /// throws NodeReportError for anything that is not a poolfault report this version reads.
+    public static func read(_ url: URL) throws(NodeReportError) -> NodeReport? {
+        let file = url.path
+        func fail(_ reason: String) -> NodeReportError { NodeReportError(file: file, reason: reason) }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw fail("cannot read it (\(error.localizedDescription))") }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let envelope: Envelope
+        do {
+            envelope = try decoder.decode(Envelope.self, from: data)
+        } catch let error as DecodingError {
+            throw fail(Self.explain(error, bytes: data.count))
+        } catch {
+            throw fail("not JSON (\(error))")
+        }
+        let tool = envelope.tool ?? (envelope.testInfo != nil ? FaultTestReport.tool : nil)
+        if tool == fleetTool { return nil }
+        guard let tool, let version = envelope.schemaVersion else {
+            throw fail("not a poolfault report (no schema_version and tool; was it written by poolfault run, soak or bench recovery?)")
+        }
+        guard let major = majors[tool] else { throw fail("\"\(tool)\" reports do not merge (only run, soak and bench recovery reports do)") }
+        guard version.split(separator: ".").first.map(String.init) == major else {
+            throw fail("\(tool) report of schema_version \(version): this poolfault reads \(major).x; merge it with the poolfault that wrote it")
+        }
+        var report = NodeReport(file: file, tool: tool, schemaVersion: version, timestamp: envelope.timestamp ?? envelope.testInfo?.timestamp,
+                                model: envelope.model ?? envelope.testInfo?.model, level: envelope.testInfo?.level, host: envelope.host,
+                                pass: false, reasons: [], histograms: [], buckets: [], softwareVulkan: envelope.host?.softwareVulkan ?? false)
+        if tool == FaultTestReport.tool {
+            guard let info = envelope.testInfo, let summary = envelope.summary, let scenarios = envelope.scenarios else {
+                throw fail("a run report without test_info, scenarios and summary")
+            }
+            report.pass = summary.overallSuccess
+            report.reasons = Self.runReasons(summary: summary, scenarios: scenarios, checks: envelope.checks ?? [])
+            if envelope.host == nil { report.softwareVulkan = info.devices.contains { $0.backend == "webgpu" && $0.software } }
+            if envelope.histograms == nil {
+                // Schema 1.0–1.3: the histograms are derived from the scenarios, as 1.4 writes them.
+                do { report.histograms = try JSONReport.decode(data).histograms } catch { throw fail("unreadable run report (\(error))") }
+            }
+        } else {
+            guard let verdict = envelope.verdict else { throw fail("a \(tool) report without a verdict") }
+            report.pass = verdict.pass
+            report.reasons = verdict.reasons
+        }
+        if let histograms = envelope.histograms { report.histograms = histograms }
+        for h in report.histograms {
+            let buckets: BucketCounts
+            do { buckets = try BucketCounts(encoded: h.hdr) } catch { throw fail("histogram \(h.key.label): \(error)") }
+            guard buckets.total == h.count else {
+                throw fail("histogram \(h.key.label) holds \(buckets.total) values but says count \(h.count)")
+            }
+            report.buckets.append(buckets)
+        }
+        if !report.pass && report.reasons.isEmpty { report.reasons = ["failed (the report gives no reason)"] }
+        return report
+    }
+
+    static func runReasons(summary: Envelope.Summary, scenarios: [String: Envelope.Scenario], checks: [Envelope.Check]) -> [String] {
+        var reasons: [String] = []
+        for key in summary.failedScenarios ?? [] {
+            guard let s = scenarios[key] else { reasons.append("\(key): failed"); continue }
+            let phases = s.phases ?? [:]
+            let failed = PhaseName.allCases.first { phases[$0.rawValue]?.success == false }
+            if let failed, let phase = phases[failed.rawValue] {
+                reasons.append("\(key): \(failed.rawValue) failed: \(ReportFormat.singleLine(phase.message ?? ""))")
+            } else {
+                reasons.append("\(key): failed" + (s.recovery?.message.map { " (\(ReportFormat.singleLine($0)))" } ?? ""))
+            }
+        }
+        for c in checks where !c.success { reasons.append("check \(c.name): \(ReportFormat.singleLine(c.message))") }
+        if reasons.isEmpty && !summary.overallSuccess { reasons.append(summary.totalScenarios == 0 ? "no scenario ran" : "failed") }
+        return reasons
+    }
+
+    /// "truncated", "not JSON" or the missing field, in words.
+    static func explain(_ error: DecodingError, bytes: Int) -> String {
+        switch error {
+        case .dataCorrupted(let c):
+            return c.codingPath.isEmpty ? "not valid JSON (truncated or corrupt; \(bytes) bytes)" : "corrupt at \(path(c.codingPath)): \(c.debugDescription)"
+        case .keyNotFound(let key, let c): return "corrupt: \(path(c.codingPath + [key])) is missing"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c):
+            return c.codingPath.isEmpty ? "not a poolfault report (its top level is not a JSON object)" : "corrupt at \(path(c.codingPath)): \(c.debugDescription)"
+        @unknown default: return "unreadable (\(error))"
+        }
+    }
+
+    static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    /// The fields read, across the three report kinds.
+    struct Envelope: Decodable {
+        struct TestInfo: Decodable {
+            struct Device: Decodable { let backend: String; let software: Bool }
+            let model: String?; let timestamp: String?; let level: String?; let devices: [Device]
+        }
+        struct Summary: Decodable { let overallSuccess: Bool; let totalScenarios: Int; let failedScenarios: [String]? }
+        struct Phase: Decodable { let success: Bool; let message: String? }
+        struct Recovery: Decodable { let message: String? }
+        struct Scenario: Decodable { let phases: [String: Phase]?; let recovery: Recovery? }
+        struct Check: Decodable { let name: String; let success: Bool; let message: String }
+        struct Verdict: Decodable { let pass: Bool; let reasons: [String] }
+        let schemaVersion: String?
+        let tool: String?
+        let timestamp: String?
+        let model: String?
+        let host: HostIdentity?
+        let histograms: [ReportHistogram]?
+        let testInfo: TestInfo?
+        let summary: Summary?
+        let scenarios: [String: Scenario]?
+        let checks: [Check]?
+        let verdict: Verdict?
+    }
+}
