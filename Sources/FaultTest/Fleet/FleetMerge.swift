@@ -46,7 +46,10 @@ public enum FleetMerge {
         return reports
     }
 
-    public static func merge(_ reports: [NodeReport], outlierFactor: Double, requireGPU: Bool, mergedAt: String) -> FleetReport {
+    /// `expectNodes`: how many nodes should have reported; fewer fails the fleet (a node whose job
+    /// never ran writes no report, and silence is not a pass).
+    public static func merge(_ reports: [NodeReport], outlierFactor: Double, requireGPU: Bool, expectNodes: Int? = nil,
+                             mergedAt: String) -> FleetReport {
         var fleet: [HistogramKey: BucketCounts] = [:]
         var contributors: [HistogramKey: Set<String>] = [:]
         var byNode: [String: [NodeReport]] = [:]
@@ -100,7 +103,9 @@ public enum FleetMerge {
                          isolation: entry.key.isolation, step: entry.key.step, nodeP50Ms: entry.p50, fleetP50Ms: median, ratio: entry.p50 / median)
         }
         let failed = nodes.filter { !$0.pass }.map(\.node)
-        let summary = FleetReport.Summary(pass: !nodes.isEmpty && failed.isEmpty, nodes: nodes.count, nodesPassed: nodes.count - failed.count,
+        let missing = expectNodes.map { max(0, $0 - nodes.count) } ?? 0
+        let summary = FleetReport.Summary(pass: !nodes.isEmpty && failed.isEmpty && missing == 0, nodes: nodes.count, expectedNodes: expectNodes,
+                                          missingNodes: missing, nodesPassed: nodes.count - failed.count,
                                           failedNodes: failed, reports: reports.count,
                                           softwareVulkanNodes: nodes.filter(\.softwareVulkan).map(\.node),
                                           outlierNodes: Array(Set(outliers.map(\.node))).sorted())

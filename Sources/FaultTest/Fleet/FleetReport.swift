@@ -17,9 +17,17 @@ public struct FleetReport: Codable, Sendable {
     public var latency: [Latency]
     public var outliers: [Outlier]
 
+    // "requireGpu": what .convertFromSnakeCase makes of "require_gpu", so the key round-trips.
+    private enum CodingKeys: String, CodingKey {
+        case schemaVersion, tool, mergedAt, outlierFactor, requireGPU = "requireGpu", summary, nodes, latency, outliers
+    }
+
     public struct Summary: Codable, Sendable {
         public var pass: Bool
         public var nodes: Int
+        /// `--expect-nodes`, and how many of those never reported (each fails the fleet).
+        public var expectedNodes: Int?
+        public var missingNodes: Int
         public var nodesPassed: Int
         public var failedNodes: [String]
         public var reports: Int

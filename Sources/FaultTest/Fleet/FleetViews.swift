@@ -57,15 +57,17 @@ public enum FleetViews {
         if !s.softwareVulkanNodes.isEmpty {
             out.append("SOFTWARE VULKAN (proves nothing about a GPU): \(s.softwareVulkanNodes.joined(separator: ", "))")
         }
+        if s.missingNodes > 0 { out.append("MISSING: \(s.missingNodes) of the \(s.expectedNodes ?? 0) expected nodes sent no report") }
         out += [rule, "Nodes: \(s.nodes) · passed \(s.nodesPassed) · failed \(s.failedNodes.count)"
-                + (s.failedNodes.isEmpty ? "" : " (\(s.failedNodes.joined(separator: ", ")))"),
+                + (s.failedNodes.isEmpty ? "" : " (\(s.failedNodes.joined(separator: ", ")))")
+                + (s.expectedNodes.map { " · expected \($0)" } ?? ""),
                 "Overall Result: " + (s.pass ? "✅ SUCCESS" : "❌ FAILED"), rule]
         return out.joined(separator: "\n")
     }
 
     public static func junit(_ fleet: FleetReport) -> String {
         let s = fleet.summary
-        let counts = "tests=\"\(s.nodes)\" failures=\"\(s.failedNodes.count)\" errors=\"0\""
+        let counts = "tests=\"\(s.nodes + s.missingNodes)\" failures=\"\(s.failedNodes.count + s.missingNodes)\" errors=\"0\""
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"poolfault fleet\" \(counts)>\n"
         out += "  <testsuite name=\"poolfault fleet\" \(counts) skipped=\"0\" timestamp=\"\(a(String(fleet.mergedAt.prefix(19))))\">\n"
         for node in fleet.nodes {
@@ -80,6 +82,9 @@ public enum FleetViews {
             }
             out += "      <system-out>\(t(lines.joined(separator: "\n")))</system-out>\n    </testcase>\n"
         }
+        for i in 0..<s.missingNodes {
+            out += "    <testcase classname=\"fleet\" name=\"missing node \(i + 1)\">\n      <failure message=\"no report (expected \(s.expectedNodes ?? 0) nodes, got \(s.nodes))\" type=\"missing\"/>\n    </testcase>\n"
+        }
         return out + "  </testsuite>\n</testsuites>\n"
     }
 
@@ -89,6 +94,7 @@ public enum FleetViews {
         var body = ["<header><h1>FLEET VALIDATION RESULTS — \(s.nodes) node\(s.nodes == 1 ? "" : "s")</h1>",
                     "<p class=\"verdict \(s.pass ? "ok" : "fail")\">\(verdict) · \(s.nodesPassed)/\(s.nodes) nodes passed · \(s.reports) reports</p>",
                     "<dl class=\"info\"><dt>Merged</dt><dd>\(e(fleet.mergedAt))</dd><dt>Outlier factor</dt><dd>\(String(format: "%g", fleet.outlierFactor))× the fleet p50</dd>"
+                    + (s.missingNodes > 0 ? "<dt>Missing</dt><dd>\(s.missingNodes) of \(s.expectedNodes ?? 0) expected nodes sent no report</dd>" : "")
                     + "<dt>Failed nodes</dt><dd>\(e(s.failedNodes.isEmpty ? "none" : s.failedNodes.joined(separator: ", ")))</dd>"
                     + "<dt>Software Vulkan</dt><dd>\(e(s.softwareVulkanNodes.isEmpty ? "none" : s.softwareVulkanNodes.joined(separator: ", ")))</dd></dl></header><main>"]
         body.append("<table class=\"nodes\"><caption>Nodes</caption><thead><tr><th></th><th>node</th><th>reports</th><th>devices</th><th>why</th></tr></thead><tbody>")

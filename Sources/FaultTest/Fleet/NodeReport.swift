@@ -68,11 +68,17 @@ extension NodeReport {
                                 model: envelope.model ?? envelope.testInfo?.model, level: envelope.testInfo?.level, host: envelope.host,
                                 pass: false, reasons: [], histograms: [], buckets: [], softwareVulkan: envelope.host?.softwareVulkan ?? false)
         if tool == FaultTestReport.tool {
-            guard let info = envelope.testInfo, let summary = envelope.summary, let scenarios = envelope.scenarios else {
-                throw fail("a run report without test_info, scenarios and summary")
+            guard let info = envelope.testInfo, let summary = envelope.summary, let success = summary.overallSuccess,
+                  let scenarios = envelope.scenarios else {
+                throw fail("a run report without test_info, scenarios and summary.overall_success")
             }
-            report.pass = summary.overallSuccess
+            report.pass = success
             report.reasons = Self.runReasons(summary: summary, scenarios: scenarios, checks: envelope.checks ?? [])
+            // A run cut short by a signal (scancel, a time limit) passed only what it finished: not a pass.
+            if let interrupted = info.interrupted {
+                report.pass = false
+                report.reasons.append("interrupted: \(ReportFormat.singleLine(interrupted))")
+            }
             if envelope.host == nil { report.softwareVulkan = info.devices.contains { $0.backend == "webgpu" && $0.software } }
             if envelope.histograms == nil {
                 // Schema 1.0–1.3: the histograms are derived from the scenarios, as 1.4 writes them.
@@ -109,7 +115,7 @@ extension NodeReport {
             }
         }
         for c in checks where !c.success { reasons.append("check \(c.name): \(ReportFormat.singleLine(c.message))") }
-        if reasons.isEmpty && !summary.overallSuccess { reasons.append(summary.totalScenarios == 0 ? "no scenario ran" : "failed") }
+        if reasons.isEmpty && summary.overallSuccess != true { reasons.append(summary.totalScenarios == 0 ? "no scenario ran" : "failed") }
         return reasons
     }
 
@@ -133,9 +139,10 @@ extension NodeReport {
     struct Envelope: Decodable {
         struct TestInfo: Decodable {
             struct Device: Decodable { let backend: String; let software: Bool }
-            let model: String?; let timestamp: String?; let level: String?; let devices: [Device]
+            let model: String?; let timestamp: String?; let level: String?; let interrupted: String?; let devices: [Device]
         }
-        struct Summary: Decodable { let overallSuccess: Bool; let totalScenarios: Int; let failedScenarios: [String]? }
+        // Optional, so a fleet report's own `summary` reads far enough to be recognised and skipped.
+        struct Summary: Decodable { let overallSuccess: Bool?; let totalScenarios: Int?; let failedScenarios: [String]? }
         struct Phase: Decodable { let success: Bool; let message: String? }
         struct Recovery: Decodable { let message: String? }
         struct Scenario: Decodable { let phases: [String: Phase]?; let recovery: Recovery? }

@@ -36,6 +36,9 @@ struct ReportMergeCommand: ParsableCommand {
     @Option(help: "Call a node an outlier when its p50 is beyond this many times the fleet's (above 1).")
     var outlierFactor = 3.0
 
+    @Option(help: "How many nodes should have reported: fewer fails the fleet (a node whose job never ran writes nothing).")
+    var expectNodes: Int?
+
     @Flag(help: "Fail a node whose runs used software Vulkan (lavapipe).")
     var requireGPU = false
 
@@ -43,6 +46,7 @@ struct ReportMergeCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
+        if let n = expectNodes, n < 1 { throw ValidationError("--expect-nodes must be at least 1 (got \(n))") }
         guard outlierFactor.isFinite, outlierFactor > 1 else { throw ValidationError("--outlier-factor must be above 1, e.g. 3 (got \(outlierFactor))") }
     }
 
@@ -63,10 +67,10 @@ struct ReportMergeCommand: ParsableCommand {
             } catch let error as FleetInputError {
                 throw DataError(message: error.description)
             }
-            guard !reports.isEmpty else {
-                throw DataError(message: "no poolfault report found in \(paths.joined(separator: ", ")) (looked for results_*.json, soak_*.json, bench_recovery_*.json)")
+            if reports.isEmpty {
+                printError("poolfault: no poolfault report found in \(paths.joined(separator: ", ")) (looked for results_*.json, soak_*.json, bench_recovery_*.json): the fleet fails")
             }
-            let fleet = FleetMerge.merge(reports, outlierFactor: outlierFactor, requireGPU: requireGPU,
+            let fleet = FleetMerge.merge(reports, outlierFactor: outlierFactor, requireGPU: requireGPU, expectNodes: expectNodes,
                                          mergedAt: ISO8601DateFormatter().string(from: Date()))
             try ReportFiles.replace(URL(fileURLWithPath: output), with: try FleetViews.json(fleet))
             var written = ["fleet report written to \(output)"]
