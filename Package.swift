@@ -85,7 +85,7 @@ let package = Package(
                     dependencies: ["FaultTest", "ResourcePool", "Transformer", "VulkanCompute"]),
         // Runs the built `poolfault` binary end to end (depending on it makes SwiftPM build it).
         .testTarget(name: "PoolfaultCLITests",
-                    dependencies: ["poolfault", "Transformer"]),
+                    dependencies: ["poolfault", "Transformer", "FaultTest"]),
     ]
 )
 

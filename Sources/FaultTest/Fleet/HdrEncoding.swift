@@ -208,9 +208,20 @@ public enum HdrEncoding {
         let raw = Data(bytes[2..<(bytes.count - 4)])
         var out = Data()
         do {
-            _ = try Data.decompress(size: Int64(raw.count), bufferSize: 64 * 1024, skipCRC32: true, provider: { position, size in
-                raw.subdata(in: Int(position)..<min(raw.count, Int(position) + size))
-            }, consumer: { out.append($0) })
+            // One chunk, exactly the buffer size: ZIPFoundation (0.9.20) tells zlib a whole buffer
+            // is available whatever the chunk's length, so a shorter chunk would let zlib read
+            // past it. The provider throws once the input is spent: for a stream that never ends
+            // (a corrupt one) ZIPFoundation would ask for more forever. The consumer bounds the
+            // output (a counts array is at most ~200 KiB).
+            _ = try Data.decompress(size: Int64(raw.count), bufferSize: max(1, raw.count), skipCRC32: true, provider: { position, size in
+                guard position < raw.count else { throw DecodeError.badZlib("the compressed stream ends early") }
+                return raw.subdata(in: Int(position)..<min(raw.count, Int(position) + size))
+            }, consumer: { chunk in
+                out.append(chunk)
+                guard out.count <= 4 << 20 else { throw DecodeError.badZlib("inflates past 4 MiB: not a histogram") }
+            })
+        } catch let error as DecodeError {
+            throw error
         } catch {
             throw .badZlib("\(error)")
         }
