@@ -35,7 +35,12 @@ import Testing
     }()
 
     /// The command with the binary's path and the reductions: a smaller model, one run or trial.
+    /// A chain (`poolfault … && poolfault …`) is reduced command by command.
     static func reduced(_ command: String) -> String {
+        command.components(separatedBy: " && ").map(reducedOne).joined(separator: " && ")
+    }
+
+    static func reducedOne(_ command: String) -> String {
         var parts = command.components(separatedBy: " > ")
         var words = parts[0].split(separator: " ").map(String.init)
         words[0] = "'\(CLIRunner.binary.path)'"
