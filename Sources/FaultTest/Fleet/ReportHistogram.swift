@@ -50,9 +50,9 @@ public struct HistogramKey: Hashable, Comparable, Sendable, Codable {
     }
     public static func < (a: Self, b: Self) -> Bool { a.sortKey.lexicographicallyPrecedes(b.sortKey) }
 
-    /// "recovery · browser_crash/progressive (process)" for tables.
+    /// "recovery · browser_crash/progressive (process)", "step weight_upload · …" for tables.
     public var label: String {
-        var s = "\(metric == "recovery_step" ? (step ?? metric) : metric) · \(scenario)"
+        var s = "\(metric == "recovery_step" ? "step \(step ?? "?")" : metric) · \(scenario)"
         if let strategy { s += "/\(strategy)" }
         if let isolation { s += " (\(isolation))" }
         if metric == "request", let step { s += " [\(step)]" }
