@@ -32,6 +32,9 @@ let package = Package(
         // glibc's process calls Swift's Glibc module does not import (spawn closefrom, memfd,
         // pidfd, parent-death signal).
         .systemLibrary(name: "CProcess"),
+        // exp/erf loops for the CPU forward, built for the baseline and for AVX2+FMA, chosen at
+        // run time (Swift has no per-function target attribute; see vector_math.c).
+        .target(name: "CVectorMath", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]),
 
         // GLSL compute sources, embedded in the binary so a copied executable needs only
         // the Vulkan loader at run time.
@@ -46,7 +49,7 @@ let package = Package(
         // the death watch. No Vulkan, no pool, no model: both sides use it.
         .target(name: "BrowserProtocol", dependencies: ["CProcess"]),
         .target(name: "Transformer",
-                dependencies: ["COpenBLAS", "CProcess", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+                dependencies: ["COpenBLAS", "CProcess", "CVectorMath", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "TransformerGPU",
                 dependencies: ["VulkanCompute", "Transformer", "Shaders"]),
         // The worker role: a browser process serving its contexts over BrowserProtocol. Thin:
@@ -76,7 +79,7 @@ let package = Package(
                     dependencies: ["poolfault", "ResourcePool", "FaultTest", "Transformer", "VulkanCompute", "BrowserProtocol",
                                    "BrowserWorker"]),
         .testTarget(name: "TransformerTests",
-                    dependencies: ["Transformer"]),
+                    dependencies: ["Transformer", "CVectorMath"]),
         .testTarget(name: "TransformerGPUTests",
                     dependencies: ["TransformerGPU", "Transformer", "VulkanCompute", "Shaders"]),
         .testTarget(name: "ResourcePoolTests",
