@@ -158,8 +158,8 @@ import Transformer
     }
 
     /// Merging is linear in the number of reports: 1,000 take at most 15× the time of 100 (medians
-    /// of 3; a ratio, so the verdict does not depend on the machine's speed). The absolute time
-    /// is `poolfault report merge`'s to measure (README: about 0.2 s per hundred, release).
+    /// of 3; a ratio, so the verdict does not depend on the machine's speed), and stay under a
+    /// second per hundred (README: about 0.2 s per hundred, release).
     @Test func aThousandReportsMergeInLinearTime() throws {
         var rng = Xoshiro256StarStar(seed: 9)
         var files: [String: Data] = [:]
@@ -184,6 +184,9 @@ import Transformer
         }
         let hundred = try seconds(Array(all.prefix(100))), thousand = try seconds(all)
         #expect(thousand <= 15 * hundred, "1,000 reports took \(thousand) s, 100 took \(hundred) s")
+        // And the issue's own bound, under a second per hundred, with room for a loaded debug build
+        // (measured here: ~1.7 s debug for the thousand; 1,000 real 58 KB run reports: 2.0 s release).
+        #expect(thousand < 10, "1,000 reports took \(thousand) s")
     }
 }
 

@@ -111,21 +111,28 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         var nextFault = plan.faultInterval.seconds * (0.75 + 0.5 * draw())
         var seenUnplanned = 0
         var lastProgress = 0.0
+        /// A browser that died on its own: recovered at once, reported as unplanned. Returns the
+        /// recoveries it ran.
+        @discardableResult
+        func handleUnplanned() -> [RecoveryRecord] {
+            let unplanned = pool.events.events.filter { $0.kind == "unplanned_exit" }
+            guard unplanned.count > seenUnplanned else { return [] }
+            var recoveries: [RecoveryRecord] = []
+            for event in unplanned[seenUnplanned...] {
+                let struck = event.t - pool.events.offset(of: began)
+                let r = pool.recover(using: plan.strategy)
+                recoveries.append(r)
+                faults.append(SoakFault(kind: "unplanned_exit", targets: event.context.map { [$0] } ?? [], planned: false,
+                                        struck: struck, detectionSeconds: nil, recoverySeconds: r.duration, recovered: r.success,
+                                        message: "\(event.detail); \(r.message)"))
+            }
+            seenUnplanned = unplanned.count
+            return recoveries
+        }
         while true {
             let now = (ContinuousClock.now - began).seconds
             if now >= plan.duration.seconds { break }
-            // A browser that died on its own: recovered at once, reported as unplanned.
-            let unplanned = pool.events.events.filter { $0.kind == "unplanned_exit" }
-            if unplanned.count > seenUnplanned {
-                for event in unplanned[seenUnplanned...] {
-                    let struck = event.t - pool.events.offset(of: began)
-                    let r = pool.recover(using: plan.strategy)
-                    faults.append(SoakFault(kind: "unplanned_exit", targets: event.context.map { [$0] } ?? [], planned: false,
-                                            struck: struck, detectionSeconds: nil, recoverySeconds: r.duration, recovered: r.success,
-                                            message: "\(event.detail); \(r.message)"))
-                }
-                seenUnplanned = unplanned.count
-            }
+            handleUnplanned()
             if now >= nextFault, !plan.faults.isEmpty {
                 let kind = plan.faults[min(plan.faults.count - 1, Int(draw() * Double(plan.faults.count)))]
                 let struck = (ContinuousClock.now - began).seconds
@@ -133,9 +140,20 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                     let fault = try FaultInjector.inject(kind, into: pool)
                     let r = pool.recover(using: plan.strategy)
                     let observed = FaultInjector.observed(fault, in: pool)
-                    faults.append(SoakFault(kind: kind.rawValue, targets: fault.targets, planned: true, struck: struck,
-                                            detectionSeconds: observed.detectionSeconds, recoverySeconds: r.duration, recovered: r.success,
-                                            message: r.message))
+                    var recovered = r.success, seconds = r.duration, message = r.message
+                    // A browser dying on its own in the middle of this recovery fails it; the
+                    // recovery of that death (recorded as its own, unplanned fault) then recovers
+                    // this fault too, and the time until then counts.
+                    let index = faults.count
+                    let overtaking = r.success ? [] : handleUnplanned()
+                    if !overtaking.isEmpty, overtaking.allSatisfy(\.success) {
+                        recovered = true
+                        seconds += overtaking.reduce(0) { $0 + $1.duration }
+                        message = "\(r.message); overtaken by an unplanned exit, whose recovery succeeded"
+                    }
+                    faults.insert(SoakFault(kind: kind.rawValue, targets: fault.targets, planned: true, struck: struck,
+                                            detectionSeconds: observed.detectionSeconds, recoverySeconds: seconds, recovered: recovered,
+                                            message: message), at: index)
                 } catch {
                     faults.append(SoakFault(kind: kind.rawValue, targets: [], planned: true, struck: struck, detectionSeconds: nil,
                                             recoverySeconds: 0, recovered: false, message: "could not inject: \(error)"))
