@@ -66,19 +66,24 @@ public struct BucketCounts: Sendable, Equatable {
     /// HdrHistogram's value at a percentile (0–100), in seconds: the highest value equivalent to
     /// the bucket holding the nearest-rank sample, so the true sample lies within 0.1 % below it.
     /// 0 when empty.
-    public func seconds(atPercentile p: Double) -> Double {
-        guard total > 0 else { return 0 }
-        let rank = p >= 100 ? total : max(1, UInt64((min(max(p.nextDown, 0), 100) * Double(total) / 100).rounded(.up)))
-        var seen: UInt64 = 0
-        for index in counts.keys.sorted() {
-            seen += counts[index]!
-            if seen >= rank { return Double(LatencyHistogram.layout.highestEquivalent(at: index)) / 1e6 }
-        }
-        return 0
-    }
+    public func seconds(atPercentile p: Double) -> Double { seconds(atPercentiles: [p])[0] }
 
-    /// Percentiles at several points in one pass.
-    public func seconds(atPercentiles ps: [Double]) -> [Double] { ps.map { seconds(atPercentile: $0) } }
+    /// Several percentiles, in the order given, from one sort of the buckets and one pass.
+    public func seconds(atPercentiles ps: [Double]) -> [Double] {
+        guard total > 0 else { return ps.map { _ in 0 } }
+        let ranks = ps.map { p in p >= 100 ? total : max(1, UInt64((min(max(p.nextDown, 0), 100) * Double(total) / 100).rounded(.up))) }
+        var out = [Double](repeating: 0, count: ps.count)
+        let wanted = ranks.indices.sorted { ranks[$0] < ranks[$1] }
+        var next = 0, seen: UInt64 = 0
+        for index in counts.keys.sorted() where next < wanted.count {
+            seen += counts[index]!
+            while next < wanted.count, seen >= ranks[wanted[next]] {
+                out[wanted[next]] = Double(LatencyHistogram.layout.highestEquivalent(at: index)) / 1e6
+                next += 1
+            }
+        }
+        return out
+    }
 
     public var encoded: String {
         HdrEncoding.encode(buckets: counts.keys.sorted().map { ($0, counts[$0]!) }, layout: LatencyHistogram.layout,

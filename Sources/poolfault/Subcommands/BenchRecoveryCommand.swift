@@ -1,7 +1,6 @@
 import ArgumentParser
 import FaultTest
 import Foundation
-import Histogram
 import ResourcePool
 import Transformer
 import VulkanCompute
@@ -107,13 +106,14 @@ struct BenchRecoveryCommand: ParsableCommand {
             let progress = Progress(total: isolations.reduce(0) { $0 + scenarios(for: $1).count } * strategies.count * trials)
             var initialize: [String: Samples] = [:]
             var rows: [Row] = []
-            var histograms = HistogramSet()
+            var histograms: [ReportHistogram] = []
             for isolation in isolations {
                 var modeConfig = pool
                 modeConfig.isolation = isolation
                 for kind in scenarios(for: isolation) {
                     for strategy in strategies {
-                        var recovery = Samples(), bytes = Samples(), detection = Samples(), watchdog = Samples()
+                        var recovery = Samples(), detection = Samples(), watchdog = Samples()
+                        var bytes: [Int] = []
                         var steps: [String: Samples] = [:], inference: [String: Samples] = [:]
                         var failures = 0
                         for trial in 0..<trials {
@@ -129,27 +129,19 @@ struct BenchRecoveryCommand: ParsableCommand {
                             inference["during", default: Samples()].add(try p.infer(input, reference: reference).seconds)
                             let r = p.recover(using: strategy)
                             let observed = FaultInjector.observed(fault, in: p)
-                            func key(_ metric: String, _ step: String? = nil) -> HistogramKey {
-                                HistogramKey(metric: metric, scenario: kind.rawValue, strategy: strategy.rawValue, isolation: isolation.rawValue, step: step)
-                            }
-                            if let seconds = observed.detectionSeconds {
-                                detection.add(seconds)
-                                histograms.record(key("detection"), seconds: seconds)
-                            }
+                            if let seconds = observed.detectionSeconds { detection.add(seconds) }
                             if let seconds = observed.watchdogSeconds { watchdog.add(seconds) }
-                            // A failed recovery has no recovery latency: it is counted, never timed.
+                            // A failed recovery has no recovery latency, nor step times: it is
+                            // counted, never timed (as in the run report's histograms).
                             if r.success {
                                 recovery.add(r.duration)
-                                histograms.record(key("recovery"), seconds: r.duration)
+                                for (name, group) in Dictionary(grouping: r.steps, by: \.name) {
+                                    steps[name, default: Samples()].add(group.reduce(0) { $0 + $1.duration })
+                                }
                             } else {
                                 failures += 1
                             }
-                            bytes.add(Double(r.bytesUploaded))
-                            for (name, group) in Dictionary(grouping: r.steps, by: \.name) {
-                                let total = group.reduce(0) { $0 + $1.duration }
-                                steps[name, default: Samples()].add(total)
-                                if r.success { histograms.record(key("recovery_step", name), seconds: total) }
-                            }
+                            bytes.append(r.bytesUploaded)
                             inference["after", default: Samples()].add(try p.infer(input, reference: reference).seconds)
                             if poolOptions.trace != nil {
                                 traced.append(ScenarioResult(scenario: "\(kind.rawValue)/\(strategy.rawValue)/\(isolation.rawValue)",
@@ -163,7 +155,13 @@ struct BenchRecoveryCommand: ParsableCommand {
                                         p95Ms: recovery.ms(95), p99Ms: recovery.ms(99), maxMs: recovery.ms(100),
                                         steps: steps.mapValues { $0.ms(50) }, inference: inference.mapValues { $0.ms(50) },
                                         claimedMs: Self.claimed[kind.rawValue]?[strategy.rawValue], failures: failures, trials: trials,
-                                        bytesUploadedP50: bytes.percentile(50), samplesMs: recovery.values.map { $0 * 1000 }))
+                                        bytesUploadedP50: Double(bytes.sorted()[bytes.count / 2]), samplesMs: recovery.values.map { $0 * 1000 }))
+                        // The report's histograms are these same samples' (what `report merge` adds).
+                        func key(_ metric: String, _ step: String? = nil) -> HistogramKey {
+                            HistogramKey(metric: metric, scenario: kind.rawValue, strategy: strategy.rawValue, isolation: isolation.rawValue, step: step)
+                        }
+                        histograms += [detection.report(key("detection")), recovery.report(key("recovery"))].compactMap { $0 }
+                            + steps.keys.sorted().compactMap { steps[$0]!.report(key("recovery_step", $0)) }
                     }
                 }
             }
@@ -193,7 +191,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                                                                         usedSoftware: physical.info.isSoftware),
                                              model: config.name, device: device, trials: trials, mesaShaderCache: mesaCacheState(),
                                              watchdogMs: watchdogMs, recovery: rows, control: control,
-                                             histograms: histograms.histograms, verdict: .init(pass: failed.isEmpty, reasons: failed))
+                                             histograms: histograms, verdict: .init(pass: failed.isEmpty, reasons: failed))
             if let outputDir {
                 let url = URL(fileURLWithPath: outputDir).appendingPathComponent("bench_recovery_\(report.timestamp).json")
                 try ReportFiles.replace(url, with: Data(try jsonString(report).utf8))
@@ -231,17 +229,25 @@ struct BenchRecoveryReport: Encodable {
     let verdict: Verdict
 }
 
-/// Durations recorded into an HdrHistogram in microseconds.
+/// Durations, in the reports' HdrHistogram (LatencyHistogram: microseconds, rounded), and raw.
 struct Samples {
-    private var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+    private(set) var latency = LatencyHistogram()
     /// The raw samples in seconds, for plots.
     private(set) var values: [Double] = []
     mutating func add(_ seconds: Double) {
-        _ = histogram.record(UInt64(max(0, seconds) * 1e6))
+        latency.record(seconds: seconds)
         values.append(seconds)
     }
+    /// As a report carries it; nil when empty.
+    func report(_ key: HistogramKey) -> ReportHistogram? {
+        count == 0 ? nil : ReportHistogram(metric: key.metric, scenario: key.scenario, strategy: key.strategy, isolation: key.isolation,
+                                           step: key.step, buckets: latency.buckets)
+    }
+
+    /// The percentile in microseconds (0 when empty).
     func percentile(_ p: Double) -> Double {
-        histogram.totalCount == 0 ? 0 : Double(p >= 100 ? histogram.max : histogram.valueAtPercentile(p))
+        let h = latency.histogram
+        return h.totalCount == 0 ? 0 : Double(p >= 100 ? h.max : h.valueAtPercentile(p))
     }
     /// The percentile in milliseconds.
     func ms(_ p: Double) -> Double { percentile(p) / 1000 }

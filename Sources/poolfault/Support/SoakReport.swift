@@ -85,28 +85,27 @@ struct SoakReport: Encodable {
             byWindow[key]?.add(r.seconds)
         }
         latency = byWindow.mapValues { Window(requests: $0.count, p50Ms: $0.ms(50), p99Ms: $0.ms(99), maxMs: $0.ms(100)) }
-        var histograms = HistogramSet()
-        for r in all where r.outcome == .ok {
-            let window = r.start < firstFault ? "before" : windows.contains { $0.contains(r.start) } ? "during" : "after"
-            histograms.record(HistogramKey(metric: "request", scenario: "soak", strategy: plan.strategy.rawValue, isolation: isolation,
-                                           step: window), seconds: r.seconds)
+        // The report's histograms are these same samples' (what `report merge` adds).
+        let strategy = plan.strategy.rawValue
+        func key(_ metric: String, _ scenario: String, _ step: String? = nil) -> HistogramKey {
+            HistogramKey(metric: metric, scenario: scenario, strategy: strategy, isolation: isolation, step: step)
         }
-        for f in result.faults {
-            let key = { (metric: String) in HistogramKey(metric: metric, scenario: f.kind, strategy: plan.strategy.rawValue, isolation: isolation) }
-            if let d = f.detectionSeconds { histograms.record(key("detection"), seconds: d) }
-            if f.recovered { histograms.record(key("recovery"), seconds: f.recoverySeconds) }
-        }
-        self.histograms = histograms.histograms
-        faults = result.faults
-        faultSummary = Dictionary(grouping: result.faults, by: { "\($0.kind)|\($0.planned)" }).values.map { group in
+        var histograms = ["before", "during", "after"].compactMap { byWindow[$0]!.report(key("request", "soak", $0)) }
+        var rows: [FaultRow] = []
+        // By kind: an unplanned death has its own kind (unplanned_exit), so kind alone is the key.
+        for (kind, group) in Dictionary(grouping: result.faults, by: \.kind).sorted(by: { $0.key < $1.key }) {
             var detection = Samples(), recovery = Samples()
             for f in group {
                 if let d = f.detectionSeconds { detection.add(d) }
                 if f.recovered { recovery.add(f.recoverySeconds) }
             }
-            return FaultRow(kind: group[0].kind, planned: group[0].planned, count: group.count, recovered: group.filter(\.recovered).count,
-                            detectionP50Ms: detection.count > 0 ? detection.ms(50) : nil, recoveryP50Ms: recovery.ms(50))
-        }.sorted { ($0.planned ? 0 : 1, $0.kind) < ($1.planned ? 0 : 1, $1.kind) }
+            rows.append(FaultRow(kind: kind, planned: group[0].planned, count: group.count, recovered: group.filter(\.recovered).count,
+                                 detectionP50Ms: detection.count > 0 ? detection.ms(50) : nil, recoveryP50Ms: recovery.ms(50)))
+            histograms += [detection.report(key("detection", kind)), recovery.report(key("recovery", kind))].compactMap { $0 }
+        }
+        faults = result.faults
+        faultSummary = rows.sorted { ($0.planned ? 0 : 1, $0.kind) < ($1.planned ? 0 : 1, $1.kind) }
+        self.histograms = histograms
         let before = latency["before"], during = latency["during"]
         p99Ratio = (before?.requests ?? 0) > 0 && (during?.requests ?? 0) > 0 && (before?.p99Ms ?? 0) > 0
             ? (during!.p99Ms / before!.p99Ms) : nil
