@@ -50,6 +50,17 @@ import Testing
             let text = try String(contentsOfFile: "\(dir)/\(view)", encoding: .utf8)
             #expect(text.contains("node-a") && text.contains("node-b"))
         }
+        // `bench merge` times merges of copies of a real report, and of made-up ones; a fleet
+        // report is no template.
+        for template in [[runFiles[0]], [String]()] {
+            let bench = try CLIRunner.run(["bench", "merge", "--nodes", "20", "--runs", "1", "--json"] + template.flatMap { ["--template", $0] })
+            #expect(bench.status == 0, "\(bench.stderr)")
+            let figures = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any] ?? [:]
+            #expect(figures["sizes"] as? [Int] == [2, 20] && (figures["bytes_per_report"] as? Int ?? 0) > 500, "\(bench.stdout)")
+            #expect((figures["median_seconds"] as? [Double])?.count == 2 && figures["meets_target"] is Bool)
+        }
+        let notANode = try CLIRunner.run(["bench", "merge", "--nodes", "20", "--template", out])
+        #expect(notANode.status == 65 && notANode.stderr.contains("a fleet report"), "\(notANode.stderr)")
     }
 
     @Test func aFailedNodeFailsTheFleetAndUnreadableReportsAreNamed() throws {
