@@ -89,7 +89,7 @@ final class PyTorchForward {
         process.standardOutput = output
         // Its stderr (transformers' warnings, a traceback) goes to a file, shown only on failure.
         let logURL = directory.appendingPathComponent("pytorch.log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: logURL)
         try process.run()
         toChild = input.fileHandleForWriting
