@@ -38,6 +38,23 @@ import Testing
         #expect((breakdown["total_ms"] as? Double ?? 0) > 0)
     }
 
+    /// The OpenBLAS kernels a CPU figure came from are named, and so is a pin of them by the
+    /// environment (some machines set OPENBLAS_CORETYPE; it decides the CPU path's speed).
+    @Test func theOpenBLASKernelsAndTheirPinAreNamed() throws {
+        for pin in ["Haswell", nil] as [String?] {
+            let r = try CLIRunner.run(["bench", "forward", "--layers", "1", "--seq-len", "8", "--runs", "1", "--json"],
+                                      environment: ["OPENBLAS_CORETYPE": pin])
+            #expect(r.status == 0, "\(r.stderr)")
+            let rows = try Self.json(r)["forward"] as? [[String: Any]] ?? []
+            let webnn = rows.first { $0["backend"] as? String == "webnn" }?["device"] as? String ?? ""
+            if let pin {
+                #expect(webnn.contains("\(pin) kernels (OPENBLAS_CORETYPE=\(pin))"), "\(webnn)")
+            } else {
+                #expect(webnn.contains(" kernels, ") && !webnn.contains("OPENBLAS_CORETYPE"), "\(webnn)")
+            }
+        }
+    }
+
     @Test func aBadRunCountIsAUsageError() throws {
         let r = try CLIRunner.run(["bench", "kernels", "--runs", "0"])
         #expect(r.status == 64, "\(r.stderr)")

@@ -94,7 +94,7 @@ struct BenchForwardCommand: ParsableCommand {
             }
             var rows = [
                 row("webgpu", "\(physical.info.name) (\(context.kernels.family.rawValue) GEMM)", gpuTimes, error: worst),
-                row("webnn", "CPU, OpenBLAS \(openblasThreads()) threads, \(OpenBLASSpin.description)", cpuTimes, error: 0),
+                row("webnn", "CPU, OpenBLAS \(openblasThreads()) threads, \(OpenBLASCore.description), \(OpenBLASSpin.description)", cpuTimes, error: 0),
             ]
             if let ready = pytorch?.ready {
                 rows.append(row("pytorch", "CPU, torch \(ready.torch), transformers \(ready.transformers), \(ready.threads) threads, \(ready.attention) attention",

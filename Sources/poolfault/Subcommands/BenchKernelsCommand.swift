@@ -39,7 +39,7 @@ struct BenchKernelsCommand: ParsableCommand {
             let channel = try Channel(device: device, label: "bench")
             let config = ModelConfig.bertBaseUncased
             let kernels = try GPUKernels(device: device, config: config)
-            let cpuName = "OpenBLAS \(openblasThreads()) threads, \(OpenBLASSpin.description)"
+            let cpuName = "OpenBLAS \(openblasThreads()) threads, \(OpenBLASCore.description), \(OpenBLASSpin.description)"
             let tile = "\(GEMMFamily.texelTile.rows)x\(GEMMFamily.texelTile.cols)"
             var rows: [Row] = []
             var errors: [String] = []

@@ -221,7 +221,7 @@ struct RunCommand: ParsableCommand {
                                 weights: "\(weights.source)", contextMode: contextModeLabel,
                                 validation: instance.validationLog != nil, shaderCache: mesaCacheState(),
                                 lavapipeVectorWidth: lavapipeWidthState(),
-                                openblas: "\(openblasThreads()) threads, \(OpenBLASSpin.description)")
+                                openblas: "\(openblasThreads()) threads, \(OpenBLASCore.description), \(OpenBLASSpin.description)")
             info.isolation = poolOptions.isolation.rawValue
             info.interrupted = interrupted
             info.level = level?.rawValue

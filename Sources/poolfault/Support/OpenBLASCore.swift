@@ -1,0 +1,14 @@
+import COpenBLAS
+import Foundation
+
+/// Which GEMM kernels OpenBLAS runs, for reports: it decides a CPU forward's speed more than
+/// anything else (on this project's AVX-512 EPYC machines, `bench kernels` measured ~220 GFLOP/s
+/// with the Haswell kernels and ~340 with the Cooperlake ones OpenBLAS picks by itself there),
+/// and an environment can pin it with OPENBLAS_CORETYPE, which reports then name.
+enum OpenBLASCore {
+    static var description: String {
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
+        if let pinned = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] { return "\(core) kernels (OPENBLAS_CORETYPE=\(pinned))" }
+        return "\(core) kernels"
+    }
+}
