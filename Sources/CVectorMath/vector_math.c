@@ -91,13 +91,13 @@ ALWAYS_INLINE float erf_inline(float x) {
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) static void gelu_avx2(float *values, long count) { GELU_LOOP }
 __attribute__((target("avx2,fma"))) static void softmax_avx2(float *row, long count, const float *mask) { SOFTMAX_LOOP }
-static int have_avx2(void) {
+int pf_have_avx2(void) {
     static int cached = -1;
     if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return cached;
 }
 #else
-static int have_avx2(void) { return 0; }
+int pf_have_avx2(void) { return 0; }
 #endif
 
 static void gelu_baseline(float *values, long count) { GELU_LOOP }
@@ -105,18 +105,18 @@ static void softmax_baseline(float *row, long count, const float *mask) { SOFTMA
 
 void pf_gelu_inplace(float *values, long count) {
 #if defined(__x86_64__)
-    if (have_avx2()) { gelu_avx2(values, count); return; }
+    if (pf_have_avx2()) { gelu_avx2(values, count); return; }
 #endif
     gelu_baseline(values, count);
 }
 
 void pf_softmax_row(float *row, long count, const float *mask) {
 #if defined(__x86_64__)
-    if (have_avx2()) { softmax_avx2(row, count, mask); return; }
+    if (pf_have_avx2()) { softmax_avx2(row, count, mask); return; }
 #endif
     softmax_baseline(row, count, mask);
 }
 
 float pf_exp(float x) { return exp_inline(x); }
 float pf_erf(float x) { return erf_inline(x); }
-const char *pf_vector_math_isa(void) { return have_avx2() ? "avx2+fma" : "baseline"; }
+const char *pf_vector_math_isa(void) { return pf_have_avx2() ? "avx2+fma" : "baseline"; }

@@ -69,30 +69,41 @@ enum CPUKernels {
 
     /// Multi-head attention for one sequence. q, k, v and ctx are [S, H] with head h in
     /// columns h·d..<(h+1)·d. Scores = (q_h·k_hᵀ)·scale + mask[key], softmax over keys
-    /// (max-subtracted), ctx_h = P·v_h. `scores` holds heads·S·S floats.
+    /// (max-subtracted), ctx_h = P·v_h. Each head runs whole on one core (CVectorMath's
+    /// pf_attention_head: its scores stay in L1) and the heads are spread over the cores; where
+    /// that kernel declines (no AVX2+FMA, or a head size not a multiple of 16), two sgemm calls
+    /// per head and a softmax pass. `scratch` holds `attentionScratch(...)` floats.
     static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                           sequence: Int, hidden: Int, heads: Int, additiveMask: UnsafePointer<Float>?,
-                          scores: UnsafeMutablePointer<Float>, into context: UnsafeMutablePointer<Float>) {
+                          scratch: UnsafeMutablePointer<Float>, into context: UnsafeMutablePointer<Float>) {
         let headDim = hidden / heads
-        let s = Int32(sequence), d = Int32(headDim), ld = Int32(hidden)
-        // 1/sqrt(d): exact for the power-of-two scales used (0.125 for d = 64), so scaling
-        // inside sgemm equals BERT's division and ViT's multiplication bit for bit.
+        // 1/sqrt(d): exact for the power-of-two scales used (0.125 for d = 64), so scaling q
+        // (or sgemm's alpha) equals BERT's division and ViT's multiplication bit for bit.
         let scale = 1 / Float(headDim).squareRoot()
-        for head in 0..<heads {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s, s, d,
-                        scale, q + head * headDim, ld, k + head * headDim, ld,
-                        0, scores + head * sequence * sequence, s)
-        }
-        parallelChunks(count: heads * sequence, minimumChunk: 64) { rows in
-            for row in rows {
-                softmaxRow(scores + row * sequence, count: sequence, additiveMask: additiveMask)
+        let perHead = pf_attention_head_scratch(sequence, headDim)
+        let declined = AtomicFlag()
+        // A head of a short sequence is too little work to hand to another core.
+        parallelChunks(count: heads, minimumChunk: sequence >= 32 ? 1 : heads) { range in
+            for head in range {
+                let column = head * headDim
+                if pf_attention_head(q + column, k + column, v + column, sequence, headDim, hidden, scale, additiveMask,
+                                     scratch + head * perHead, context + column) == 0 { declined.set() }
             }
         }
+        guard declined.isSet else { return }
+        let s = Int32(sequence), d = Int32(headDim), ld = Int32(hidden)
         for head in 0..<heads {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s, d, s,
-                        1, scores + head * sequence * sequence, s, v + head * headDim, ld,
-                        0, context + head * headDim, ld)
+            let scores = scratch + head * sequence * sequence
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s, s, d, scale, q + head * headDim, ld, k + head * headDim, ld, 0, scores, s)
+            for row in 0..<sequence { softmaxRow(scores + row * sequence, count: sequence, additiveMask: additiveMask) }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s, d, s, 1, scores, s, v + head * headDim, ld, 0, context + head * headDim, ld)
         }
+    }
+
+    /// Floats `attention`'s scratch needs: each head's own for the one-core kernel, or every
+    /// head's scores for the sgemm path, whichever is more.
+    static func attentionScratch(sequence: Int, hidden: Int, heads: Int) -> Int {
+        heads * max(pf_attention_head_scratch(sequence, hidden / heads), sequence * sequence)
     }
 
     /// In-place softmax of one row after adding the key mask (CVectorMath, vectorised exp). A
@@ -121,6 +132,14 @@ enum CPUKernels {
             }
         }
     }
+}
+
+/// Set by any worker, read after they have all finished (concurrentPerform's return orders it).
+private final class AtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }
 
 /// A closure over disjoint ranges of caller-owned buffers, shared with worker threads.

@@ -142,7 +142,7 @@ public final class CPUReference: Sendable {
                 // ViT has no mask: skip adding zeros.
                 let additiveMask = config.kind == .bert ? maskBuffer.baseAddress : nil
                 CPUKernels.attention(q: w.q, k: w.k, v: w.v, sequence: s, hidden: h, heads: config.numHeads,
-                                     additiveMask: additiveMask, scores: w.scores, into: w.context)
+                                     additiveMask: additiveMask, scratch: w.attention, into: w.context)
                 weights.output.apply(w.context, rows: s, into: w.scratch)
                 closeBlock(x, norm: weights.norm, workspace: w)
             }
@@ -205,7 +205,7 @@ public final class CPUReference: Sendable {
 private final class Workspace {
     let q, k, v, context, scratch: UnsafeMutablePointer<Float>
     let intermediate: UnsafeMutablePointer<Float>
-    let scores: UnsafeMutablePointer<Float>
+    let attention: UnsafeMutablePointer<Float>
     let patches: UnsafeMutablePointer<Float>
     private let all: [UnsafeMutablePointer<Float>]
 
@@ -219,9 +219,9 @@ private final class Workspace {
         q = make(s * h); k = make(s * h); v = make(s * h)
         context = make(s * h); scratch = make(s * h)
         intermediate = make(s * config.intermediateSize)
-        scores = make(config.numHeads * s * s)
+        attention = make(CPUKernels.attentionScratch(sequence: s, hidden: h, heads: config.numHeads))
         patches = make(config.kind == .vit ? (s - 1) * config.patchVectorSize : 0)
-        all = [q, k, v, context, scratch, intermediate, scores, patches]
+        all = [q, k, v, context, scratch, intermediate, attention, patches]
     }
 
     deinit {

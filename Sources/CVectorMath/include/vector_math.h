@@ -16,4 +16,13 @@ float pf_erf(float x);
 /// "avx2+fma" or "baseline": which build of the loops runs on this CPU.
 const char *pf_vector_math_isa(void);
 
+// One attention head of one sequence on this thread (attention.c): q, k, v and ctx point at the
+// head's first column of [s × ld] row-major matrices (d columns each); mask (or NULL) is added
+// to every query's key scores. Returns 1 when it computed ctx, 0 when it declines (no AVX2+FMA,
+// or d not a multiple of 16) and the caller must. `scratch` holds pf_attention_head_scratch(s, d)
+// floats of this thread's own.
+int pf_attention_head(const float *q, const float *k, const float *v, long s, long d, long ld, float scale,
+                      const float *mask, float *scratch, float *ctx);
+long pf_attention_head_scratch(long s, long d);
+
 #endif
