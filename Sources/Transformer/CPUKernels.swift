@@ -26,25 +26,13 @@ enum CPUKernels {
 
     /// Row-wise LayerNorm of x[rows, cols] into y (may alias x): biased variance, eps inside
     /// the sqrt. Mean and variance are accumulated in Double (two passes) so the oracle's
-    /// own rounding stays far below the tolerances it is used to check.
+    /// own rounding stays far below the tolerances it is used to check; vectorised in
+    /// CVectorMath (double lanes) and split by rows across the cores.
     static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
                           gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
                           into y: UnsafeMutablePointer<Float>) {
-        for row in 0..<rows {
-            let input = x + row * cols
-            let output = y + row * cols
-            var sum = 0.0
-            for i in 0..<cols { sum += Double(input[i]) }
-            let mean = sum / Double(cols)
-            var squares = 0.0
-            for i in 0..<cols {
-                let d = Double(input[i]) - mean
-                squares += d * d
-            }
-            let inverse = 1 / (squares / Double(cols) + Double(eps)).squareRoot()
-            for i in 0..<cols {
-                output[i] = Float((Double(input[i]) - mean) * inverse) * gamma[i] + beta[i]
-            }
+        parallelChunks(count: rows, minimumChunk: max(1, 32_768 / max(cols, 1))) { range in
+            pf_layernorm_rows(x + range.lowerBound * cols, range.count, cols, gamma, beta, eps, y + range.lowerBound * cols)
         }
     }
 

@@ -25,4 +25,7 @@ int pf_attention_head(const float *q, const float *k, const float *v, long s, lo
                       const float *mask, float *scratch, float *ctx);
 long pf_attention_head_scratch(long s, long d);
 
+// Row-wise LayerNorm of x[rows][cols] into y (may alias x), statistics in double (layernorm.c).
+void pf_layernorm_rows(const float *x, long rows, long cols, const float *gamma, const float *beta, float eps, float *y);
+
 #endif
