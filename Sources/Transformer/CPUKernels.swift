@@ -59,7 +59,7 @@ enum CPUKernels {
     /// columns h·d..<(h+1)·d. Scores = (q_h·k_hᵀ)·scale + mask[key], softmax over keys
     /// (max-subtracted), ctx_h = P·v_h. Each head runs whole on one core (CVectorMath's
     /// pf_attention_head: its scores stay in L1) and the heads are spread over the cores; where
-    /// that kernel declines (no AVX2+FMA, or a head size not a multiple of 16), two sgemm calls
+    /// that kernel cannot run (no AVX2+FMA, or a head size not a multiple of 16), two sgemm calls
     /// per head and a softmax pass. `scratch` holds `attentionScratch(...)` floats.
     static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                           sequence: Int, hidden: Int, heads: Int, additiveMask: UnsafePointer<Float>?,
@@ -68,17 +68,18 @@ enum CPUKernels {
         // 1/sqrt(d): exact for the power-of-two scales used (0.125 for d = 64), so scaling q
         // (or sgemm's alpha) equals BERT's division and ViT's multiplication bit for bit.
         let scale = 1 / Float(headDim).squareRoot()
-        let perHead = pf_attention_head_scratch(sequence, headDim)
-        let declined = AtomicFlag()
-        // A head of a short sequence is too little work to hand to another core.
-        parallelChunks(count: heads, minimumChunk: sequence >= 32 ? 1 : heads) { range in
-            for head in range {
-                let column = head * headDim
-                if pf_attention_head(q + column, k + column, v + column, sequence, headDim, hidden, scale, additiveMask,
-                                     scratch + head * perHead, context + column) == 0 { declined.set() }
+        if pf_attention_head_supported(headDim) != 0 {
+            let perHead = pf_attention_head_scratch(sequence, headDim)
+            // A head of a short sequence is too little work to hand to another core.
+            parallelChunks(count: heads, minimumChunk: sequence >= 32 ? 1 : heads) { range in
+                for head in range {
+                    let column = head * headDim
+                    pf_attention_head(q + column, k + column, v + column, sequence, headDim, hidden, scale, additiveMask,
+                                      scratch + head * perHead, context + column)
+                }
             }
+            return
         }
-        guard declined.isSet else { return }
         let s = Int32(sequence), d = Int32(headDim), ld = Int32(hidden)
         for head in 0..<heads {
             let scores = scratch + head * sequence * sequence
@@ -120,14 +121,6 @@ enum CPUKernels {
             }
         }
     }
-}
-
-/// Set by any worker, read after they have all finished (concurrentPerform's return orders it).
-private final class AtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
 }
 
 /// A closure over disjoint ranges of caller-owned buffers, shared with worker threads.

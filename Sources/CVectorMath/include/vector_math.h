@@ -18,11 +18,12 @@ const char *pf_vector_math_isa(void);
 
 // One attention head of one sequence on this thread (attention.c): q, k, v and ctx point at the
 // head's first column of [s × ld] row-major matrices (d columns each); mask (or NULL) is added
-// to every query's key scores. Returns 1 when it computed ctx, 0 when it declines (no AVX2+FMA,
-// or d not a multiple of 16) and the caller must. `scratch` holds pf_attention_head_scratch(s, d)
+// to every query's key scores. Only where pf_attention_head_supported(d) (AVX2+FMA, d a
+// multiple of 16); elsewhere it does nothing. `scratch` holds pf_attention_head_scratch(s, d)
 // floats of this thread's own.
-int pf_attention_head(const float *q, const float *k, const float *v, long s, long d, long ld, float scale,
-                      const float *mask, float *scratch, float *ctx);
+int pf_attention_head_supported(long d);
+void pf_attention_head(const float *q, const float *k, const float *v, long s, long d, long ld, float scale,
+                       const float *mask, float *scratch, float *ctx);
 long pf_attention_head_scratch(long s, long d);
 
 // Row-wise LayerNorm of x[rows][cols] into y (may alias x), statistics in double (layernorm.c).
