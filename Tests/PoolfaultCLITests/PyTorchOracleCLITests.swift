@@ -62,4 +62,21 @@ import Testing
                                          "--python", "/nonexistent/python3"])
         #expect(missing.status == 0 && missing.stdout.contains("pytorch  not measured"), "\(missing.stdout)\(missing.stderr)")
     }
+
+    /// A child that answers "ready" and then dies (as a crashed Python would) is an error naming
+    /// it, not a hang and not SIGPIPE killing poolfault.
+    @Test func aPyTorchChildThatDiesIsAnError() throws {
+        let dir = RunCLITests.tempDir("dying-torch")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fake = dir + "/python"
+        let ready = #"{"torch": "fake", "transformers": "fake", "threads": 1, "attention": "none", "maxAbsVsReference": 0}"#
+        // The import probe (-c) succeeds; run as the child, it says ready and exits.
+        try "#!/bin/sh\n[ \"$1\" = -c ] && exit 0\necho '\(ready)'\nexit 0\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        chmod(fake, 0o755)
+        let r = try CLIRunner.run(["bench", "forward", "--layers", "1", "--seq-len", "8", "--runs", "2", "--vs-pytorch", "--python", fake])
+        #expect(r.status == 2, "\(r.status) \(r.stdout) \(r.stderr)")
+        #expect(r.stderr.contains("PyTorch's forward process"), "\(r.stderr)")
+        #expect(Self.pytorchChildren().isEmpty)
+    }
 }

@@ -52,19 +52,18 @@ struct BenchForwardCommand: ParsableCommand {
             let context = try GPUModelContext(channel: channel, config: config, kernels: try GPUKernels(device: device, config: config))
             for c in config.components { try context.load(c, from: weights) }
 
-            var pytorch: PyTorchForward?, pytorchSkipped: String?
-            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-vs-pytorch-\(getpid())")
-            defer { try? FileManager.default.removeItem(at: scratch) }
+            var pytorch: PyTorchForward?, pytorchSkipped: String?, scratch: ScratchDirectory?
             if vsPytorch {
                 if let missing = PyTorchForward.missingModules(python: python) {
                     pytorchSkipped = missing
                 } else {
-                    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+                    scratch = try ScratchDirectory("vs-pytorch")
                     pytorch = try PyTorchForward(python: python, weights: weights, input: input, reference: reference,
-                                                 threads: openblasThreads(), directory: scratch)
+                                                 threads: openblasThreads(), directory: scratch!.url)
                 }
             }
-            defer { pytorch?.close() }
+            // The child first (EOF, then wait for its pid), then its files.
+            defer { pytorch?.close(); withExtendedLifetime(scratch) {} }
 
             // One warm-up each, then the backends alternate run by run: a shared host's noise
             // hits them alike, and no backend always runs with the caches the previous one left.
@@ -75,9 +74,11 @@ struct BenchForwardCommand: ParsableCommand {
                 worst = max(worst, state.output.compared(to: reference).lastHiddenState.maxAbs)
                 return t
             }
-            // Between forwards, a pause: PyTorch's OpenMP workers spin for ~300,000 pauses (several
-            // ms) after each parallel region, and the backend timed next would pay for them.
-            func settle() { Thread.sleep(forTimeInterval: 0.02) }
+            // With PyTorch in the rotation, a pause between forwards (not a stand-in for work, and
+            // outside every timed span): PyTorch's OpenMP workers spin for ~300,000 pauses (several
+            // ms) after each parallel region, and the backend timed next would pay for them
+            // (measured: webnn 121 → 128 ms without it).
+            func settle() { if pytorch != nil { Thread.sleep(forTimeInterval: 0.02) } }
             var cpuTimes: [Double] = [], gpuTimes: [Double] = [], torchTimes: [Double] = []
             for _ in 0...runs {
                 cpuTimes.append(try time { _ = try cpu.forward(input) })

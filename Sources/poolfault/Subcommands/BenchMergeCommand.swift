@@ -10,7 +10,7 @@ struct BenchMergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Time `report merge` on a made-up fleet: seconds per hundred reports, and how it scales.",
         discussion: """
-            The reports are written to a temporary directory first: seeded soak-shaped reports with the \
+            The reports are written to a private temporary directory first (removed at the end): seeded soak-shaped reports with the \
             histogram keys of a real run report, or, with --template, copies of one real report renamed \
             node by node. They are read from the page cache (the first run warms it).
             """)
@@ -59,14 +59,15 @@ struct BenchMergeCommand: ParsableCommand {
                     guard try NodeReport.read(URL(fileURLWithPath: template)) != nil else {
                         throw DataError(message: "\(template): a fleet report, not a node's: give a run, soak or bench recovery report")
                     }
+                    templateData = try Data(contentsOf: URL(fileURLWithPath: template))
+                    _ = try SyntheticNodeReports.copy(of: templateData!, index: 0)  // a report without `host` cannot be renamed
                 } catch let error as NodeReportError {
-                    throw DataError(message: error.description)
+                    throw DataError(message: error.description.replacingOccurrences(of: "template: ", with: "\(template): "))
                 }
-                templateData = try Data(contentsOf: URL(fileURLWithPath: template))
             }
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-bench-merge-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
-            defer { try? FileManager.default.removeItem(at: dir) }
+            let scratch = try ScratchDirectory("bench-merge")
+            defer { withExtendedLifetime(scratch) {} }
+            let dir = scratch.url
             var files: [URL] = [], bytes = 0
             for i in 0..<nodes {
                 let data = try templateData.map { try SyntheticNodeReports.copy(of: $0, index: i) }
@@ -78,7 +79,8 @@ struct BenchMergeCommand: ParsableCommand {
                 bytes += data.count
             }
             let sizes = [nodes / 10, nodes]
-            // Warm-up: the page cache and the allocator, so neither size pays for them alone.
+            // Warm-up (the files are in the page cache, just written): the allocator and the code,
+            // so neither size pays for them alone.
             _ = try mergeSeconds(Array(files.prefix(sizes[0])))
             var times = [[Double]](repeating: [], count: sizes.count)
             for _ in 0..<runs {

@@ -21,6 +21,7 @@ final class PyTorchForward {
     private let process: Process
     private let toChild: FileHandle
     private var fromChild: LineReader
+    private let logURL: URL
 
     /// How to get torch when `python` cannot import it: printed instead of failing the bench.
     static func installAdvice(python: String) -> String {
@@ -91,23 +92,34 @@ final class PyTorchForward {
         let logURL = directory.appendingPathComponent("pytorch.log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: logURL)
+        // A child that dies mid-bench must be an error here, not SIGPIPE ending poolfault at the
+        // next write to its stdin (this command writes to no other pipe or socket).
+        signal(SIGPIPE, SIG_IGN)
         try process.run()
         toChild = input.fileHandleForWriting
         fromChild = LineReader(output.fileHandleForReading)
+        self.logURL = logURL
         guard let line = fromChild.next(), let data = line.data(using: .utf8), let ready = try? JSONDecoder().decode(Ready.self, from: data) else {
-            process.waitUntilExit()
-            let log = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
-            throw PyTorchError("PyTorch's forward did not start (exit status \(process.terminationStatus)): "
-                               + (log.split(separator: "\n").suffix(3).joined(separator: " | ")))
+            throw Self.ended(process, toChild, log: logURL, "did not start")
         }
         self.ready = ready
     }
 
+    /// The child failed: ends it by its pid if it still runs (something else on its stdout, say),
+    /// waits for it, and names its exit status and the last lines of its stderr.
+    private static func ended(_ process: Process, _ toChild: FileHandle, log: URL, _ what: String) -> PyTorchError {
+        try? toChild.close()
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        let lines = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(3)
+        return PyTorchError("PyTorch's forward process \(what) (exit status \(process.terminationStatus))"
+                            + (lines.isEmpty ? "" : ": " + lines.joined(separator: " | ")))
+    }
+
     /// One forward, timed by the child around the call alone (not the pipe).
     func forward() throws -> Double {
-        toChild.write(Data("run\n".utf8))
-        guard let line = fromChild.next(), let seconds = Double(line) else {
-            throw PyTorchError("PyTorch's forward process stopped answering")
+        guard (try? toChild.write(contentsOf: Data("run\n".utf8))) != nil, let line = fromChild.next(), let seconds = Double(line) else {
+            throw Self.ended(process, toChild, log: logURL, "stopped answering")
         }
         return seconds
     }
