@@ -81,10 +81,7 @@ public enum FleetMerge {
                 return .init(metric: key.metric, scenario: key.scenario, strategy: key.strategy, isolation: key.isolation, step: key.step,
                              count: counts[key]!.total, p50Ms: p[0], p99Ms: p[1], maxMs: p[2])
             }
-            let entries = mine.sorted { ($0.timestamp ?? "", $0.file) < ($1.timestamp ?? "", $1.file) }.map {
-                FleetReport.Entry(file: $0.file, tool: $0.tool, schemaVersion: $0.schemaVersion, timestamp: $0.timestamp, model: $0.model,
-                                  level: $0.level, scheduler: $0.host?.scheduler, pass: $0.pass, reasons: $0.reasons)
-            }
+            let entries = mine.sorted { ($0.timestamp ?? "", $0.file) < ($1.timestamp ?? "", $1.file) }.map(FleetReport.Entry.init)
             nodes.append(.init(node: name, pass: reasons.isEmpty, reasons: reasons,
                                hostnames: Array(Set(mine.compactMap(\.host?.hostname))).sorted(),
                                softwareVulkan: software, gpus: gpus, reports: entries, latency: latency))

@@ -59,6 +59,12 @@ public struct FleetReport: Codable, Sendable {
         public var scheduler: SchedulerIdentity?
         public var pass: Bool
         public var reasons: [String]
+
+        /// The report as the fleet lists it: NodeReport without its histograms and host.
+        init(_ r: NodeReport) {
+            file = r.file; tool = r.tool; schemaVersion = r.schemaVersion; timestamp = r.timestamp; model = r.model
+            level = r.level; scheduler = r.host?.scheduler; pass = r.pass; reasons = r.reasons
+        }
     }
 
     public struct NodeLatency: Codable, Sendable {

@@ -12,7 +12,7 @@ public enum SyntheticNodeReports {
         func key(_ metric: String, _ step: String? = nil) -> HistogramKey {
             HistogramKey(metric: metric, scenario: scenario, strategy: "progressive", isolation: "process", step: step)
         }
-        return [key("detection"), key("recovery")] + ["context_creation", "pipeline_creation", "weight_upload", "verification"].map { key("recovery_step", $0) }
+        return [key("detection"), key("recovery")] + ["process_spawn", "pipeline_creation", "weight_upload", "verification"].map { key("recovery_step", $0) }
     }
 
     /// A made-up host, under a made-up Slurm job, so the report names its node as a real one would.
