@@ -6,9 +6,12 @@
 // as RGBA32F texel buffers. The LANES invocations of a workgroup (one SIMD group on lavapipe)
 // all fetch the same K and V texels, which serve LANES·QUERIES queries: the fetches, not the
 // arithmetic, are the cost on lavapipe, so each invocation takes several queries.
-// One pass over the keys with a running maximum (online softmax): scores never leave
-// registers, and what has been summed is rescaled when a new maximum arrives. Masked keys
-// (mask ≈ -3.4e38) get weight exp(-huge) = 0 once any unmasked key has been seen.
+// One pass over the keys with a running maximum (online softmax), KEYS keys at a time: their
+// scores first, then the block's maximum, one rescale of what has been summed (64 multiplies
+// per query) and one exp per key, where a rescale per key cost as much as the dot products
+// (ViT-B/16 on lavapipe: 40.7 → 28 ms per forward with 7 queries per invocation). Keys past S
+// in the last block get weight exactly 0. Masked keys (mask ≈ -3.4e38) get weight exp(-huge) = 0 once
+// any unmasked key has been seen.
 layout(local_size_x = LANES) in;  // GPUKernels.lanes
 layout(binding = 0) uniform samplerBuffer Q;
 layout(binding = 1) uniform samplerBuffer K;
@@ -33,25 +36,39 @@ void main() {
         m[i] = -3.402823466e38;
         sum[i] = 0.0;
     }
-    for (uint j = 0; j < pc.S; ++j) {
-        const int key = int(j) * rowTexels + headTexel;
-        vec4 kv[D4];
-        [[unroll]] for (int t = 0; t < D4; ++t) kv[t] = texelFetch(K, key + t);
-        float p[QUERIES];
+    for (uint j0 = 0; j0 < pc.S; j0 += uint(KEYS)) {
+        // KEYS keys' scores first, then one rescale of what has been summed per block.
+        float s[QUERIES][KEYS];
+        bool real[KEYS];
+        [[unroll]] for (int b = 0; b < KEYS; ++b) {
+            const uint j = min(j0 + uint(b), pc.S - 1u);
+            real[b] = j0 + uint(b) < pc.S;
+            const int key = int(j) * rowTexels + headTexel;
+            vec4 kv[D4];
+            [[unroll]] for (int t = 0; t < D4; ++t) kv[t] = texelFetch(K, key + t);
+            const float bias = mask[j];
+            [[unroll]] for (int i = 0; i < QUERIES; ++i) {
+                float d = 0.0;
+                [[unroll]] for (int t = 0; t < D4; ++t) d += dot(q[i][t], kv[t]);
+                s[i][b] = real[b] ? d * pc.scale + bias : -3.402823466e38;
+            }
+        }
         [[unroll]] for (int i = 0; i < QUERIES; ++i) {
-            float s = 0.0;
-            [[unroll]] for (int t = 0; t < D4; ++t) s += dot(q[i][t], kv[t]);
-            s = s * pc.scale + mask[j];
-            const float mNew = max(m[i], s);
+            float mNew = m[i];
+            [[unroll]] for (int b = 0; b < KEYS; ++b) mNew = max(mNew, s[i][b]);
             const float rescale = exp(m[i] - mNew);
-            p[i] = exp(s - mNew);
             m[i] = mNew;
-            sum[i] = sum[i] * rescale + p[i];
+            float blockSum = 0.0;
+            [[unroll]] for (int b = 0; b < KEYS; ++b) { s[i][b] = real[b] ? exp(s[i][b] - mNew) : 0.0; blockSum += s[i][b]; }
+            sum[i] = sum[i] * rescale + blockSum;
             [[unroll]] for (int t = 0; t < D4; ++t) acc[i][t] *= rescale;
         }
-        [[unroll]] for (int t = 0; t < D4; ++t) {
-            const vec4 v = texelFetch(V, key + t);
-            [[unroll]] for (int i = 0; i < QUERIES; ++i) acc[i][t] += p[i] * v;
+        [[unroll]] for (int b = 0; b < KEYS; ++b) {
+            const int key = int(min(j0 + uint(b), pc.S - 1u)) * rowTexels + headTexel;
+            [[unroll]] for (int t = 0; t < D4; ++t) {
+                const vec4 v = texelFetch(V, key + t);
+                [[unroll]] for (int i = 0; i < QUERIES; ++i) acc[i][t] += s[i][b] * v;
+            }
         }
     }
     [[unroll]] for (int i = 0; i < QUERIES; ++i) {

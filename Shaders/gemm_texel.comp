@@ -23,7 +23,8 @@
 // compile cold (33×16: 6 s; 66×24: 27 s) and 210 ms (33×16: 70 ms) to create from Mesa's shader
 // cache, which every context start and every rebuild pays, for ~10% more GFLOP/s.
 // 33 rows: 128 → 4 row groups (3% idle), 197 → 6 (0.5% idle).
-// K must be a multiple of 4; an odd count of texels ends with a half-empty step. Rows/columns
+// K must be a multiple of 4; an odd count of texels ends with a step whose second W texel is
+// the row's padding, zeroed by GPUKernels.weightBuffer. Rows/columns
 // past M/N are clamped on load and masked on store. Needs subgroup shuffle (lavapipe has it).
 //
 // EPILOGUE: 0 none · 1 exact-erf GELU · 2 residual add (C += result) · 3 tanh
@@ -55,12 +56,14 @@ void main() {
     [[unroll]] for (int i = 0; i < ROWS * COLS; ++i) acc[i] = 0.0;
 
     for (int k = 0; k < k4Count; k += 2) {
-        const int k1 = min(k + 1, k4Count - 1);  // the step's second texel; on an odd last step it
-        const bool second = k + 1 < k4Count;     // repeats the first, with its weights as zero
+        // The step's second texel. On an odd last step W's is its row's zeroed padding texel and
+        // A's repeats the first: no branch in the loop (a conditional fetch here cost ~1 s of
+        // cold JIT, the loop's values becoming masked stack slots).
+        const int k1 = min(k + 1, k4Count - 1);
         vec4 b0[COLS], b1[COLS];
         [[unroll]] for (int j = 0; j < COLS; ++j) {
             b0[j] = texelFetch(W, wRow[j] + k);
-            b1[j] = second ? texelFetch(W, wRow[j] + k1) : vec4(0.0);
+            b1[j] = texelFetch(W, wRow[j] + k + 1);
         }
         vec4 ag0[AG], ag1[AG];
         [[unroll]] for (int g = 0; g < AG; ++g) { ag0[g] = texelFetch(A, aRow[g] + k); ag1[g] = texelFetch(A, aRow[g] + k1); }

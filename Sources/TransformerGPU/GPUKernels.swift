@@ -10,9 +10,22 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public let family: GEMMFamily
     /// Queries each attention invocation takes. On lavapipe every K/V texel fetch serves
     /// lanes × this many queries, and fetches are the cost: 4 took BERT-base's attention from 35
-    /// to 14 ms per forward (8 gained nothing more). A GPU keeps one, to keep its registers free.
+    /// to 14 ms per forward; since the kernel rescales once per block of keys, 7–8 gain more
+    /// (`softwareAttentionQueries`). A GPU keeps one, to keep its registers free.
     /// POOLFAULT_ATTENTION_QUERIES overrides.
     public let attentionQueries: Int
+    /// Keys per block of the attention's online softmax: what has been summed is rescaled once
+    /// per block, not once per key (ViT-B/16 on lavapipe: 40.7 → 28 ms with 7 queries).
+    static let attentionKeyBlock = 4
+
+    /// The lavapipe attention's queries per invocation for `sequence` tokens: of 4…8, the one
+    /// that leaves the fewest idle query slots (lanes · queries per workgroup), the larger on a
+    /// tie. 128 tokens at 16 lanes: 8 (one workgroup per head); ViT's 197: 7 (224 slots, where
+    /// 8 leaves 59 idle). More than 8 lengthens lavapipe's cold JIT by seconds.
+    static func softwareAttentionQueries(sequence: Int, lanes: Int) -> Int {
+        let idle = { (q: Int) in (sequence + lanes * q - 1) / (lanes * q) * lanes * q - sequence }
+        return (4...8).reversed().min { idle($0) < idle($1) } ?? 4
+    }
 
     /// Invocations per workgroup of the SIMD-shaped kernels (texel GEMM, attention): the
     /// device's subgroup size, which on lavapipe is its SIMD width (8 at 256 bits, 16 at 512).
@@ -44,7 +57,8 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         let lanes = subgroup > 0 ? min(max(subgroup, 4), 64) : 8
         self.lanes = lanes
         let queries = attentionQueries ?? GPUKnobs.attentionQueries.value
-        self.attentionQueries = queries.map { min(max($0, 1), 16) } ?? (device.physical.info.isSoftware ? 4 : 1)
+        self.attentionQueries = queries.map { min(max($0, 1), 16) }
+            ?? (device.physical.info.isSoftware ? Self.softwareAttentionQueries(sequence: config.sequenceLength, lanes: lanes) : 1)
         var kernels: [Kernel] = []
         func make(_ source: ShaderSource, _ bindings: [BindingKind], push: Int, _ defines: [String: String] = [:]) throws -> Kernel {
             let k = try Kernel(device: device, source: source, bindings: bindings, pushConstantSize: push,
@@ -77,7 +91,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         }
         let t = BindingKind.uniformTexelBuffer
         attention = try make(ShaderLibrary.attention, [t, t, t, s, s], push: 12,
-                             ["HEAD_DIM": "\(config.headDim)", "LANES": "\(lanes)", "QUERIES": "\(self.attentionQueries)"])
+                             ["HEAD_DIM": "\(config.headDim)", "LANES": "\(lanes)", "QUERIES": "\(self.attentionQueries)", "KEYS": "\(Self.attentionKeyBlock)"])
         bertEmbeddings = config.kind == .bert ? try make(ShaderLibrary.bertEmbeddings, [s, s, s, s, s, s], push: 4) : nil
         vitPatches = config.kind == .vit ? try make(ShaderLibrary.vitPatches, [s, s], push: 12) : nil
         vitAssemble = config.kind == .vit ? try make(ShaderLibrary.vitAssemble, [s, s, s, s], push: 8) : nil
@@ -100,15 +114,16 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
             + [bertEmbeddings, vitPatches, vitAssemble].compactMap({ $0 }) { k.release() }
     }
 
-    /// A GEMM weight W[rows][k] on the device, its rows `family.weightPitch(k:)` floats apart:
-    /// the layout `gemm` expects of W.
+    /// A GEMM weight W[rows][k] on the device, its rows `family.weightPitch(k:)` floats apart,
+    /// the padding zeroed (the texel GEMM reads a row's padding texel as the second half of its
+    /// last k step when K/4 is odd): the layout `gemm` expects of W.
     public func weightBuffer(_ values: UnsafeBufferPointer<Float>, rows: Int, k: Int, label: String,
                              via channel: Channel) throws -> DeviceBuffer {
         guard rows > 0, k > 0, values.count == rows * k else {
             throw VulkanError.invalidUse("weight \(label): \(values.count) floats are not \(rows) rows of \(k)")
         }
         let pitch = family.weightPitch(k: k)
-        let buffer = try DeviceBuffer(device: device, size: ((rows - 1) * pitch + k) * 4, label: label)
+        let buffer = try DeviceBuffer(device: device, size: rows * pitch * 4, label: label)
         try buffer.writeRows(UnsafeRawBufferPointer(values), rowBytes: k * 4, pitchBytes: pitch * 4, via: channel)
         return buffer
     }

@@ -150,7 +150,8 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
     }
 
     /// Writes `bytes`, a run of rows of `rowBytes` each, with row r starting at `r · pitchBytes`
-    /// (a pitch wider than the row leaves padding, unwritten, after each row). Mapped buffers
+    /// (a pitch wider than the row leaves padding after each row, zeroed where the buffer holds
+    /// it, so a kernel may read past a row's end and multiply by zero). Mapped buffers
     /// take one copy per row in place; others one staging buffer laid out the same way and one
     /// copy on `channel`.
     public func writeRows(_ bytes: UnsafeRawBufferPointer, rowBytes: Int, pitchBytes: Int, via channel: Channel? = nil) throws {
@@ -159,19 +160,25 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
         }
         let rows = bytes.count / rowBytes
         guard rows > 0 else { return }
-        let span = (rows - 1) * pitchBytes + rowBytes
-        guard span <= size else {
+        let minimum = (rows - 1) * pitchBytes + rowBytes
+        guard minimum <= size else {
             throw VulkanError.invalidUse("writeRows of \(rows) rows at pitch \(pitchBytes) into \(label) (\(size) bytes)")
         }
         if pitchBytes == rowBytes { return try write(bytes, via: channel) }
         let direct: Bool = try device.withDevice("write \(label)") { _ in
             guard buffer != nil else { throw VulkanError.deviceLost("write: buffer \(label) was released") }
             guard let mapped else { return false }
-            for r in 0..<rows { (mapped + r * pitchBytes).copyMemory(from: bytes.baseAddress! + r * rowBytes, byteCount: rowBytes) }
+            for r in 0..<rows {
+                let row = mapped + r * pitchBytes
+                row.copyMemory(from: bytes.baseAddress! + r * rowBytes, byteCount: rowBytes)
+                let padding = min(pitchBytes, size - r * pitchBytes) - rowBytes
+                if padding > 0 { (row + rowBytes).initializeMemory(as: UInt8.self, repeating: 0, count: padding) }
+            }
             return true
         }
         if direct { return }
         guard let channel else { throw VulkanError.invalidUse("buffer \(label) is not host-visible: write needs a channel") }
+        let span = min(rows * pitchBytes, size)
         let staging = try DeviceBuffer(device: device, size: span, label: "staging", location: .host)
         try staging.writeRows(bytes, rowBytes: rowBytes, pitchBytes: pitchBytes)
         try channel.copy(from: staging, to: self, bytes: span)

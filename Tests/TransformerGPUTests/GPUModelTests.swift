@@ -82,9 +82,10 @@ import Transformer
     }
 
     /// The attention core's running-max softmax, whatever the mask: keys masked first (before any
-    /// maximum is known), in the middle and last, with 1 query per invocation (GPUs) and 4
-    /// (lavapipe), and a sequence that is no multiple of the queries a workgroup takes.
-    @Test(arguments: [1, 4])
+    /// maximum is known), in the middle and last, with 1 query per invocation (GPUs) and 4, 7, 8
+    /// (lavapipe), a sequence that is no multiple of the queries a workgroup takes and whose last
+    /// block of keys is partial (45 = 11 blocks of 4 + 1).
+    @Test(arguments: [1, 4, 7, 8])
     func attentionHandlesMasksAnywhere(queries: Int) throws {
         let config = try ModelConfig.bertBaseUncased.reduced(layers: 1, seqLen: 45)
         var generator = Xoshiro256StarStar(seed: 11)
@@ -92,6 +93,22 @@ import Transformer
         let mask = (0..<45).map { i -> Int32 in i < 5 || (20..<24).contains(i) || i >= 41 ? 0 : 1 }
         let input = ModelInput.tokens(inputIds: ids, attentionMask: mask, tokenTypeIds: [Int32](repeating: 0, count: 45))
         try compareWholeModel(config, family: .texel, attentionQueries: queries, input: input)
+    }
+
+    /// lavapipe's queries per attention invocation leave the fewest query slots idle, the larger
+    /// count on a tie, and stay within 4…8.
+    @Test func softwareAttentionQueriesLeaveFewestSlotsIdle() {
+        #expect(GPUKernels.softwareAttentionQueries(sequence: 128, lanes: 16) == 8)
+        #expect(GPUKernels.softwareAttentionQueries(sequence: 197, lanes: 16) == 7)
+        #expect(GPUKernels.softwareAttentionQueries(sequence: 197, lanes: 8) == 5)  // 200 slots
+        for lanes in [4, 8, 16, 32] {
+            for sequence in [1, 2, 45, 100, 128, 197, 384, 512] {
+                let q = GPUKernels.softwareAttentionQueries(sequence: sequence, lanes: lanes)
+                let idle = { (q: Int) in (sequence + lanes * q - 1) / (lanes * q) * lanes * q - sequence }
+                #expect((4...8).contains(q))
+                #expect((4...8).allSatisfy { idle($0) > idle(q) || (idle($0) == idle(q) && $0 <= q) }, "\(sequence) tokens, \(lanes) lanes: \(q)")
+            }
+        }
     }
 
     /// vit-base's real widths and all 197 tokens, one layer.
