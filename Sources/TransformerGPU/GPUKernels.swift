@@ -8,24 +8,19 @@ import VulkanCompute
 public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public let device: ComputeDevice
     public let family: GEMMFamily
-    /// Queries each attention invocation takes. On lavapipe every K/V texel fetch serves
-    /// lanes × this many queries, and fetches are the cost: 4 took BERT-base's attention from 35
-    /// to 14 ms per forward; since the kernel rescales once per block of keys, 7–8 gain more
-    /// (`softwareAttentionQueries`). A GPU keeps one, to keep its registers free.
-    /// POOLFAULT_ATTENTION_QUERIES overrides.
+    /// Queries each attention invocation takes. On lavapipe, where the keys come to every lane by
+    /// shuffle (`attentionKeyBlock`), 2: more queries per invocation once paid for the fetches
+    /// (every lane fetching every key), and now only lengthen the cold JIT (4: +1 s) for nothing
+    /// (ViT-B/16's core 17.3 ms at 2, 17.5 at 3, 21.8 at 4). A GPU keeps one, to keep its
+    /// registers free. POOLFAULT_ATTENTION_QUERIES overrides.
     public let attentionQueries: Int
-    /// Keys per block of the attention's online softmax: what has been summed is rescaled once
-    /// per block, not once per key (ViT-B/16 on lavapipe: 40.7 → 28 ms with 7 queries).
-    static let attentionKeyBlock = 4
-
-    /// The lavapipe attention's queries per invocation for `sequence` tokens: of 4…8, the one
-    /// that leaves the fewest idle query slots (lanes · queries per workgroup), the larger on a
-    /// tie. 128 tokens at 16 lanes: 8 (one workgroup per head); ViT's 197: 7 (224 slots, where
-    /// 8 leaves 59 idle). More than 8 lengthens lavapipe's cold JIT by seconds.
-    static func softwareAttentionQueries(sequence: Int, lanes: Int) -> Int {
-        let idle = { (q: Int) in (sequence + lanes * q - 1) / (lanes * q) * lanes * q - sequence }
-        return (4...8).reversed().min { idle($0) < idle($1) } ?? 4
-    }
+    /// Keys per block of the attention's online softmax, what has been summed rescaled once per
+    /// block. Above 1, lane i fetches key i of the block and shuffles hand it to every lane
+    /// (attention.comp's KEY_SHUFFLE): on lavapipe, a block of `lanes` keys (ViT-B/16's attention
+    /// core per forward: 41.6 ms with every lane fetching every key and a rescale per key, 16.8
+    /// ms so; BERT-base's 14.8 → 7.0 ms). A GPU keeps 1: there the lanes' identical fetches are one
+    /// broadcast already.
+    public let attentionKeyBlock: Int
 
     /// Invocations per workgroup of the SIMD-shaped kernels (texel GEMM, attention): the
     /// device's subgroup size, which on lavapipe is its SIMD width (8 at 256 bits, 16 at 512).
@@ -46,7 +41,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public let pipelineSeconds: Double
 
     public init(device: ComputeDevice, config: ModelConfig, family: GEMMFamily? = nil, attentionQueries: Int? = nil,
-                compiler: ShaderCompiler = .shared) throws {
+                attentionKeyBlock: Int? = nil, compiler: ShaderCompiler = .shared) throws {
         self.device = device
         // The texel kernel reads k 4 at a time: a model with another inner dimension runs tiled.
         let innerDimensions = [config.hiddenSize, config.intermediateSize] + (config.kind == .vit ? [config.patchVectorSize] : [])
@@ -56,9 +51,10 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         let subgroup = Int(device.physical.info.limits.subgroupSize)
         let lanes = subgroup > 0 ? min(max(subgroup, 4), 64) : 8
         self.lanes = lanes
+        let software = device.physical.info.isSoftware
         let queries = attentionQueries ?? GPUKnobs.attentionQueries.value
-        self.attentionQueries = queries.map { min(max($0, 1), 16) }
-            ?? (device.physical.info.isSoftware ? Self.softwareAttentionQueries(sequence: config.sequenceLength, lanes: lanes) : 1)
+        self.attentionQueries = queries.map { min(max($0, 1), 16) } ?? (software ? 2 : 1)
+        self.attentionKeyBlock = attentionKeyBlock.map { min(max($0, 1), lanes) } ?? (software ? lanes : 1)
         var kernels: [Kernel] = []
         func make(_ source: ShaderSource, _ bindings: [BindingKind], push: Int, _ defines: [String: String] = [:]) throws -> Kernel {
             let k = try Kernel(device: device, source: source, bindings: bindings, pushConstantSize: push,
@@ -91,7 +87,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         }
         let t = BindingKind.uniformTexelBuffer
         attention = try make(ShaderLibrary.attention, [t, t, t, s, s], push: 12,
-                             ["HEAD_DIM": "\(config.headDim)", "LANES": "\(lanes)", "QUERIES": "\(self.attentionQueries)", "KEYS": "\(Self.attentionKeyBlock)"])
+                             ["HEAD_DIM": "\(config.headDim)", "LANES": "\(lanes)", "QUERIES": "\(self.attentionQueries)", "KEYS": "\(self.attentionKeyBlock)", "KEY_SHUFFLE": self.attentionKeyBlock > 1 ? "1" : "0"])
         bertEmbeddings = config.kind == .bert ? try make(ShaderLibrary.bertEmbeddings, [s, s, s, s, s, s], push: 4) : nil
         vitPatches = config.kind == .vit ? try make(ShaderLibrary.vitPatches, [s, s], push: 12) : nil
         vitAssemble = config.kind == .vit ? try make(ShaderLibrary.vitAssemble, [s, s, s, s], push: 8) : nil
@@ -99,12 +95,12 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         pipelineSeconds = kernels.reduce(0) { $0 + $1.pipelineSeconds }
     }
 
-    /// How these kernels compute, for reports: "texel GEMM 33x16, 16 lanes, attention 4
-    /// queries/invocation" (+ ", staged uploads" where the device skips mapped memory).
+    /// How these kernels compute, for reports: "texel GEMM 33x16, 16 lanes, attention 2
+    /// queries/invocation in 16-key blocks" (+ ", staged uploads" where the device skips mapped memory).
     public var summary: String {
         let tile = GEMMFamily.texelTile
         return "\(family.rawValue) GEMM\(family == .texel ? " \(tile.rows)x\(tile.cols)" : ""), \(lanes) lanes, "
-            + "attention \(attentionQueries) queries/invocation" + (device.unifiedMemory ? "" : ", staged uploads")
+            + "attention \(attentionQueries) queries/invocation in \(attentionKeyBlock)-key blocks" + (device.unifiedMemory ? "" : ", staged uploads")
     }
 
     /// Releases every pipeline now (a context's teardown on a device it shares); later use

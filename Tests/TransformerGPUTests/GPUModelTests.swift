@@ -33,7 +33,8 @@ import Transformer
                                               intermediateSize: 512, imageSize: 64, patchSize: 16, numChannels: 3)
 
     /// Runs the whole model on the GPU, every component in one shard and in one shard each.
-    func compareWholeModel(_ config: ModelConfig, family: GEMMFamily? = nil, attentionQueries: Int? = nil, seed: UInt64 = 7,
+    func compareWholeModel(_ config: ModelConfig, family: GEMMFamily? = nil, attentionQueries: Int? = nil,
+                           attentionKeyBlock: Int? = nil, seed: UInt64 = 7,
                            input: ModelInput? = nil) throws {
         let (instance, channel) = try Self.openChannel()
         do {
@@ -42,7 +43,8 @@ import Transformer
             let input = input ?? ModelInput.seeded(config: config, seed: seed)
             let reference = try cpu.forward(input)
 
-            let kernels = try GPUKernels(device: channel.device, config: config, family: family, attentionQueries: attentionQueries)
+            let kernels = try GPUKernels(device: channel.device, config: config, family: family, attentionQueries: attentionQueries,
+                                         attentionKeyBlock: attentionKeyBlock)
             let context = try GPUModelContext(channel: channel, config: config, kernels: kernels)
             for c in config.components { try context.load(c, from: weights) }
             #expect(context.weightBytes == weights.totalBytes)
@@ -82,33 +84,18 @@ import Transformer
     }
 
     /// The attention core's running-max softmax, whatever the mask: keys masked first (before any
-    /// maximum is known), in the middle and last, with 1 query per invocation (GPUs) and 4, 7, 8
-    /// (lavapipe), a sequence that is no multiple of the queries a workgroup takes and whose last
-    /// block of keys is partial (45 = 11 blocks of 4 + 1).
-    @Test(arguments: [1, 4, 7, 8])
-    func attentionHandlesMasksAnywhere(queries: Int) throws {
+    /// maximum is known), in the middle and last; every lane fetching each key (GPUs: 1 query,
+    /// blocks of 1 key) and keys shuffled to every lane in blocks (lavapipe: 2 queries, blocks of
+    /// `lanes`, and other counts), on a sequence that is no multiple of the queries a workgroup
+    /// takes, nor of the key block (45 tokens: the last block is partial).
+    @Test(arguments: [(1, 1), (2, 1), (1, 16), (2, 16), (4, 4), (3, 8), (7, 5)])
+    func attentionHandlesMasksAnywhere(queries: Int, keyBlock: Int) throws {
         let config = try ModelConfig.bertBaseUncased.reduced(layers: 1, seqLen: 45)
         var generator = Xoshiro256StarStar(seed: 11)
         let ids = (0..<45).map { _ in Int32(generator.nextInt(below: config.vocabSize)) }
         let mask = (0..<45).map { i -> Int32 in i < 5 || (20..<24).contains(i) || i >= 41 ? 0 : 1 }
         let input = ModelInput.tokens(inputIds: ids, attentionMask: mask, tokenTypeIds: [Int32](repeating: 0, count: 45))
-        try compareWholeModel(config, family: .texel, attentionQueries: queries, input: input)
-    }
-
-    /// lavapipe's queries per attention invocation leave the fewest query slots idle, the larger
-    /// count on a tie, and stay within 4…8.
-    @Test func softwareAttentionQueriesLeaveFewestSlotsIdle() {
-        #expect(GPUKernels.softwareAttentionQueries(sequence: 128, lanes: 16) == 8)
-        #expect(GPUKernels.softwareAttentionQueries(sequence: 197, lanes: 16) == 7)
-        #expect(GPUKernels.softwareAttentionQueries(sequence: 197, lanes: 8) == 5)  // 200 slots
-        for lanes in [4, 8, 16, 32] {
-            for sequence in [1, 2, 45, 100, 128, 197, 384, 512] {
-                let q = GPUKernels.softwareAttentionQueries(sequence: sequence, lanes: lanes)
-                let idle = { (q: Int) in (sequence + lanes * q - 1) / (lanes * q) * lanes * q - sequence }
-                #expect((4...8).contains(q))
-                #expect((4...8).allSatisfy { idle($0) > idle(q) || (idle($0) == idle(q) && $0 <= q) }, "\(sequence) tokens, \(lanes) lanes: \(q)")
-            }
-        }
+        try compareWholeModel(config, family: .texel, attentionQueries: queries, attentionKeyBlock: keyBlock, input: input)
     }
 
     /// vit-base's real widths and all 197 tokens, one layer.
