@@ -18,7 +18,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     /// block. Above 1, lane i fetches key i of the block and shuffles hand it to every lane
     /// (attention.comp's KEY_SHUFFLE): on lavapipe, a block of `lanes` keys (ViT-B/16's attention
     /// core per forward: 41.6 ms with every lane fetching every key and a rescale per key, 16.8
-    /// ms so; BERT-base's 14.8 → 7.0 ms). A GPU keeps 1: there the lanes' identical fetches are one
+    /// ms so; BERT-base's 14.8 → 8.1 ms). A GPU keeps 1: there the lanes' identical fetches are one
     /// broadcast already.
     public let attentionKeyBlock: Int
 
