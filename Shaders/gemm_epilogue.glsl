@@ -1,6 +1,8 @@
-// Shared by the GEMM kernels: the store with its epilogue. ShaderLibrary appends it to each
-// GEMM source (after the kernel, which forward-declares `store`, so the kernel's line numbers
-// in compile errors stay true). Needs buffer `c` and the define EPILOGUE.
+// Shared by the GEMM kernels and the elementwise pass: the epilogue of one value, and the store
+// with it. ShaderLibrary appends this file to each of those sources (after the kernel, which
+// forward-declares what it uses, so the kernel's line numbers in compile errors stay true).
+// Needs the define EPILOGUE; `store` also needs buffer `c` (a kernel that stores otherwise
+// defines VALUE_EPILOGUE_ONLY).
 
 // erf by Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7): GLSL has no erf, and Hugging Face's
 // "gelu" is the exact erf form (the tanh approximation is off by ~1e-3 at the output).
@@ -11,14 +13,25 @@ float erf_as(float x) {
     return x < 0.0 ? -y : y;
 }
 
-void store(uint index, float v) {
+// The value stored for result v where C held `old` (read only by the residual epilogue).
+float epilogue(float v, float old) {
 #if EPILOGUE == 1
-    c[index] = 0.5 * v * (1.0 + erf_as(v * 0.70710678118654752));
+    return 0.5 * v * (1.0 + erf_as(v * 0.70710678118654752));
 #elif EPILOGUE == 2
-    c[index] = c[index] + v;
+    return old + v;
 #elif EPILOGUE == 3
-    c[index] = tanh(clamp(v, -15.0, 15.0));  // tanh(±15) is ±1 in fp32; avoids exp overflow
+    return tanh(clamp(v, -15.0, 15.0));  // tanh(±15) is ±1 in fp32; avoids exp overflow
 #else
-    c[index] = v;
+    return v;
 #endif
 }
+
+#ifndef VALUE_EPILOGUE_ONLY
+void store(uint index, float v) {
+#if EPILOGUE == 2
+    c[index] = epilogue(v, c[index]);
+#else
+    c[index] = epilogue(v, 0.0);
+#endif
+}
+#endif

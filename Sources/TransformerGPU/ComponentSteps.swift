@@ -30,9 +30,9 @@ struct ComponentSteps {
     private func linear(_ name: String, _ w: ComponentWeights, _ x: DeviceBuffer, _ y: DeviceBuffer,
                         m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none) throws -> [BatchStep] {
         // `tmp` is free whenever a residual GEMM runs (its LayerNorm output was consumed).
-        kernels.gemm(x, try w.gemmWeight("\(name).weight", pitch: kernels.family.weightPitch(k: k)), try w["\(name).bias"],
-                     y, m: m, n: n, k: k, epilogue,
-                     scratch: epilogue == .residual ? act.tmp : nil, label: name)
+        try kernels.gemm(x, try w.gemmWeight("\(name).weight", pitch: kernels.family.weightPitch(k: k)), try w["\(name).bias"],
+                         y, m: m, n: n, k: k, epilogue,
+                         scratch: epilogue == .residual ? act.tmp : nil, label: name)
     }
 
     /// y = LayerNorm(x (+ residual)) with the named LayerNorm's gamma and beta, over all tokens.

@@ -22,8 +22,9 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
         GPUKnobs.texelTile.value ?? (33, 16)  // why not bigger: gemm_texel.comp
     }()
 
-    /// K must be a multiple of this for the texel kernel (it reads RGBA texels).
-    static let texelKMultiple = 4
+    /// K and N must be multiples of this for the texel kernel (it reads RGBA texels and stores
+    /// 4 columns as one vec4).
+    static let texelMultiple = 4
 
     /// Floats from one weight row (W[n][·]) to the next, for an inner dimension K. The texel
     /// kernel wants one texel of padding per row: its lanes read 16 × COLS neighbouring rows at
@@ -31,6 +32,29 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     /// cache sets (12,288 = 3 · 4096: every row in the same set), so the weights were fetched
     /// from L2 again and again. Padding made the GEMM 10–25% faster, the long-K shape the most.
     func weightPitch(k: Int) -> Int { self == .texel ? k + 4 : k }
+
+    /// Where the texel kernel wants W's row for output column n (nil: in place, row n). Lane i
+    /// of a workgroup owns runs of 4 neighbouring columns (4·i + j % 4 + 4·lanes·(j / 4) for its
+    /// j-th column, so it stores them as one vec4), yet its j-th fetch should read the row next to
+    /// its neighbour lane's (lanes · j + i), as a fetch of 16 rows 4 apart ran the GEMM ~9%
+    /// slower: so the rows are stored in fetch order, each workgroup's lanes × COLS of them, and
+    /// the slots past N in the last block stay zero.
+    func weightRowOrder(columns: Int, lanes: Int) -> [Int]? {
+        guard self == .texel else { return nil }
+        let cols = GEMMFamily.texelTile.cols, block = lanes * cols, run = 4 * lanes
+        return (0..<columns).map { n in
+            let offset = n % block
+            let j = 4 * (offset / run) + offset % 4, lane = (offset % run) / 4
+            return n - offset + lanes * j + lane
+        }
+    }
+
+    /// Rows a texel W buffer holds for `columns` output columns: whole workgroup blocks.
+    func weightRows(columns: Int, lanes: Int) -> Int {
+        guard self == .texel else { return columns }
+        let block = lanes * GEMMFamily.texelTile.cols
+        return (columns + block - 1) / block * block
+    }
 
     /// Defines the family's kernel is compiled with; `lanes` is the device's SIMD width
     /// (`SIMDWidth.lanes`), the texel kernel's workgroup size.

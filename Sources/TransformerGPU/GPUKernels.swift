@@ -43,9 +43,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public init(device: ComputeDevice, config: ModelConfig, family: GEMMFamily? = nil, attentionQueries: Int? = nil,
                 attentionKeyBlock: Int? = nil, compiler: ShaderCompiler = .shared) throws {
         self.device = device
-        // The texel kernel reads k 4 at a time: a model with another inner dimension runs tiled.
+        // The texel kernel reads K and stores N 4 at a time: a model with other widths runs tiled.
         let innerDimensions = [config.hiddenSize, config.intermediateSize] + (config.kind == .vit ? [config.patchVectorSize] : [])
-        let family = innerDimensions.allSatisfy({ $0 % GEMMFamily.texelKMultiple == 0 })
+        let family = innerDimensions.allSatisfy({ $0 % GEMMFamily.texelMultiple == 0 })
             ? (family ?? GEMMFamily.choose(for: device.physical.info)) : .tiled
         self.family = family
         let subgroup = Int(device.physical.info.limits.subgroupSize)
@@ -70,7 +70,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
                 gemm[e] = try make(family.source, [family.inputBinding, family.inputBinding, s, s], push: 12,
                                    family.defines(lanes: lanes).merging(["EPILOGUE": "\(e.rawValue)"]) { $1 })
             } else {
-                activation[e] = try make(ShaderLibrary.activation, [s, .uniformTexelBuffer, s], push: 4, ["EPILOGUE": "\(e.rawValue)"])
+                activation[e] = try make(ShaderLibrary.activation, [s, .uniformTexelBuffer], push: 4, ["EPILOGUE": "\(e.rawValue)"])
             }
         }
         self.gemm = gemm
@@ -119,8 +119,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
             throw VulkanError.invalidUse("weight \(label): \(values.count) floats are not \(rows) rows of \(k)")
         }
         let pitch = family.weightPitch(k: k)
-        let buffer = try DeviceBuffer(device: device, size: rows * pitch * 4, label: label)
-        try buffer.writeRows(UnsafeRawBufferPointer(values), rowBytes: k * 4, pitchBytes: pitch * 4, via: channel)
+        let buffer = try DeviceBuffer(device: device, size: family.weightRows(columns: rows, lanes: lanes) * pitch * 4, label: label)
+        try buffer.writeRows(UnsafeRawBufferPointer(values), rowBytes: k * 4, pitchBytes: pitch * 4,
+                             rowOrder: family.weightRowOrder(columns: rows, lanes: lanes), via: channel)
         return buffer
     }
 
@@ -132,9 +133,14 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     /// C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias), W laid out by `weightBuffer`: one fused dispatch, or the plain GEMM and
     /// an elementwise pass where the family does not fuse that epilogue. An unfused residual
     /// needs `scratch` (M×N floats, free at this point) to hold the product before C += it.
+    /// The texel family reads K and stores N four at a time: both must be multiples of 4 (`init`
+    /// picks it only for models whose widths are).
     public func gemm(_ a: DeviceBuffer, _ w: DeviceBuffer, _ bias: DeviceBuffer, _ c: DeviceBuffer,
                      m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none, scratch: DeviceBuffer? = nil,
-                     label: String) -> [BatchStep] {
+                     label: String) throws -> [BatchStep] {
+        if family == .texel, k % GEMMFamily.texelMultiple != 0 || n % GEMMFamily.texelMultiple != 0 {
+            throw VulkanError.invalidUse("\(label): the texel GEMM needs K and N multiples of \(GEMMFamily.texelMultiple), not K = \(k), N = \(n)")
+        }
         let push = [UInt32(m), UInt32(n), UInt32(k)]
         let groups = family.groups(m: m, n: n, lanes: lanes)
         if let fused = gemm[epilogue] {
@@ -143,7 +149,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         guard let plain = gemm[.none], let pass = activation[epilogue] else { return [] }
         let product = epilogue == .residual ? (scratch ?? c) : c
         return [.dispatch(Dispatch(plain, buffers: [a, w, bias, product], push: push, groups: groups, label: label)),
-                .dispatch(Dispatch(pass, buffers: [c, product, product], push: [UInt32(m * n)],
+                .dispatch(Dispatch(pass, buffers: [c, product], push: [UInt32(m * n)],
                                    groups: (groupCount((m * n + 3) / 4, 64), 1, 1),
                                    label: "\(label).\(epilogue)"))]
     }

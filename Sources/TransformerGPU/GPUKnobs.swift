@@ -13,9 +13,9 @@ public enum GPUKnobs {
     public static let maxTexelTileArea = 66 * 16
     public static let texelTile = EnvironmentKnob<(rows: Int, cols: Int)>(
         "POOLFAULT_TEXEL_TILE",
-        expected: "ROWSxCOLS with rows and columns from 1 and rows×columns at most \(maxTexelTileArea) (default 33x16, largest 66x16)") { text in
+        expected: "ROWSxCOLS with rows from 1, columns a multiple of 4 (stored as vec4) and rows×columns at most \(maxTexelTileArea) (default 33x16, largest 66x16)") { text in
         let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
-        guard parts.count == 2, let r = Int(parts[0]), let c = Int(parts[1]), r >= 1, c >= 1,
+        guard parts.count == 2, let r = Int(parts[0]), let c = Int(parts[1]), r >= 1, c >= 4, c % 4 == 0,
               r <= maxTexelTileArea, c <= maxTexelTileArea, r * c <= maxTexelTileArea else { return nil }
         return (r, c)
     }

@@ -149,38 +149,55 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
         try channel.copy(from: staging, to: self, bytes: bytes.count, destinationOffset: offset)
     }
 
-    /// Writes `bytes`, a run of rows of `rowBytes` each, with row r starting at `r · pitchBytes`
-    /// (a pitch wider than the row leaves padding after each row, zeroed where the buffer holds
-    /// it, so a kernel may read past a row's end and multiply by zero). Mapped buffers
-    /// take one copy per row in place; others one staging buffer laid out the same way and one
-    /// copy on `channel`.
-    public func writeRows(_ bytes: UnsafeRawBufferPointer, rowBytes: Int, pitchBytes: Int, via channel: Channel? = nil) throws {
+    /// Writes `bytes`, a run of rows of `rowBytes` each, with row r starting at `r · pitchBytes`,
+    /// or at `rowOrder[r] · pitchBytes` (a kernel's own order of rows; then every row slot of the
+    /// buffer that no row lands in is zeroed). A pitch wider than the row leaves padding after
+    /// each row, zeroed where the buffer holds it, so a kernel may read past a row's end and
+    /// multiply by zero. Mapped buffers take one copy per row in place; others one staging buffer
+    /// laid out the same way and one copy on `channel`.
+    public func writeRows(_ bytes: UnsafeRawBufferPointer, rowBytes: Int, pitchBytes: Int, rowOrder: [Int]? = nil,
+                          via channel: Channel? = nil) throws {
         guard rowBytes > 0, pitchBytes >= rowBytes, bytes.count % rowBytes == 0 else {
             throw VulkanError.invalidUse("writeRows into \(label): \(bytes.count) bytes in rows of \(rowBytes) at pitch \(pitchBytes)")
         }
         let rows = bytes.count / rowBytes
         guard rows > 0 else { return }
-        let minimum = (rows - 1) * pitchBytes + rowBytes
-        guard minimum <= size else {
-            throw VulkanError.invalidUse("writeRows of \(rows) rows at pitch \(pitchBytes) into \(label) (\(size) bytes)")
+        guard size >= rowBytes else {
+            throw VulkanError.invalidUse("writeRows of rows of \(rowBytes) bytes into \(label) (\(size) bytes)")
         }
-        if pitchBytes == rowBytes { return try write(bytes, via: channel) }
+        let slots = (size - rowBytes) / pitchBytes + 1  // rows that fit, the last one without padding
+        let order = rowOrder ?? Array(0..<rows)
+        var landed = [Bool](repeating: false, count: slots)
+        for destination in order {
+            guard order.count == rows, (0..<slots).contains(destination), !landed[destination] else {
+                throw VulkanError.invalidUse("writeRows of \(rows) rows at pitch \(pitchBytes) into \(label) (\(size) bytes): "
+                                             + (order.count == rows ? "row slot \(destination) is outside or taken" : "\(order.count) row slots"))
+            }
+            landed[destination] = true
+        }
+        if pitchBytes == rowBytes && rowOrder == nil { return try write(bytes, via: channel) }
         let direct: Bool = try device.withDevice("write \(label)") { _ in
             guard buffer != nil else { throw VulkanError.deviceLost("write: buffer \(label) was released") }
             guard let mapped else { return false }
-            for r in 0..<rows {
-                let row = mapped + r * pitchBytes
+            for (r, destination) in order.enumerated() {
+                let row = mapped + destination * pitchBytes
                 row.copyMemory(from: bytes.baseAddress! + r * rowBytes, byteCount: rowBytes)
-                let padding = min(pitchBytes, size - r * pitchBytes) - rowBytes
+                let padding = min(pitchBytes, size - destination * pitchBytes) - rowBytes
                 if padding > 0 { (row + rowBytes).initializeMemory(as: UInt8.self, repeating: 0, count: padding) }
+            }
+            if rowOrder != nil {
+                for slot in 0..<slots where !landed[slot] {
+                    (mapped + slot * pitchBytes).initializeMemory(as: UInt8.self, repeating: 0,
+                                                                  count: min(pitchBytes, size - slot * pitchBytes))
+                }
             }
             return true
         }
         if direct { return }
         guard let channel else { throw VulkanError.invalidUse("buffer \(label) is not host-visible: write needs a channel") }
-        let span = min(rows * pitchBytes, size)
+        let span = rowOrder == nil ? min(rows * pitchBytes, size) : size
         let staging = try DeviceBuffer(device: device, size: span, label: "staging", location: .host)
-        try staging.writeRows(bytes, rowBytes: rowBytes, pitchBytes: pitchBytes)
+        try staging.writeRows(bytes, rowBytes: rowBytes, pitchBytes: pitchBytes, rowOrder: rowOrder)
         try channel.copy(from: staging, to: self, bytes: span)
     }
 

@@ -43,7 +43,7 @@ import Transformer
     @Test(arguments: [("POOLFAULT_WAIT_TIMEOUT_S", "-1"), ("POOLFAULT_WAIT_TIMEOUT_S", "-0.5"), ("POOLFAULT_WAIT_TIMEOUT_S", "inf"),
                       ("POOLFAULT_WAIT_TIMEOUT_S", "nan"), ("POOLFAULT_WAIT_TIMEOUT_S", "1e300"),
                       ("POOLFAULT_WAIT_TIMEOUT_S", "99999999999"), ("POOLFAULT_WAIT_TIMEOUT_S", "abc"),
-                      ("POOLFAULT_TEXEL_TILE", "64x64"), ("POOLFAULT_TEXEL_TILE", "33"), ("POOLFAULT_TEXEL_TILE", "0x16"),
+                      ("POOLFAULT_TEXEL_TILE", "64x64"), ("POOLFAULT_TEXEL_TILE", "33"), ("POOLFAULT_TEXEL_TILE", "0x16"), ("POOLFAULT_TEXEL_TILE", "33x6"),
                       ("POOLFAULT_GEMM", "fast"), ("POOLFAULT_ATTENTION_QUERIES", "99"), ("POOLFAULT_STAGED_UPLOADS", "maybe"),
                       ("POOLFAULT_VALIDATE", "2"), ("POOLFAULT_LOG_LEVEL", "loud"), ("LP_NATIVE_VECTOR_WIDTH", "300")])
     func aBadEnvironmentValueIsRefusedUpFront(name: String, value: String) throws {

@@ -213,5 +213,38 @@ extension GPUSuite { @Suite struct ComputeTests {
         }
         GPU.expectClean(instance)
     }
+
+    // Test that rows given an order land in their slots (the texel GEMM's fetch order), that
+    // every slot no row lands in is zeroed over whatever the buffer held, mapped and staged
+    // alike, and that an order sending two rows to one slot, or past the buffer, is refused.
+    @Test(arguments: [false, true])
+    func orderedRowsLandInTheirSlotsAndTheRestIsZero(staged: Bool) throws {
+        let (instance, physical) = try GPU.open()
+        do {
+            let device = try ComputeDevice(physical: physical, label: "order", stagedUploads: staged)
+            let channel = try Channel(device: device, label: "order")
+            let rows = 5, width = 3, pitch = 4, slots = 8
+            let values = (0..<rows * width).map { Float($0 + 1) }
+            let order = [6, 0, 3, 7, 2]
+            let buffer = try DeviceBuffer(device: device, size: slots * pitch * 4, label: "ordered")
+            try buffer.write([Float](repeating: .nan, count: slots * pitch), via: channel)
+            try values.withUnsafeBytes { try buffer.writeRows($0, rowBytes: width * 4, pitchBytes: pitch * 4, rowOrder: order, via: channel) }
+            let back = try buffer.readFloats(slots * pitch, via: channel)
+            for slot in 0..<slots {
+                let got = Array(back[(slot * pitch)..<((slot + 1) * pitch)])
+                if let r = order.firstIndex(of: slot) {
+                    #expect(got == Array(values[(r * width)..<((r + 1) * width)]) + [0], "slot \(slot) holds row \(r)")
+                } else {
+                    #expect(got == [0, 0, 0, 0], "slot \(slot) holds no row")
+                }
+            }
+            for bad in [[6, 0, 3, 6, 2], [6, 0, 3, 8, 2], [0, 1, 2, 3]] {
+                #expect(throws: VulkanError.self) {
+                    try values.withUnsafeBytes { try buffer.writeRows($0, rowBytes: width * 4, pitchBytes: pitch * 4, rowOrder: bad, via: channel) }
+                }
+            }
+        }
+        GPU.expectClean(instance)
+    }
 }
 }

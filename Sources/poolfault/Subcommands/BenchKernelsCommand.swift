@@ -61,7 +61,7 @@ struct BenchKernelsCommand: ParsableCommand {
                     return b
                 } + [try kernels.weightBuffer(w, rows: n, k: k, label: "bench W", via: channel)]
                 let c = try DeviceBuffer(device: device, size: m * n * 4, label: "c")
-                let steps = kernels.gemm(buffers[0], buffers[2], buffers[1], c, m: m, n: n, k: k, label: "gemm")
+                let steps = try kernels.gemm(buffers[0], buffers[2], buffers[1], c, m: m, n: n, k: k, label: "gemm")
                 let batch = try channel.record(steps, timestamps: true)
                 let gpuRun = {
                     let t = try channel.submit(batch)
