@@ -26,7 +26,7 @@ layout(binding = 0) uniform samplerBuffer Q;
 layout(binding = 1) uniform samplerBuffer K;
 layout(binding = 2) uniform samplerBuffer V;
 layout(std430, binding = 3) readonly buffer Mask { float mask[]; };
-layout(std430, binding = 4) writeonly buffer Ctx { float ctx[]; };
+layout(std430, binding = 4) writeonly buffer Ctx { vec4 ctx4[]; };  // vec4 stores: one per-lane loop each on lavapipe
 layout(push_constant) uniform Push { uint S; uint H; float scale; } pc;
 
 #if !KEY_SHUFFLE && KEYS != 1
@@ -106,13 +106,7 @@ void main() {
     }
     [[unroll]] for (int i = 0; i < QUERIES; ++i) {
         if (query[i] >= pc.S) continue;
-        const uint out0 = query[i] * pc.H + head * uint(HEAD_DIM);
-        [[unroll]] for (int t = 0; t < D4; ++t) {
-            const vec4 c = acc[i][t] / sum[i];
-            ctx[out0 + 4 * t + 0] = c.x;
-            ctx[out0 + 4 * t + 1] = c.y;
-            ctx[out0 + 4 * t + 2] = c.z;
-            ctx[out0 + 4 * t + 3] = c.w;
-        }
+        const uint out0 = (query[i] * pc.H + head * uint(HEAD_DIM)) / 4u;
+        [[unroll]] for (int t = 0; t < D4; ++t) ctx4[out0 + uint(t)] = acc[i][t] / sum[i];
     }
 }

@@ -17,10 +17,25 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
 
     var source: ShaderSource { self == .texel ? ShaderLibrary.gemmTexel : ShaderLibrary.gemmTiled }
 
-    /// Rows × columns each invocation of the texel kernel owns (one SIMD group per workgroup).
-    public static let texelTile: (rows: Int, cols: Int) = {
-        GPUKnobs.texelTile.value ?? (33, 16)  // why not bigger: gemm_texel.comp
-    }()
+    /// Columns each invocation of the texel kernel owns (one SIMD group per workgroup): 16, or
+    /// POOLFAULT_TEXEL_TILE's.
+    public static let texelColumns = GPUKnobs.texelTile.value?.cols ?? 16
+
+    /// Rows each invocation of the texel kernel owns for an M of `rows` (the sequence length),
+    /// POOLFAULT_TEXEL_TILE's if set: of 32 and 50, the one a cost model of the kernel picks. A
+    /// row group costs its rows, the W fetches every group repeats (worth ~14 rows at 16
+    /// columns: ~30% of a 33-row group's time) and its A fetches (~2 rows per SIMD group of A
+    /// rows, a lane per row), so cost = groups · (14 + rows + 2 · ⌈rows / lanes⌉). Measured on
+    /// lavapipe at 16 lanes, the GEMMs' time per forward: BERT's 128 rows, 32 → 168–175 ms, 33 →
+    /// 182, 43 → 180–192, 48 → 190, 64 → 154 ms; ViT's 197, 50 → 246–254, 33 → 268–321, 32 →
+    /// 298–302 ms. Never above 50: lavapipe's cold JIT grows faster than the tile (50: ~3.1 s
+    /// for ViT's kernels, 33: ~2.1 s, 64–66: ~4.5 s), and every context start and recovery on
+    /// a cold cache pays it.
+    public static func texelRows(covering rows: Int, lanes: Int) -> Int {
+        if let forced = GPUKnobs.texelTile.value?.rows { return forced }
+        let cost = { (tile: Int) in (rows + tile - 1) / tile * (14 + tile + 2 * ((tile + lanes - 1) / lanes)) }
+        return [32, 50].min { cost($0) < cost($1) } ?? 32
+    }
 
     /// K and N must be multiples of this for the texel kernel (it reads RGBA texels and stores
     /// 4 columns as one vec4).
@@ -41,7 +56,7 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     /// the slots past N in the last block stay zero.
     func weightRowOrder(columns: Int, lanes: Int) -> [Int]? {
         guard self == .texel else { return nil }
-        let cols = GEMMFamily.texelTile.cols, block = lanes * cols, run = 4 * lanes
+        let cols = GEMMFamily.texelColumns, block = lanes * cols, run = 4 * lanes
         return (0..<columns).map { n in
             let offset = n % block
             let j = 4 * (offset / run) + offset % 4, lane = (offset % run) / 4
@@ -52,15 +67,15 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     /// Rows a texel W buffer holds for `columns` output columns: whole workgroup blocks.
     func weightRows(columns: Int, lanes: Int) -> Int {
         guard self == .texel else { return columns }
-        let block = lanes * GEMMFamily.texelTile.cols
+        let block = lanes * GEMMFamily.texelColumns
         return (columns + block - 1) / block * block
     }
 
     /// Defines the family's kernel is compiled with; `lanes` is the device's SIMD width
     /// (`SIMDWidth.lanes`), the texel kernel's workgroup size.
-    func defines(lanes: Int) -> [String: String] {
+    func defines(lanes: Int, rows: Int) -> [String: String] {
         guard self == .texel else { return [:] }
-        return ["TILE_ROWS": "\(GEMMFamily.texelTile.rows)", "TILE_COLS": "\(GEMMFamily.texelTile.cols)", "LANES": "\(lanes)"]
+        return ["TILE_ROWS": "\(rows)", "TILE_COLS": "\(GEMMFamily.texelColumns)", "LANES": "\(lanes)"]
     }
 
     /// How A and W are bound.
@@ -74,9 +89,9 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     func fuses(_ epilogue: GEMMEpilogue) -> Bool { self == .tiled || epilogue == .none }
 
     /// Workgroups covering an M×N output.
-    func groups(m: Int, n: Int, lanes: Int) -> (x: UInt32, y: UInt32, z: UInt32) {
+    func groups(m: Int, n: Int, lanes: Int, rows: Int) -> (x: UInt32, y: UInt32, z: UInt32) {
         switch self {
-        case .texel: return (groupCount(n, lanes * GEMMFamily.texelTile.cols), groupCount(m, GEMMFamily.texelTile.rows), 1)
+        case .texel: return (groupCount(n, lanes * GEMMFamily.texelColumns), groupCount(m, rows), 1)
         case .tiled: return (groupCount(n, 64), groupCount(m, 64), 1)
         }
     }

@@ -22,6 +22,8 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     /// broadcast already.
     public let attentionKeyBlock: Int
 
+    /// Rows of the texel GEMM's tile, for this model's sequence (`GEMMFamily.texelRows`).
+    public let texelRows: Int
     /// Invocations per workgroup of the SIMD-shaped kernels (texel GEMM, attention): the
     /// device's subgroup size, which on lavapipe is its SIMD width (8 at 256 bits, 16 at 512).
     public let lanes: Int
@@ -41,16 +43,16 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public let pipelineSeconds: Double
 
     public init(device: ComputeDevice, config: ModelConfig, family: GEMMFamily? = nil, attentionQueries: Int? = nil,
-                attentionKeyBlock: Int? = nil, compiler: ShaderCompiler = .shared) throws {
+                attentionKeyBlock: Int? = nil, texelRows: Int? = nil, compiler: ShaderCompiler = .shared) throws {
         self.device = device
         // The texel kernel reads K and stores N 4 at a time: a model with other widths runs tiled.
         let innerDimensions = [config.hiddenSize, config.intermediateSize] + (config.kind == .vit ? [config.patchVectorSize] : [])
         let family = innerDimensions.allSatisfy({ $0 % GEMMFamily.texelMultiple == 0 })
             ? (family ?? GEMMFamily.choose(for: device.physical.info)) : .tiled
         self.family = family
-        let subgroup = Int(device.physical.info.limits.subgroupSize)
-        let lanes = subgroup > 0 ? min(max(subgroup, 4), 64) : 8
+        let lanes = Self.simdLanes(device.physical.info)
         self.lanes = lanes
+        self.texelRows = texelRows ?? GEMMFamily.texelRows(covering: config.sequenceLength, lanes: lanes)
         let software = device.physical.info.isSoftware
         let queries = attentionQueries ?? GPUKnobs.attentionQueries.value
         self.attentionQueries = queries.map { min(max($0, 1), 16) } ?? (software ? 2 : 1)
@@ -68,7 +70,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         for e in GEMMEpilogue.allCases {
             if family.fuses(e) {
                 gemm[e] = try make(family.source, [family.inputBinding, family.inputBinding, s, s], push: 12,
-                                   family.defines(lanes: lanes).merging(["EPILOGUE": "\(e.rawValue)"]) { $1 })
+                                   family.defines(lanes: lanes, rows: self.texelRows).merging(["EPILOGUE": "\(e.rawValue)"]) { $1 })
             } else {
                 activation[e] = try make(ShaderLibrary.activation, [s, .uniformTexelBuffer], push: 4, ["EPILOGUE": "\(e.rawValue)"])
             }
@@ -95,12 +97,18 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         pipelineSeconds = kernels.reduce(0) { $0 + $1.pipelineSeconds }
     }
 
-    /// How these kernels compute, for reports: "texel GEMM 33x16, 16 lanes, attention 2
+    /// How these kernels compute, for reports: "texel GEMM 32x16, 16 lanes, attention 2
     /// queries/invocation in 16-key blocks" (+ ", staged uploads" where the device skips mapped memory).
     public var summary: String {
-        let tile = GEMMFamily.texelTile
-        return "\(family.rawValue) GEMM\(family == .texel ? " \(tile.rows)x\(tile.cols)" : ""), \(lanes) lanes, "
+        return "\(family.rawValue) GEMM\(family == .texel ? " \(texelRows)x\(GEMMFamily.texelColumns)" : ""), \(lanes) lanes, "
             + "attention \(attentionQueries) queries/invocation in \(attentionKeyBlock)-key blocks" + (device.unifiedMemory ? "" : ", staged uploads")
+    }
+
+    /// The SIMD-shaped kernels' workgroup size on a device: its subgroup size, within 4…64 (8
+    /// when it reports none).
+    public static func simdLanes(_ info: PhysicalDeviceInfo) -> Int {
+        let subgroup = Int(info.limits.subgroupSize)
+        return subgroup > 0 ? min(max(subgroup, 4), 64) : 8
     }
 
     /// Releases every pipeline now (a context's teardown on a device it shares); later use
@@ -142,7 +150,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
             throw VulkanError.invalidUse("\(label): the texel GEMM needs K and N multiples of \(GEMMFamily.texelMultiple), not K = \(k), N = \(n)")
         }
         let push = [UInt32(m), UInt32(n), UInt32(k)]
-        let groups = family.groups(m: m, n: n, lanes: lanes)
+        let groups = family.groups(m: m, n: n, lanes: lanes, rows: texelRows)
         if let fused = gemm[epilogue] {
             return [.dispatch(Dispatch(fused, buffers: [a, w, bias, c], push: push, groups: groups, label: label))]
         }

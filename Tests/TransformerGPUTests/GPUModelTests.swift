@@ -98,6 +98,19 @@ import Transformer
         try compareWholeModel(config, family: .texel, attentionQueries: queries, attentionKeyBlock: keyBlock, input: input)
     }
 
+    /// The texel tile's rows follow the sequence: 32 for BERT's 128 tokens (4 full groups), 50 for
+    /// ViT's 197 (4 groups, where 32 would take 7), and never a tile lavapipe compiles for long.
+    @Test func texelRowsFollowTheSequence() {
+        #expect(GEMMFamily.texelRows(covering: 128, lanes: 16) == 32)
+        #expect(GEMMFamily.texelRows(covering: 197, lanes: 16) == 50)
+        #expect(GEMMFamily.texelRows(covering: 197, lanes: 8) == 50)
+        for lanes in [4, 8, 16, 32] {
+            for rows in [1, 17, 24, 45, 64, 100, 128, 197, 256, 512] {
+                #expect([32, 50].contains(GEMMFamily.texelRows(covering: rows, lanes: lanes)))
+            }
+        }
+    }
+
     /// vit-base's real widths and all 197 tokens, one layer.
     @Test func vitBaseOneLayerMatchesTheCPUReference() throws {
         try compareWholeModel(try ModelConfig.vitBasePatch16_224.reduced(layers: 1, seqLen: nil), family: .texel)

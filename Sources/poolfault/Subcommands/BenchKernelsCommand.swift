@@ -26,6 +26,8 @@ struct BenchKernelsCommand: ParsableCommand {
         let device: String
         let gflops: Double
         let medianMs: Double
+        /// The texel kernel's tile (rows × columns) for this M; nil for OpenBLAS or the tiled family.
+        var tile: String? = nil
     }
 
     /// (M, K, N): activations × weightsᵀ.
@@ -38,9 +40,10 @@ struct BenchKernelsCommand: ParsableCommand {
             let device = try ComputeDevice(physical: physical, label: "bench")
             let channel = try Channel(device: device, label: "bench")
             let config = ModelConfig.bertBaseUncased
-            let kernels = try GPUKernels(device: device, config: config)
+            // The tile's rows are chosen for the M they cover: one set of kernels per M.
+            var kernelsByRows: [Int: GPUKernels] = [:]
+            var family = GEMMFamily.tiled
             let cpuName = "OpenBLAS \(openblasThreads()) threads, \(OpenBLASCore.description), \(OpenBLASSpin.description)"
-            let tile = "\(GEMMFamily.texelTile.rows)x\(GEMMFamily.texelTile.cols)"
             var rows: [Row] = []
             var errors: [String] = []
             for (m, k, n) in Self.shapes {
@@ -50,6 +53,10 @@ struct BenchKernelsCommand: ParsableCommand {
                 let w = (0..<n * k).map { _ in rng.nextSignedUnitFloat() }
                 let bias = [Float](repeating: 0, count: n)
                 let flops = 2.0 * Double(m * n * k)
+                let tileRows = GEMMFamily.texelRows(covering: m, lanes: GPUKernels.simdLanes(physical.info))
+                let kernels = try kernelsByRows[tileRows] ?? GPUKernels(device: device, config: config, texelRows: tileRows)
+                kernelsByRows[tileRows] = kernels
+                family = kernels.family
 
                 var cpuOut = [Float](repeating: 0, count: m * n)
                 let cpuRun = {
@@ -81,20 +88,20 @@ struct BenchKernelsCommand: ParsableCommand {
                 if diff > 1e-3 { errors.append("\(m)×\(k)×\(n): Vulkan result differs from OpenBLAS by \(diff)") }
                 for (backend, name, times) in [("vulkan", physical.info.name, Array(gpuTimes)), ("openblas", cpuName, Array(cpuTimes))] {
                     let t = median(times)
-                    rows.append(Row(m: m, n: n, k: k, backend: backend, device: name, gflops: flops / t / 1e9, medianMs: t * 1000))
+                    rows.append(Row(m: m, n: n, k: k, backend: backend, device: name, gflops: flops / t / 1e9, medianMs: t * 1000,
+                                    tile: backend == "vulkan" && family == .texel ? "\(tileRows)x\(GEMMFamily.texelColumns)" : nil))
                 }
             }
             if json {
-                struct Out: Encodable { let gemm: [Row]; let gemmFamily: String; let texelTile: String; let runs: Int; let mesaShaderCache: String }
-                print(try jsonString(Out(gemm: rows, gemmFamily: kernels.family.rawValue, texelTile: tile, runs: runs,
-                                         mesaShaderCache: mesaCacheState())))
+                struct Out: Encodable { let gemm: [Row]; let gemmFamily: String; let runs: Int; let mesaShaderCache: String }
+                print(try jsonString(Out(gemm: rows, gemmFamily: family.rawValue, runs: runs, mesaShaderCache: mesaCacheState())))
             } else {
-                print("GEMM, M×K×N (activations × weightsᵀ), medians of \(runs) alternating runs after a warm-up · Vulkan: \(physical.info.name), \(kernels.family.rawValue) kernel\(kernels.family == .texel ? " \(tile)" : ""), GPU timestamps · CPU: \(cpuName) · Mesa shader cache: \(mesaCacheState())")
-                print("shape              vulkan GFLOP/s   openblas GFLOP/s   ratio")
+                print("GEMM, M×K×N (activations × weightsᵀ), medians of \(runs) alternating runs after a warm-up · Vulkan: \(physical.info.name), \(family.rawValue) kernel, GPU timestamps · CPU: \(cpuName) · Mesa shader cache: \(mesaCacheState())")
+                print("shape              vulkan GFLOP/s   openblas GFLOP/s   ratio   tile")
                 for i in stride(from: 0, to: rows.count, by: 2) {
                     let g = rows[i], b = rows[i + 1]
                     let shape = "\(g.m)×\(g.k)×\(g.n)".padding(toLength: 18, withPad: " ", startingAt: 0)
-                    print(shape + String(format: " %15.1f   %16.1f   %5.2f", g.gflops, b.gflops, g.gflops / b.gflops))
+                    print(shape + String(format: " %15.1f   %16.1f   %5.2f   ", g.gflops, b.gflops, g.gflops / b.gflops) + (g.tile ?? "-"))
                 }
             }
             if !errors.isEmpty {
