@@ -20,11 +20,12 @@
 // a step (16×8 → 66×16: 1.45×); 512-bit SIMD: 1.3×; two k4 texels per loop step, so the
 // accumulator traffic is paid once per 8 k (below): 1.2×; padded W rows: 1.1–1.25×; with the
 // fetches then half the samples, A by shuffle (66 → 6 A fetches per step at 33×16): 1.1×
-// (it gained nothing before, when the dot body bounded the kernel).
-// Why 33×16 and not bigger: lavapipe's JIT time grows faster than the tile. 66×16 took 14 s to
-// compile cold (33×16: 6 s; 66×24: 27 s) and 210 ms (33×16: 70 ms) to create from Mesa's shader
-// cache, which every context start and every rebuild pays, for ~10% more GFLOP/s.
-// 33 rows: 128 → 4 row groups (3% idle), 197 → 6 (0.5% idle).
+// (it gained nothing before, when the dot body bounded the kernel); the store as vec4s
+// (below): 528 per-lane loops → 132, ~1 s less cold JIT.
+// Why not bigger than 50 rows × 16 columns: lavapipe's JIT time grows faster than the tile
+// (66×16 took 14 s to compile cold when 33×16 took 6 s, before the vec4 store), and every
+// context start and recovery on a cold cache pays it. The rows follow the sequence
+// (GEMMFamily.texelRows: 32 for 128 tokens, 50 for 197).
 // K and N must be multiples of 4 (GPUKernels.gemm checks); an odd count of K texels ends with a
 // step whose second W texel is the row's padding, zeroed by GPUKernels.weightBuffer. Rows and
 // columns past M/N are clamped on load and masked on store. Needs subgroup shuffle (lavapipe

@@ -13,7 +13,7 @@ public enum GPUKnobs {
     public static let maxTexelTileArea = 66 * 16
     public static let texelTile = EnvironmentKnob<(rows: Int, cols: Int)>(
         "POOLFAULT_TEXEL_TILE",
-        expected: "ROWSxCOLS with rows from 1, columns a multiple of 4 (stored as vec4) and rows×columns at most \(maxTexelTileArea) (default 33x16, largest 66x16)") { text in
+        expected: "ROWSxCOLS with rows from 1, columns a multiple of 4 (stored as vec4) and rows×columns at most \(maxTexelTileArea) (default: 32 or 50 rows by sequence, 16 columns; largest 66x16)") { text in
         let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
         guard parts.count == 2, let r = Int(parts[0]), let c = Int(parts[1]), r >= 1, c >= 4, c % 4 == 0,
               r <= maxTexelTileArea, c <= maxTexelTileArea, r * c <= maxTexelTileArea else { return nil }

@@ -103,7 +103,7 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
     /// "discrete", "integrated", "cpu" (software Vulkan), or "host" for webnn.
     public var type: String
     public var software: Bool
-    /// How the context computes: "texel GEMM 33x16, 16 lanes, attention 2 queries/invocation in 16-key blocks"
+    /// How the context computes: "texel GEMM 32x16, 16 lanes, attention 2 queries/invocation in 16-key blocks"
     /// (schema 1.1; absent from 1.0 reports).
     public var compute: String?
     /// The OS process serving the context at initialize (schema 1.3).
