@@ -17,6 +17,10 @@ import Testing
         #expect(shapes == ["128x768x3072", "128x768x768", "128x3072x768", "197x768x3072"])
         #expect(Set(rows.map { $0["backend"] as? String ?? "" }) == ["vulkan", "openblas"])
         #expect(rows.allSatisfy { ($0["gflops"] as? Double ?? 0) > 0 })
+        // The texel tile's rows follow M (lavapipe, 256 or 512 bits alike): 32 for 128, 50 for 197.
+        let tiles = Dictionary(rows.filter { $0["backend"] as? String == "vulkan" }.map { ("\($0["m"] ?? 0)", $0["tile"] as? String ?? "none") },
+                               uniquingKeysWith: { a, b in a == b ? a : "\(a)|\(b)" })
+        #expect(tiles == ["128": "32x16", "197": "50x16"])
         let openblas = rows.first { $0["backend"] as? String == "openblas" }?["device"] as? String ?? ""
         #expect(openblas.contains("workers spin 2^4 cycles"), "poolfault re-executed itself with the short spin: \(openblas)")
     }
