@@ -154,7 +154,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         if let fused = gemm[epilogue] {
             return [.dispatch(Dispatch(fused, buffers: [a, w, bias, c], push: push, groups: groups, label: label))]
         }
-        guard let plain = gemm[.none], let pass = activation[epilogue] else { return [] }
+        guard let plain = gemm[.none], let pass = activation[epilogue] else {
+            throw VulkanError.invalidUse("\(label): no \(family.rawValue) GEMM kernel for the \(epilogue) epilogue")
+        }
         let product = epilogue == .residual ? (scratch ?? c) : c
         return [.dispatch(Dispatch(plain, buffers: [a, w, bias, product], push: push, groups: groups, label: label)),
                 .dispatch(Dispatch(pass, buffers: [c, product], push: [UInt32(m * n)],

@@ -167,11 +167,12 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
         }
         let slots = (size - rowBytes) / pitchBytes + 1  // rows that fit, the last one without padding
         let order = rowOrder ?? Array(0..<rows)
+        let refusal = "writeRows of \(rows) rows at pitch \(pitchBytes) into \(label) (\(size) bytes)"
+        guard order.count == rows else { throw VulkanError.invalidUse("\(refusal): \(order.count) row slots given") }
         var landed = [Bool](repeating: false, count: slots)
         for destination in order {
-            guard order.count == rows, (0..<slots).contains(destination), !landed[destination] else {
-                throw VulkanError.invalidUse("writeRows of \(rows) rows at pitch \(pitchBytes) into \(label) (\(size) bytes): "
-                                             + (order.count == rows ? "row slot \(destination) is outside or taken" : "\(order.count) row slots"))
+            guard (0..<slots).contains(destination), !landed[destination] else {
+                throw VulkanError.invalidUse("\(refusal): row slot \(destination) is outside or taken")
             }
             landed[destination] = true
         }

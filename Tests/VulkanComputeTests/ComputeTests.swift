@@ -183,35 +183,50 @@ extension GPUSuite { @Suite struct ComputeTests {
         GPU.expectClean(instance)
     }
 
+    /// Rows of 1, 2, 3, … written by `writeRows` over a buffer of `floats` NaNs on a device with
+    /// mapped or staged uploads; what the buffer then holds, and whether it stayed mapped. Also
+    /// checks that `refused` (an order or pitch that does not fit) throws and writes nothing.
+    func rowsWrittenOverNaN(staged: Bool, floats: Int, rows: Int, width: Int, pitch: Int, order: [Int]? = nil,
+                            refused: [(order: [Int]?, pitch: Int)]) throws -> (values: [Float], back: [Float], mapped: Bool) {
+        let (instance, physical) = try GPU.open()
+        let result: (values: [Float], back: [Float], mapped: Bool)
+        do {  // every Vulkan object released before the census
+            let device = try ComputeDevice(physical: physical, label: "rows", stagedUploads: staged)
+            let channel = try Channel(device: device, label: "rows")
+            let values = (0..<rows * width).map { Float($0 + 1) }
+            let buffer = try DeviceBuffer(device: device, size: floats * 4, label: "rows")
+            try buffer.write([Float](repeating: .nan, count: floats), via: channel)
+            try values.withUnsafeBytes { try buffer.writeRows($0, rowBytes: width * 4, pitchBytes: pitch * 4, rowOrder: order, via: channel) }
+            let back = try buffer.readFloats(floats, via: channel)
+            for bad in refused {
+                #expect(throws: VulkanError.self) {
+                    try values.withUnsafeBytes { try buffer.writeRows($0, rowBytes: width * 4, pitchBytes: bad.pitch * 4, rowOrder: bad.order, via: channel) }
+                }
+            }
+            #expect(try buffer.readFloats(floats, via: channel).elementsEqual(back) { $0 == $1 || ($0.isNaN && $1.isNaN) }, "a refused write wrote")
+            result = (values, back, buffer.isMapped)
+        }
+        GPU.expectClean(instance)
+        return result
+    }
+
     // Test that rows land at their pitch, mapped in place and through a staging copy alike, that
     // the padding after each row is zeroed over whatever the buffer held (the texel GEMM reads a
     // row's padding texel and multiplies it by its A values), also on a buffer that ends with
     // the last row's data, and that the staged path (a discrete GPU's) leaves the buffer unmapped.
     @Test(arguments: [false, true])
     func rowsLandAtTheirPitchWithZeroedPadding(staged: Bool) throws {
-        let (instance, physical) = try GPU.open()
-        do {
-            let device = try ComputeDevice(physical: physical, label: "pitch", stagedUploads: staged)
-            let channel = try Channel(device: device, label: "pitch")
-            let rows = 5, width = 6, pitch = 10
-            let values = (0..<rows * width).map { Float($0 + 1) }
-            for floats in [rows * pitch, (rows - 1) * pitch + width] {
-                let buffer = try DeviceBuffer(device: device, size: floats * 4, label: "rows")
-                #expect(buffer.isMapped == !staged)
-                try buffer.write([Float](repeating: .nan, count: floats), via: channel)
-                try values.withUnsafeBytes { try buffer.writeRows($0, rowBytes: width * 4, pitchBytes: pitch * 4, via: channel) }
-                let back = try buffer.readFloats(floats, via: channel)
-                for r in 0..<rows {
-                    #expect(Array(back[(r * pitch)..<(r * pitch + width)]) == Array(values[(r * width)..<((r + 1) * width)]))
-                    let padding = Array(back[min(r * pitch + width, floats)..<min((r + 1) * pitch, floats)])
-                    #expect(padding == [Float](repeating: 0, count: padding.count), "row \(r)'s padding of a \(floats)-float buffer")
-                }
-                #expect(throws: VulkanError.self) {
-                    try values.withUnsafeBytes { try buffer.writeRows($0, rowBytes: width * 4, pitchBytes: pitch * 4 + 64, via: channel) }
-                }
+        let rows = 5, width = 6, pitch = 10
+        for floats in [rows * pitch, (rows - 1) * pitch + width] {
+            let (values, back, mapped) = try rowsWrittenOverNaN(staged: staged, floats: floats, rows: rows, width: width, pitch: pitch,
+                                                                refused: [(nil, pitch + 16)])
+            #expect(mapped == !staged)
+            for r in 0..<rows {
+                #expect(Array(back[(r * pitch)..<(r * pitch + width)]) == Array(values[(r * width)..<((r + 1) * width)]))
+                let padding = Array(back[min(r * pitch + width, floats)..<min((r + 1) * pitch, floats)])
+                #expect(padding == [Float](repeating: 0, count: padding.count), "row \(r)'s padding of a \(floats)-float buffer")
             }
         }
-        GPU.expectClean(instance)
     }
 
     // Test that rows given an order land in their slots (the texel GEMM's fetch order), that
@@ -219,32 +234,18 @@ extension GPUSuite { @Suite struct ComputeTests {
     // alike, and that an order sending two rows to one slot, or past the buffer, is refused.
     @Test(arguments: [false, true])
     func orderedRowsLandInTheirSlotsAndTheRestIsZero(staged: Bool) throws {
-        let (instance, physical) = try GPU.open()
-        do {
-            let device = try ComputeDevice(physical: physical, label: "order", stagedUploads: staged)
-            let channel = try Channel(device: device, label: "order")
-            let rows = 5, width = 3, pitch = 4, slots = 8
-            let values = (0..<rows * width).map { Float($0 + 1) }
-            let order = [6, 0, 3, 7, 2]
-            let buffer = try DeviceBuffer(device: device, size: slots * pitch * 4, label: "ordered")
-            try buffer.write([Float](repeating: .nan, count: slots * pitch), via: channel)
-            try values.withUnsafeBytes { try buffer.writeRows($0, rowBytes: width * 4, pitchBytes: pitch * 4, rowOrder: order, via: channel) }
-            let back = try buffer.readFloats(slots * pitch, via: channel)
-            for slot in 0..<slots {
-                let got = Array(back[(slot * pitch)..<((slot + 1) * pitch)])
-                if let r = order.firstIndex(of: slot) {
-                    #expect(got == Array(values[(r * width)..<((r + 1) * width)]) + [0], "slot \(slot) holds row \(r)")
-                } else {
-                    #expect(got == [0, 0, 0, 0], "slot \(slot) holds no row")
-                }
-            }
-            for bad in [[6, 0, 3, 6, 2], [6, 0, 3, 8, 2], [0, 1, 2, 3]] {
-                #expect(throws: VulkanError.self) {
-                    try values.withUnsafeBytes { try buffer.writeRows($0, rowBytes: width * 4, pitchBytes: pitch * 4, rowOrder: bad, via: channel) }
-                }
+        let rows = 5, width = 3, pitch = 4, slots = 8, order = [6, 0, 3, 7, 2]
+        let (values, back, _) = try rowsWrittenOverNaN(staged: staged, floats: slots * pitch, rows: rows, width: width, pitch: pitch,
+                                                       order: order, refused: [([6, 0, 3, 6, 2], pitch), ([6, 0, 3, 8, 2], pitch),
+                                                                               ([0, 1, 2, 3], pitch)])
+        for slot in 0..<slots {
+            let got = Array(back[(slot * pitch)..<((slot + 1) * pitch)])
+            if let r = order.firstIndex(of: slot) {
+                #expect(got == Array(values[(r * width)..<((r + 1) * width)]) + [0], "slot \(slot) holds row \(r)")
+            } else {
+                #expect(got == [0, 0, 0, 0], "slot \(slot) holds no row")
             }
         }
-        GPU.expectClean(instance)
     }
 }
 }
