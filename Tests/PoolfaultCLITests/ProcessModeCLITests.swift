@@ -132,6 +132,21 @@ import Testing
 }
 
 /// The children of `parent` now (from /proc/*/stat).
+/// Of `childProcesses(of:)`, those neither exiting nor dead: a process SIGKILLed moments ago
+/// (by the pool's own planned fault) stays listed while the kernel tears down its hundreds of MB
+/// of mappings (PF_EXITING, flag 0x4) and then as a zombie; killing it again from outside would
+/// change nothing, and the kill would not be the unplanned fault a test means it to be.
+func liveChildProcesses(of parent: Int32) -> [Int32] {
+    childProcesses(of: parent).filter { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is the state, fields[6] the kernel's task flags.
+        guard fields.count > 6, let flags = UInt64(fields[6]) else { return false }
+        return !["Z", "X", "x"].contains(String(fields[0])) && flags & 0x4 == 0
+    }
+}
+
 func childProcesses(of parent: Int32) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap(Int32.init).filter { pid in

@@ -25,11 +25,12 @@ import Testing
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
         // Kill one browser process from outside once the soak is under way: 3 s after its three
-        // browsers exist (past its first fault), a browser alive at that moment.
+        // browsers exist (past its first fault), a browser alive at that moment — not one the
+        // pool's own planned crash is tearing down (a kill of that would change nothing).
         var victim: Int32?, since: Date?
         let until = Date().addingTimeInterval(60)
         while victim == nil, Date() < until, process.isRunning {
-            let browsers = childProcesses(of: process.processIdentifier)
+            let browsers = liveChildProcesses(of: process.processIdentifier)
             if since == nil, browsers.count >= 3 { since = Date() }
             if let since, Date().timeIntervalSince(since) > 3, let pid = browsers.first {
                 victim = pid
