@@ -2,7 +2,7 @@
 // poolfault: fault-tolerance testing of a GPU resource pool with real Vulkan compute.
 // Layers (lower never imports higher), see DESIGN.md:
 //   poolfault (CLI) → FaultTest → ResourcePool → TransformerGPU → VulkanCompute
-//                                             ↘ Transformer (CPU reference, OpenBLAS)
+//                                             ↘ Transformer (CPU reference, oneDNN + OpenBLAS)
 //                                ResourcePool → BrowserWorker (the browser process's role)
 //                                             → BrowserProtocol (frames, messages; both sides)
 import PackageDescription
@@ -29,6 +29,8 @@ let package = Package(
                        providers: [.apt(["glslang-dev", "spirv-tools"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN: the CPU forward's Linear layers (Sources/Transformer/LinearEngine.swift: why).
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // glibc's process calls Swift's Glibc module does not import (spawn closefrom, memfd,
         // pidfd, parent-death signal).
         .systemLibrary(name: "CProcess"),
@@ -49,7 +51,7 @@ let package = Package(
         // the death watch. No Vulkan, no pool, no model: both sides use it.
         .target(name: "BrowserProtocol", dependencies: ["CProcess"]),
         .target(name: "Transformer",
-                dependencies: ["COpenBLAS", "CProcess", "CVectorMath", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+                dependencies: ["COpenBLAS", "CDNNL", "CProcess", "CVectorMath", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "TransformerGPU",
                 dependencies: ["VulkanCompute", "Transformer", "Shaders"]),
         // The worker role: a browser process serving its contexts over BrowserProtocol. Thin:

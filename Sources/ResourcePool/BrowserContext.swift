@@ -119,7 +119,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
 
     public var deviceSummary: (name: String, driver: String, type: String, software: Bool, compute: String) {
         switch backend {
-        case .webnn: return ("CPU (OpenBLAS)", "OpenBLAS", "host", false, "the CPU reference forward (cblas_sgemm)")
+        case .webnn: return ("CPU (oneDNN)", "oneDNN", "host", false, "the CPU reference forward (oneDNN matmul)")
         case .webgpu:
             let shown = physicalDevice ?? environment.initialDevice
             let kernels = lock.withLock { engine?.kernelsSummary }

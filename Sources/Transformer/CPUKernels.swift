@@ -1,4 +1,4 @@
-// The CPU forward's building blocks on raw pointers: Linear via cblas_sgemm, LayerNorm,
+// The CPU forward's building blocks on raw pointers: Linear (oneDNN's matmul), LayerNorm,
 // exact-erf GELU, masked softmax attention. Each one mirrors a formula in
 // shared/notes/transformer-numerics.md; the comments say which choices matter.
 
@@ -9,19 +9,31 @@ import Foundation
 
 enum CPUKernels {
     /// y[rows, outFeatures] = x[rows, inFeatures] · Wᵀ + b, W stored [out, in] (an "NT"
-    /// GEMM). The bias is broadcast into y first and sgemm accumulates onto it (beta = 1),
-    /// as torch's addmm does. `ldy` lets callers write into a wider matrix.
+    /// GEMM); with `accumulate`, y += x · Wᵀ + b (a residual add folded into the GEMM's store).
+    /// oneDNN's matmul (LinearEngine: why), or OpenBLAS where oneDNN cannot make a primitive:
+    /// there the bias is broadcast into y first and sgemm accumulates onto it, as torch's addmm
+    /// does. `ldy` lets callers write into a wider matrix.
     static func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
-                       into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+                       into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false) {
         let ldy = ldy ?? outFeatures
+        let shape = LinearEngine.Shape(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, ldy: ldy,
+                                       hasBias: bias != nil, accumulate: accumulate)
+        if let engine = LinearEngine.shared, engine.run(shape, x: x, weight: weight, bias: bias, into: y) { return }
         if let bias {
-            for row in 0..<rows { (y + row * ldy).update(from: bias, count: outFeatures) }
+            for row in 0..<rows {
+                let out = y + row * ldy
+                if accumulate {
+                    for i in 0..<outFeatures { out[i] += bias[i] }
+                } else {
+                    out.update(from: bias, count: outFeatures)
+                }
+            }
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
                     Int32(rows), Int32(outFeatures), Int32(inFeatures),
                     1, x, Int32(inFeatures), weight, Int32(inFeatures),
-                    bias == nil ? 0 : 1, y, Int32(ldy))
+                    bias == nil && !accumulate ? 0 : 1, y, Int32(ldy))
     }
 
     /// Row-wise LayerNorm of x[rows, cols] into y (may alias x): biased variance, eps inside

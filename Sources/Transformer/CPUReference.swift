@@ -12,9 +12,19 @@ import Musl
 import Darwin
 #endif
 
-/// Runs model components on the CPU with OpenBLAS. Holds only immutable weights: every call
-/// brings its own scratch, so one instance serves many threads.
+/// Runs model components on the CPU (Linear layers on oneDNN's matmul, the rest in
+/// CVectorMath). Holds only immutable weights: every call brings its own scratch, so one instance
+/// serves many threads.
 public final class CPUReference: Sendable {
+    /// What runs the Linear layers, for reports: "oneDNN 2.6.3 matmul, brg:avx512_core, 2
+    /// threads", or OpenBLAS where oneDNN has no engine.
+    public static var linearKernels: String {
+        LinearEngine.shared?.description ?? "OpenBLAS sgemm (oneDNN made no CPU engine)"
+    }
+
+    /// The threads the Linear layers run on (OpenMP's pool: OMP_NUM_THREADS, or every core).
+    public static var threads: Int { LinearEngine.threads }
+
     public let config: ModelConfig
     public let weights: WeightStore
     private let resolved: ResolvedWeights
@@ -143,8 +153,8 @@ public final class CPUReference: Sendable {
                 let additiveMask = config.kind == .bert ? maskBuffer.baseAddress : nil
                 CPUKernels.attention(q: w.q, k: w.k, v: w.v, sequence: s, hidden: h, heads: config.numHeads,
                                      additiveMask: additiveMask, scratch: w.attention, into: w.context)
-                weights.output.apply(w.context, rows: s, into: w.scratch)
-                closeBlock(x, norm: weights.norm, workspace: w)
+                weights.output.apply(w.context, rows: s, into: x, accumulate: true)
+                closeBlock(x, norm: weights.norm)
             }
         }
     }
@@ -158,8 +168,8 @@ public final class CPUReference: Sendable {
             let source = blockInput(x, norm: weights.norm, workspace: w)
             weights.intermediate.apply(source, rows: s, into: w.intermediate)
             CPUKernels.geluInPlace(w.intermediate, count: s * config.intermediateSize)
-            weights.output.apply(w.intermediate, rows: s, into: w.scratch)
-            closeBlock(x, norm: weights.norm, workspace: w)
+            weights.output.apply(w.intermediate, rows: s, into: x, accumulate: true)
+            closeBlock(x, norm: weights.norm)
         }
     }
 
@@ -170,15 +180,11 @@ public final class CPUReference: Sendable {
         return UnsafePointer(w.scratch)
     }
 
-    /// A block's end, with the block's output in scratch: x = scratch + x, then BERT's post-LN.
-    private func closeBlock(_ x: UnsafeMutablePointer<Float>, norm: NormWeights, workspace w: Workspace) {
-        let count = config.sequenceLength * config.hiddenSize
-        CPUKernels.addInPlace(w.scratch, x, count: count)
-        if config.kind == .bert {
-            norm.apply(w.scratch, rows: config.sequenceLength, cols: config.hiddenSize, eps: config.layerNormEps, into: x)
-        } else {
-            x.update(from: w.scratch, count: count)
-        }
+    /// A block's end, the residual already added by the output Linear (x += block output, in
+    /// the GEMM's store): BERT's post-LN, in place; ViT's blocks end there.
+    private func closeBlock(_ x: UnsafeMutablePointer<Float>, norm: NormWeights) {
+        guard config.kind == .bert else { return }
+        norm.apply(x, rows: config.sequenceLength, cols: config.hiddenSize, eps: config.layerNormEps, into: x)
     }
 
     /// ViT: final layernorm over every token. Both: tanh(pooler.dense(hidden[0])) if present.

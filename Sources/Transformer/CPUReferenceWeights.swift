@@ -14,11 +14,12 @@ struct LinearWeights: Sendable {
         inFeatures = inputs
     }
 
-    /// y[rows, out] = x[rows, in] · Wᵀ + b. The store keeps the tensors (and so the
-    /// pointers) alive for the CPUReference's lifetime.
-    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+    /// y[rows, out] = x[rows, in] · Wᵀ + b (with `accumulate`, y += …). The store keeps the
+    /// tensors (and so the pointers) alive for the CPUReference's lifetime.
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+               accumulate: Bool = false) {
         CPUKernels.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.storage.pointer,
-                          bias: bias.storage.pointer, outFeatures: outFeatures, into: y, ldy: ldy)
+                          bias: bias.storage.pointer, outFeatures: outFeatures, into: y, ldy: ldy, accumulate: accumulate)
     }
 }
 

@@ -36,7 +36,7 @@ public enum Numerics {
         return values
     }
 
-    /// y = x·Wᵀ + b for x [rows, inFeatures], W [outFeatures, inFeatures] (cblas_sgemm, as the
+    /// y = x·Wᵀ + b for x [rows, inFeatures], W [outFeatures, inFeatures] (oneDNN's matmul, as the
     /// forward does). Returns an empty array if the sizes do not fit.
     public static func linear(_ x: [Float], inFeatures: Int, weight: [Float], bias: [Float]?, outFeatures: Int) -> [Float] {
         guard inFeatures > 0, outFeatures > 0, x.count % inFeatures == 0, weight.count == inFeatures * outFeatures,

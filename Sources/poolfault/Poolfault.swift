@@ -31,7 +31,7 @@ struct Poolfault: ParsableCommand {
             }
             BrowserWorker.main(spec: spec)
         }
-        OpenBLASSpin.shortenBeforeStart()  // may re-execute this process once (why: OpenBLASSpin)
+        ThreadPoolSpin.shortenBeforeStart()  // may re-execute this process once (why: ThreadPoolSpin)
         Interruption.install()
         var status: Int32 = 0
         do {

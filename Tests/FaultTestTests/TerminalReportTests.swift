@@ -25,7 +25,7 @@ import Testing
           ✅ fault_injection      - 0.00s    - Fault injection success
           ✅ fault_inference      - 0.66s    - Inference with fault succeeded (fault tolerance working)
           ❌ recovery             - 0.15s    - Recovery failed
-          Devices: chrome=llvmpipe (LLVM 15.0.6, 256 bits), firefox=llvmpipe (LLVM 15.0.6, 256 bits), edge=CPU (OpenBLAS) · max abs error 4.6e-06 (fault_inference 5.1e-06)
+          Devices: chrome=llvmpipe (LLVM 15.0.6, 256 bits), firefox=llvmpipe (LLVM 15.0.6, 256 bits), edge=CPU (oneDNN) · max abs error 4.6e-06 (fault_inference 5.1e-06)
           Recovery (progressive): detection 0.4 ms · queue_creation 3.6 ms · backoff 150 ms · 0 B re-uploaded · 3 attempts · degraded
 
         SCENARIO: component_failure - ✅ SUCCESS
@@ -38,7 +38,7 @@ import Testing
           ✅ fault_inference      - 0.70s    - Inference with fault succeeded (fault tolerance working)
           ✅ recovery             - 0.16s    - Recovery succeeded
           ✅ recovery_inference   - 0.41s    - Post-recovery inference successful
-          Devices: chrome=llvmpipe (LLVM 15.0.6, 256 bits), firefox=llvmpipe (LLVM 15.0.6, 256 bits), edge=CPU (OpenBLAS) · max abs error 4.6e-06 (fault_inference 4.9e-06)
+          Devices: chrome=llvmpipe (LLVM 15.0.6, 256 bits), firefox=llvmpipe (LLVM 15.0.6, 256 bits), edge=CPU (oneDNN) · max abs error 4.6e-06 (fault_inference 4.9e-06)
           Recovery (progressive): detection 0.3 ms · pipeline_creation 21 ms · weight_upload 9.0 MiB 18 ms · verification 120 ms · 9.0 MiB re-uploaded
 
         SCENARIO: browser_crash - ✅ SUCCESS
@@ -51,7 +51,7 @@ import Testing
           ✅ fault_inference      - 1.20s    - Inference with fault succeeded (fault tolerance working)
           ✅ recovery             - 0.53s    - Recovery succeeded
           ✅ recovery_inference   - 0.40s    - Post-recovery inference successful
-          Devices: chrome=llvmpipe (LLVM 15.0.6, 256 bits), firefox=llvmpipe (LLVM 15.0.6, 256 bits), edge=CPU (OpenBLAS) · max abs error 4.6e-06 (fault_inference 5.1e-06)
+          Devices: chrome=llvmpipe (LLVM 15.0.6, 256 bits), firefox=llvmpipe (LLVM 15.0.6, 256 bits), edge=CPU (oneDNN) · max abs error 4.6e-06 (fault_inference 5.1e-06)
           Recovery (progressive): detection 0.4 ms · device_creation 2.1 ms · pipeline_creation 55 ms · weight_upload 140 MiB 310 ms · first_dispatch 40 ms · verification 120 ms · rebuilt chrome · 140 MiB re-uploaded
 
         SCENARIO: multiple_failures - ✅ SUCCESS
@@ -64,7 +64,7 @@ import Testing
           ✅ fault_inference      - 2.31s    - Inference with fault succeeded (fault tolerance working)
           ✅ recovery             - 0.47s    - Recovery succeeded
           ✅ recovery_inference   - 0.40s    - Post-recovery inference successful
-          Devices: chrome=llvmpipe (LLVM 15.0.6, 256 bits), firefox=llvmpipe (LLVM 15.0.6, 256 bits), edge=CPU (OpenBLAS) · max abs error 4.6e-06 (fault_inference 1.2e-05, degraded)
+          Devices: chrome=llvmpipe (LLVM 15.0.6, 256 bits), firefox=llvmpipe (LLVM 15.0.6, 256 bits), edge=CPU (oneDNN) · max abs error 4.6e-06 (fault_inference 1.2e-05, degraded)
           Recovery (progressive): detection 0.5 ms · queue_creation 0.9 ms · device_creation 2.3 ms · pipeline_creation 61 ms · weight_upload 140 MiB 290 ms · verification 118 ms · rebuilt firefox · reconnected chrome · 140 MiB re-uploaded · 2 attempts
 
         ================================================================================

@@ -19,7 +19,8 @@ import Testing
         }
         let size = model.hasPrefix("vit") ? ["--layers", "2"] : ["--layers", "3", "--seq-len", "16"]
         let r = try CLIRunner.run(["bench", "forward", "--model", model, "--seed", "\(seed)", "--runs", "1", "--json",
-                                   "--vs-pytorch", "--python", Self.python] + size)
+                                   "--vs-pytorch", "--python", Self.python] + size,
+                                  environment: ["OMP_WAIT_POLICY": nil])
         #expect(r.status == 0, "\(r.stderr)")
         let out = try BenchCLITests.json(r)
         let rows = out["forward"] as? [[String: Any]] ?? []
@@ -29,6 +30,10 @@ import Testing
         let error = pytorch["max_abs_error"] as? Double ?? 1
         #expect(error < 1e-4, "PyTorch differs from the CPU reference by \(error)")
         #expect((pytorch["device"] as? String ?? "").contains("torch 2."))
+        // PyTorch runs as the user would run it: not with the OpenMP wait policy poolfault set
+        // for its own workers (its webnn row says it did).
+        #expect(!(pytorch["device"] as? String ?? "").contains("OMP_WAIT_POLICY"), "\(pytorch)")
+        #expect((rows[1]["device"] as? String ?? "").contains("OpenMP workers wait passive"), "\(rows[1])")
         let ratios = out["vs_pytorch"] as? [String: Any] ?? [:]
         #expect((ratios["webnn_ratio"] as? Double ?? 0) > 0 && (ratios["webgpu_ratio"] as? Double ?? 0) > 0, "\(ratios)")
         #expect(out["pytorch_skipped"] == nil)

@@ -5,7 +5,7 @@ import ResourcePool
 /// Its JSON shape (ReportCoding.swift) is documented in docs/report-schema.md and checked by
 /// docs/report.schema.json.
 public struct FaultTestReport: Sendable, Codable {
-    public static let schemaVersion = "1.4"
+    public static let schemaVersion = "1.5"
     public static let tool = "poolfault run"
 
     public var schemaVersion: String = FaultTestReport.schemaVersion
@@ -71,6 +71,9 @@ public struct TestInfo: Sendable, Codable {
     /// OpenBLAS's threads and worker spin (schema 1.1; absent from 1.0 reports).
     public var lavapipeVectorWidth: String?
     public var openblas: String?
+    /// What ran the CPU forward's Linear layers: oneDNN's version, kernels, threads and OpenMP
+    /// wait policy (schema 1.5; absent before).
+    public var cpuLinear: String?
     /// "thread" or "process" (schema 1.3; absent before).
     public var isolation: String?
     /// Process isolation's request watchdog, seconds (schema 1.3).
@@ -83,8 +86,8 @@ public struct TestInfo: Sendable, Codable {
     public init(model: String, browsers: [String], recoveryStrategy: String, timestamp: String, seed: UInt64,
                 devices: [DeviceSummary], toolVersion: String, shardType: String, shards: [String], layers: Int,
                 sequenceLength: Int, weights: String, contextMode: String, validation: Bool, shaderCache: String,
-                lavapipeVectorWidth: String? = nil, openblas: String? = nil) {
-        self.lavapipeVectorWidth = lavapipeVectorWidth; self.openblas = openblas
+                lavapipeVectorWidth: String? = nil, openblas: String? = nil, cpuLinear: String? = nil) {
+        self.lavapipeVectorWidth = lavapipeVectorWidth; self.openblas = openblas; self.cpuLinear = cpuLinear
         self.model = model; self.browsers = browsers; self.recoveryStrategy = recoveryStrategy
         self.timestamp = timestamp; self.seed = seed; self.devices = devices; self.toolVersion = toolVersion
         self.shardType = shardType; self.shards = shards; self.layers = layers; self.sequenceLength = sequenceLength
@@ -97,7 +100,7 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
     public var context: String
     /// "webgpu" or "webnn".
     public var backend: String
-    /// "llvmpipe (LLVM 15.0.6, 256 bits)" or "CPU (OpenBLAS)".
+    /// "llvmpipe (LLVM 15.0.6, 256 bits)" or "CPU (oneDNN)".
     public var name: String
     public var driver: String
     /// "discrete", "integrated", "cpu" (software Vulkan), or "host" for webnn.

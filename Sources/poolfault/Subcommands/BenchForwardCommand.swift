@@ -59,7 +59,7 @@ struct BenchForwardCommand: ParsableCommand {
                 } else {
                     scratch = try ScratchDirectory("vs-pytorch")
                     pytorch = try PyTorchForward(python: python, weights: weights, input: input, reference: reference,
-                                                 threads: openblasThreads(), directory: scratch!.url)
+                                                 threads: CPUReference.threads, directory: scratch!.url)
                 }
             }
             // The child first (EOF, then wait for its pid), then its files.
@@ -95,10 +95,10 @@ struct BenchForwardCommand: ParsableCommand {
             }
             var rows = [
                 row("webgpu", "\(physical.info.name) (\(context.kernels.family.rawValue) GEMM)", gpuTimes, error: worst),
-                row("webnn", "CPU, OpenBLAS \(openblasThreads()) threads, \(OpenBLASCore.description), \(OpenBLASSpin.description)", cpuTimes, error: 0),
+                row("webnn", "CPU, \(CPUReference.linearKernels), \(ThreadPoolSpin.openMP)", cpuTimes, error: 0),
             ]
             if let ready = pytorch?.ready {
-                rows.append(row("pytorch", "CPU, torch \(ready.torch), transformers \(ready.transformers), \(ready.threads) threads, \(ready.attention) attention",
+                rows.append(row("pytorch", "CPU, torch \(ready.torch), transformers \(ready.transformers), \(ready.threads) threads, \(ready.attention) attention\(ready.waitPolicy.map { ", OMP_WAIT_POLICY=\($0)" } ?? "")",
                                 torchTimes, error: Float(ready.maxAbsVsReference)))
             }
             let comparison = rows.count == 3 ? PyTorchComparison(webgpu: rows[0].medianMs, webnn: rows[1].medianMs, pytorch: rows[2].medianMs) : nil

@@ -43,7 +43,7 @@ struct BenchKernelsCommand: ParsableCommand {
             // The tile's rows are chosen for the M they cover: one set of kernels per M.
             var kernelsByRows: [Int: GPUKernels] = [:]
             var family = GEMMFamily.tiled
-            let cpuName = "OpenBLAS \(openblasThreads()) threads, \(OpenBLASCore.description), \(OpenBLASSpin.description)"
+            let cpuName = "OpenBLAS \(openblasThreads()) threads, \(OpenBLASCore.description), \(ThreadPoolSpin.openBLAS)"
             var rows: [Row] = []
             var errors: [String] = []
             for (m, k, n) in Self.shapes {

@@ -221,7 +221,8 @@ struct RunCommand: ParsableCommand {
                                 weights: "\(weights.source)", contextMode: contextModeLabel,
                                 validation: instance.validationLog != nil, shaderCache: mesaCacheState(),
                                 lavapipeVectorWidth: lavapipeWidthState(),
-                                openblas: "\(openblasThreads()) threads, \(OpenBLASCore.description), \(OpenBLASSpin.description)")
+                                openblas: "\(openblasThreads()) threads, \(OpenBLASCore.description), \(ThreadPoolSpin.openBLAS)",
+                                cpuLinear: "\(CPUReference.linearKernels), \(ThreadPoolSpin.openMP)")
             info.isolation = poolOptions.isolation.rawValue
             info.interrupted = interrupted
             info.level = level?.rawValue

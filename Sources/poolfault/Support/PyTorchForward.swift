@@ -13,6 +13,8 @@ final class PyTorchForward {
         let transformers: String
         let threads: Int
         let attention: String
+        /// OMP_WAIT_POLICY as the child saw it: the user's, never poolfault's own choice.
+        let waitPolicy: String?
         /// Max |PyTorch − poolfault's CPU reference| over last_hidden_state.
         let maxAbsVsReference: Double
     }
@@ -85,6 +87,8 @@ final class PyTorchForward {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [python, scriptURL.path, specURL.path]
+        // PyTorch as the user would run it: not with the worker spin poolfault chose for itself.
+        process.environment = ThreadPoolSpin.userEnvironment
         let input = Pipe(), output = Pipe()
         process.standardInput = input
         process.standardOutput = output
@@ -137,7 +141,7 @@ final class PyTorchForward {
     /// The child. Everything it needs is in the spec; it prints one JSON line when ready, then
     /// one line of seconds per "run" line, and exits at EOF.
     static let script = #"""
-    import json, sys, time
+    import json, os, sys, time
     spec = json.load(open(sys.argv[1]))
     import numpy as np, torch, transformers
     from transformers import AutoModel
@@ -153,6 +157,7 @@ final class PyTorchForward {
         print(json.dumps({"torch": torch.__version__, "transformers": transformers.__version__,
                           "threads": torch.get_num_threads(),
                           "attention": str(getattr(model.config, "_attn_implementation", "?")),
+                          "waitPolicy": os.environ.get("OMP_WAIT_POLICY"),
                           "maxAbsVsReference": worst}), flush=True)
         for line in sys.stdin:
             start = time.perf_counter()
