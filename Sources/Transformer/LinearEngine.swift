@@ -79,15 +79,16 @@ final class LinearEngine: @unchecked Sendable {
 /// One matmul primitive and the memory descriptors it was made for.
 private final class Primitive {
     let primitive: dnnl_primitive_t
-    var source, weights, bias, destination, scratchpad: dnnl_memory_desc_t
+    // Immutable once made: `execute` passes copies to oneDNN, so concurrent calls share nothing.
+    let source, weights, bias, destination, scratchpad: dnnl_memory_desc_t
     let scratchpadBytes: Int
     let implementation: String
 
     init?(_ shape: LinearEngine.Shape, engine: dnnl_engine_t) {
         let m = Int64(shape.rows), k = Int64(shape.inFeatures), n = Int64(shape.outFeatures)
         guard m > 0, k > 0, n > 0, shape.ldy >= shape.outFeatures else { return nil }
-        source = dnnl_memory_desc_t(); weights = dnnl_memory_desc_t(); bias = dnnl_memory_desc_t()
-        destination = dnnl_memory_desc_t(); scratchpad = dnnl_memory_desc_t()
+        var source = dnnl_memory_desc_t(), weights = dnnl_memory_desc_t(), bias = dnnl_memory_desc_t()
+        var destination = dnnl_memory_desc_t(), scratchpad = dnnl_memory_desc_t()
         guard dnnl_memory_desc_init_by_strides(&source, 2, [m, k], dnnl_f32, [k, 1]) == dnnl_success,
               // W [out, in] read as the K×N weight: element (k, n) at n·K + k.
               dnnl_memory_desc_init_by_strides(&weights, 2, [k, n], dnnl_f32, [1, k]) == dnnl_success,
@@ -130,6 +131,8 @@ private final class Primitive {
         var made: dnnl_primitive_t?
         guard dnnl_primitive_create(&made, primitiveDescriptor) == dnnl_success, let made else { return nil }
         primitive = made
+        self.source = source; self.weights = weights; self.bias = bias
+        self.destination = destination; self.scratchpad = scratchpad
     }
 
     deinit { dnnl_primitive_destroy(primitive) }
@@ -146,7 +149,8 @@ private final class Primitive {
         var memories: [dnnl_memory_t] = []
         defer { for memory in memories { dnnl_memory_destroy(memory) } }
         var arguments: [dnnl_exec_arg_t] = []
-        func bind(_ argument: Int32, _ descriptor: inout dnnl_memory_desc_t, _ pointer: UnsafeRawPointer) -> Bool {
+        func bind(_ argument: Int32, _ descriptor: dnnl_memory_desc_t, _ pointer: UnsafeRawPointer) -> Bool {
+            var descriptor = descriptor
             var memory: dnnl_memory_t?
             guard dnnl_memory_create(&memory, &descriptor, engine, UnsafeMutableRawPointer(mutating: pointer)) == dnnl_success,
                   let memory else { return false }
@@ -154,9 +158,9 @@ private final class Primitive {
             arguments.append(dnnl_exec_arg_t(arg: argument, memory: memory))
             return true
         }
-        guard bind(DNNL_ARG_SRC, &source, x), bind(DNNL_ARG_WEIGHTS, &weights, weight),
-              bind(DNNL_ARG_DST, &destination, y), bind(DNNL_ARG_SCRATCHPAD, &scratchpad, scratch),
-              biasValues.map({ bind(DNNL_ARG_BIAS, &bias, $0) }) ?? true
+        guard bind(DNNL_ARG_SRC, source, x), bind(DNNL_ARG_WEIGHTS, weights, weight),
+              bind(DNNL_ARG_DST, destination, y), bind(DNNL_ARG_SCRATCHPAD, scratchpad, scratch),
+              biasValues.map({ bind(DNNL_ARG_BIAS, bias, $0) }) ?? true
         else { return false }
         return dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments) == dnnl_success
             && dnnl_stream_wait(stream) == dnnl_success
