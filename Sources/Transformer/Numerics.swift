@@ -63,6 +63,13 @@ public enum Numerics {
         return y
     }
 
+    /// y[rows, outFeatures] = x · Wᵀ + b on raw buffers, exactly as the forward's Linear layers
+    /// run (for benchmarks: no allocation per call).
+    public static func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: UnsafePointer<Float>,
+                              bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
+        CPUKernels.linear(x, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias, outFeatures: outFeatures, into: y)
+    }
+
     /// Largest |a[i] - b[i]|; infinity if the lengths differ or a NaN appears (a NaN must
     /// never pass a tolerance check).
     public static func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {

@@ -16,7 +16,7 @@ import Testing
         let rows = try Self.json(r)["gemm"] as? [[String: Any]] ?? []
         let shapes = Set(rows.map { "\($0["m"] ?? 0)x\($0["k"] ?? 0)x\($0["n"] ?? 0)" })
         #expect(shapes == ["128x768x3072", "128x768x768", "128x3072x768", "197x768x3072"])
-        #expect(Set(rows.map { $0["backend"] as? String ?? "" }) == ["vulkan", "openblas"])
+        #expect(Set(rows.map { $0["backend"] as? String ?? "" }) == ["vulkan", "openblas", "onednn"])
         #expect(rows.allSatisfy { ($0["gflops"] as? Double ?? 0) > 0 })
         // The texel tile's rows follow M (lavapipe, 256 or 512 bits alike): 32 for 128, 50 for 197.
         let tiles = Dictionary(rows.filter { $0["backend"] as? String == "vulkan" }.map { ("\($0["m"] ?? 0)", $0["tile"] as? String ?? "none") },

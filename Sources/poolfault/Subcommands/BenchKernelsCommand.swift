@@ -6,11 +6,12 @@ import Transformer
 import VulkanCompute
 
 /// `poolfault bench kernels`: GEMM throughput of the Vulkan kernel and of OpenBLAS on the
-/// transformer's shapes, measured in the same run, with their ratio.
+/// transformer's shapes, measured in the same run, with their ratio; and of the CPU forward's own
+/// Linear (oneDNN's matmul), for scale.
 struct BenchKernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "GEMM GFLOP/s: the Vulkan kernel vs OpenBLAS on BERT/ViT shapes (M×K×N).")
+        abstract: "GEMM GFLOP/s: the Vulkan kernel vs OpenBLAS (and the CPU forward's oneDNN) on BERT/ViT shapes (M×K×N).")
 
     @OptionGroup var deviceOptions: DeviceOptions
 
@@ -26,7 +27,7 @@ struct BenchKernelsCommand: ParsableCommand {
         let device: String
         let gflops: Double
         let medianMs: Double
-        /// The texel kernel's tile (rows × columns) for this M; nil for OpenBLAS or the tiled family.
+        /// The texel kernel's tile (rows × columns) for this M; nil for the CPU or the tiled family.
         var tile: String? = nil
     }
 
@@ -44,6 +45,7 @@ struct BenchKernelsCommand: ParsableCommand {
             var kernelsByRows: [Int: GPUKernels] = [:]
             var family = GEMMFamily.tiled
             let cpuName = "OpenBLAS \(openblasThreads()) threads, \(OpenBLASCore.description), \(ThreadPoolSpin.openBLAS)"
+            let linearName = "\(CPUReference.linearKernels), \(ThreadPoolSpin.openMP)"
             var rows: [Row] = []
             var errors: [String] = []
             for (m, k, n) in Self.shapes {
@@ -58,9 +60,12 @@ struct BenchKernelsCommand: ParsableCommand {
                 kernelsByRows[tileRows] = kernels
                 family = kernels.family
 
-                var cpuOut = [Float](repeating: 0, count: m * n)
+                var cpuOut = [Float](repeating: 0, count: m * n), linearOut = cpuOut
                 let cpuRun = {
                     time { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), w, Int32(k), 0, &cpuOut, Int32(n)) }
+                }
+                let linearRun = {
+                    time { Numerics.linear(a, rows: m, inFeatures: k, weight: w, bias: bias, outFeatures: n, into: &linearOut) }
                 }
                 let buffers = try [a, bias].map { values in
                     let b = try DeviceBuffer(device: device, size: values.count * 4, label: "bench")
@@ -77,16 +82,21 @@ struct BenchKernelsCommand: ParsableCommand {
                 // Warm-up (lavapipe compiles the shader at the first dispatch; OpenBLAS starts its
                 // threads), then the two backends alternate: a shared host's noise hits both alike.
                 _ = cpuRun()
+                _ = linearRun()
                 _ = try gpuRun()
-                var cpuTimes: [Double] = [], gpuTimes: [Double] = []
+                var cpuTimes: [Double] = [], linearTimes: [Double] = [], gpuTimes: [Double] = []
                 for _ in 0..<runs {
                     cpuTimes.append(cpuRun())
                     gpuTimes.append(try gpuRun())
+                    linearTimes.append(linearRun())
                 }
                 let gpuOut = try c.readFloats(m * n, via: channel)
                 let diff = Numerics.maxAbsDifference(gpuOut, cpuOut)
                 if diff > 1e-3 { errors.append("\(m)×\(k)×\(n): Vulkan result differs from OpenBLAS by \(diff)") }
-                for (backend, name, times) in [("vulkan", physical.info.name, Array(gpuTimes)), ("openblas", cpuName, Array(cpuTimes))] {
+                let linearDiff = Numerics.maxAbsDifference(linearOut, cpuOut)
+                if linearDiff > 1e-3 { errors.append("\(m)×\(k)×\(n): oneDNN's result differs from OpenBLAS by \(linearDiff)") }
+                for (backend, name, times) in [("vulkan", physical.info.name, gpuTimes), ("openblas", cpuName, cpuTimes),
+                                               ("onednn", linearName, linearTimes)] {
                     let t = median(times)
                     rows.append(Row(m: m, n: n, k: k, backend: backend, device: name, gflops: flops / t / 1e9, medianMs: t * 1000,
                                     tile: backend == "vulkan" && family == .texel ? "\(tileRows)x\(GEMMFamily.texelColumns)" : nil))
@@ -96,12 +106,13 @@ struct BenchKernelsCommand: ParsableCommand {
                 struct Out: Encodable { let gemm: [Row]; let gemmFamily: String; let runs: Int; let mesaShaderCache: String }
                 print(try jsonString(Out(gemm: rows, gemmFamily: family.rawValue, runs: runs, mesaShaderCache: mesaCacheState())))
             } else {
-                print("GEMM, M×K×N (activations × weightsᵀ), medians of \(runs) alternating runs after a warm-up · Vulkan: \(physical.info.name), \(family.rawValue) kernel, GPU timestamps · CPU: \(cpuName) · Mesa shader cache: \(mesaCacheState())")
-                print("shape              vulkan GFLOP/s   openblas GFLOP/s   ratio   tile")
-                for i in stride(from: 0, to: rows.count, by: 2) {
-                    let g = rows[i], b = rows[i + 1]
+                print("GEMM, M×K×N (activations × weightsᵀ), medians of \(runs) alternating runs after a warm-up · Vulkan: \(physical.info.name), \(family.rawValue) kernel, GPU timestamps · CPU: \(cpuName) · the CPU forward's Linear: \(linearName) · Mesa shader cache: \(mesaCacheState())")
+                print("shape              vulkan GFLOP/s   openblas GFLOP/s   ratio   tile     onednn GFLOP/s")
+                for i in stride(from: 0, to: rows.count, by: 3) {
+                    let g = rows[i], b = rows[i + 1], d = rows[i + 2]
                     let shape = "\(g.m)×\(g.k)×\(g.n)".padding(toLength: 18, withPad: " ", startingAt: 0)
-                    print(shape + String(format: " %15.1f   %16.1f   %5.2f   ", g.gflops, b.gflops, g.gflops / b.gflops) + (g.tile ?? "-"))
+                    print(shape + String(format: " %15.1f   %16.1f   %5.2f   ", g.gflops, b.gflops, g.gflops / b.gflops)
+                          + (g.tile ?? "-").padding(toLength: 6, withPad: " ", startingAt: 0) + String(format: " %16.1f", d.gflops))
                 }
             }
             if !errors.isEmpty {
