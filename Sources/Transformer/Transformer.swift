@@ -1,4 +1,5 @@
-// Transformer: the model side of poolfault, pure Swift + OpenBLAS. No Vulkan, no pool logic.
+// Transformer: the model side of poolfault: Swift, oneDNN (the Linear layers), vectorised C
+// (attention, LayerNorm, GELU) and OpenBLAS (the fallbacks). No Vulkan, no pool logic.
 //
 // Contract
 // --------
@@ -30,7 +31,8 @@
 // Threading
 // - Value types are Sendable. `WeightStore` is immutable after creation and safe to share.
 //   `CPUReference` keeps no mutable state: each `forward` / `run` call uses its own scratch,
-//   so concurrent calls are safe (they contend for OpenBLAS's thread pool, nothing else).
+//   so concurrent calls are safe (they share oneDNN's primitives, which are immutable, and
+//   contend for the cores, nothing else: each call brings its own oneDNN scratchpad).
 // - Host byte order is assumed little-endian (as safetensors is): x86_64 and arm64.
 
 /// The version of the numerics contract: bump when the CPU forward's results change.

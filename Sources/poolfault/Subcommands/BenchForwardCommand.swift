@@ -8,7 +8,7 @@ import VulkanCompute
 struct BenchForwardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Median forward latency: webgpu (Vulkan) and webnn (CPU, OpenBLAS), same model and input.")
+        abstract: "Median forward latency: webgpu (Vulkan) and webnn (CPU, oneDNN), same model and input.")
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var deviceOptions: DeviceOptions

@@ -73,7 +73,7 @@ struct InferCommand: ParsableCommand {
             switch backend {
             case .webnn:
                 result = reference
-                print("backend: webnn (CPU, OpenBLAS) · forward \(String(format: "%.3f", cpuSeconds)) s")
+                print("backend: webnn (CPU, \(CPUReference.linearKernels)) · forward \(String(format: "%.3f", cpuSeconds)) s")
             case .webgpu:
                 let (instance, physical) = try deviceOptions.open(logger: logger)
                 usedInstance = instance
