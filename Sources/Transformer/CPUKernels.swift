@@ -12,14 +12,16 @@ enum CPUKernels {
     /// GEMM); with `accumulate`, y += x · Wᵀ + b (a residual add folded into the GEMM's store).
     /// oneDNN's matmul (LinearEngine: why), or OpenBLAS where oneDNN cannot make a primitive:
     /// there the bias is broadcast into y first and sgemm accumulates onto it, as torch's addmm
-    /// does. `ldy` lets callers write into a wider matrix.
+    /// does. `ldy` lets callers write into a wider matrix; `engine` nil takes the OpenBLAS path
+    /// (the tests check it too).
     static func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
-                       into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false) {
+                       into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false,
+                       engine: LinearEngine? = LinearEngine.shared) {
         let ldy = ldy ?? outFeatures
         let shape = LinearEngine.Shape(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, ldy: ldy,
                                        hasBias: bias != nil, accumulate: accumulate)
-        if let engine = LinearEngine.shared, engine.run(shape, x: x, weight: weight, bias: bias, into: y) { return }
+        if let engine, engine.run(shape, x: x, weight: weight, bias: bias, into: y) { return }
         if let bias {
             for row in 0..<rows {
                 let out = y + row * ldy

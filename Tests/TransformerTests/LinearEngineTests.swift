@@ -1,7 +1,7 @@
-// The CPU forward's Linear layers on oneDNN (LinearEngine) against a plain Double loop: bias or
-// none, the residual folded into the store, a destination wider than the output, one row, and
-// shapes whose sizes are not multiples of any SIMD width; then many threads sharing one
-// primitive at once, each getting exactly what it gets alone.
+// The CPU forward's Linear layers on oneDNN (LinearEngine), and their OpenBLAS fallback, against
+// a plain Double loop: bias or none, the residual folded into the store, a destination wider
+// than the output, one row, and shapes whose sizes are not multiples of any SIMD width; then many
+// threads sharing one primitive at once, each getting exactly what it gets alone.
 
 import Foundation
 import Testing
@@ -32,14 +32,18 @@ import Testing
         return (0..<count).map { _ in random.nextSignedUnitFloat() }
     }
 
-    @Test(arguments: cases, [1, 9] as [UInt64])
-    func linearMatchesADoubleLoop(_ c: Case, seed: UInt64) throws {
+    /// oneDNN's path (seeds 1 and 9) and the OpenBLAS fallback (seed 5), which runs where oneDNN
+    /// makes no primitive.
+    @Test(arguments: cases, [(1, true), (9, true), (5, false)] as [(UInt64, Bool)])
+    func linearMatchesADoubleLoop(_ c: Case, run: (seed: UInt64, oneDNN: Bool)) throws {
         #expect(LinearEngine.shared != nil, "oneDNN made no CPU engine: every Linear would fall back to OpenBLAS")
+        let seed = run.seed
         let x = Self.values(c.rows * c.inFeatures, seed: seed), w = Self.values(c.outFeatures * c.inFeatures, seed: seed + 1)
         let b = Self.values(c.outFeatures, seed: seed + 2), before = Self.values(c.rows * c.ldy, seed: seed + 3)
         var y = before
         CPUKernels.linear(x, rows: c.rows, inFeatures: c.inFeatures, weight: w, bias: c.bias ? b : nil,
-                          outFeatures: c.outFeatures, into: &y, ldy: c.ldy, accumulate: c.accumulate)
+                          outFeatures: c.outFeatures, into: &y, ldy: c.ldy, accumulate: c.accumulate,
+                          engine: run.oneDNN ? LinearEngine.shared : nil)
         var worst = 0.0
         // The big shapes are checked on every few rows (and the last): the loop runs in a debug build.
         let stride = max(1, c.rows * c.inFeatures * c.outFeatures / 20_000_000)
