@@ -44,15 +44,21 @@ final class LinearEngine: @unchecked Sendable {
         self.engine = engine
     }
 
-    /// Which kernels run and on how many threads, for reports ("brg:avx512_core, 2 threads").
+    /// Which kernels ran and on how many threads, for reports ("brg:avx512_core, 2 threads"):
+    /// every implementation among the primitives made so far (shapes can differ), or, before
+    /// any Linear ran, the one a BERT-sized Linear gets.
     var description: String {
-        let probe = Shape(rows: 128, inFeatures: 768, outFeatures: 768, ldy: 768, hasBias: true, accumulate: false)
-        let kernels = primitive(for: probe)?.implementation ?? "no primitive"
-        return "oneDNN \(dnnlVersion) matmul, \(kernels), \(pf_dnnl_threads()) threads"
+        var kernels = lock.withLock { Set(primitives.values.map(\.implementation)) }
+        if kernels.isEmpty {
+            let probe = Shape(rows: 128, inFeatures: 768, outFeatures: 768, ldy: 768, hasBias: true, accumulate: false)
+            kernels = [primitive(for: probe)?.implementation ?? "no primitive"]
+        }
+        return "oneDNN \(dnnlVersion) matmul, \(kernels.sorted().joined(separator: " + ")), \(pf_dnnl_threads()) threads"
     }
 
-    /// y = x·Wᵀ + b (+ y when `shape.accumulate`), W stored [out, in]. False when no primitive
-    /// could be made or it failed to run; y is then untouched unless the run had started.
+    /// y = x·Wᵀ + b (+ y when `shape.accumulate`), W stored [out, in]. False, with y untouched,
+    /// when no primitive could be made or oneDNN refused to run it (it checks its arguments
+    /// before it computes): the caller then takes the OpenBLAS path.
     func run(_ shape: Shape, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
              into y: UnsafeMutablePointer<Float>) -> Bool {
         guard shape.hasBias == (bias != nil), let primitive = primitive(for: shape) else { return false }
