@@ -98,5 +98,6 @@ let package = Package(
 var shaderFiles: [String] {
     ["vector_add.comp", "gemm_naive.comp", "spin.comp", "hang.comp",
      "gemm_texel.comp", "gemm_tiled.comp", "gemm_epilogue.glsl", "layernorm.comp", "layernorm_rows.comp", "attention.comp",
-     "bert_embeddings.comp", "vit_patches.comp", "vit_assemble.comp", "activation.comp"]
+     "bert_embeddings.comp", "vit_patches.comp", "vit_assemble.comp", "activation.comp",
+     "gemm_check.comp", "scrub.comp"]
 }

@@ -24,11 +24,15 @@ public enum ShaderLibrary {
     public static let vitAssemble = source("vit_assemble.comp", PackageResources.vit_assemble_comp)
     /// GELU or tanh in place: the epilogues the texel GEMM runs as a separate pass.
     public static let activation = withEpilogue("activation.comp", PackageResources.activation_comp)
+    /// A Linear's checksum against its product (silent-corruption detection).
+    public static let gemmCheck = source("gemm_check.comp", PackageResources.gemm_check_comp)
+    /// Row digests of a weight buffer (weight scrubbing).
+    public static let scrub = source("scrub.comp", PackageResources.scrub_comp)
 
     /// Every kernel, by file name.
     public static let all: [String: ShaderSource] = Dictionary(
         uniqueKeysWithValues: [vectorAdd, gemmNaive, spin, hang, gemmTexel, gemmTiled, layerNorm, layerNormRows, attention,
-                               bertEmbeddings, vitPatches, vitAssemble, activation].map { ($0.fileName, $0) })
+                               bertEmbeddings, vitPatches, vitAssemble, activation, gemmCheck, scrub].map { ($0.fileName, $0) })
 
     private static func source(_ fileName: String, _ bytes: [UInt8]) -> ShaderSource {
         ShaderSource(fileName: fileName, text: String(decoding: bytes, as: UTF8.self))

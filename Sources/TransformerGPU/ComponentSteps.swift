@@ -7,6 +7,8 @@ struct ComponentSteps {
     let config: ModelConfig
     let kernels: GPUKernels
     let act: ActivationBuffers
+    /// Checksummed Linears: where each Linear's check reports (nil: no checks).
+    var checks: (buffer: DeviceBuffer, layout: GEMMCheck.Layout)? = nil
 
     func steps(_ component: ModelComponent, _ w: ComponentWeights) throws -> [BatchStep] {
         switch (config.kind, component) {
@@ -30,9 +32,15 @@ struct ComponentSteps {
     private func linear(_ name: String, _ w: ComponentWeights, _ x: DeviceBuffer, _ y: DeviceBuffer,
                         m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none) throws -> [BatchStep] {
         // `tmp` is free whenever a residual GEMM runs (its LayerNorm output was consumed).
-        try kernels.gemm(x, try w.gemmWeight("\(name).weight", pitch: kernels.family.weightPitch(k: k)), try w["\(name).bias"],
-                         y, m: m, n: n, k: k, epilogue,
-                         scratch: epilogue == .residual ? act.tmp : nil, label: name)
+        let weight = "\(name).weight"
+        var check: (out: DeviceBuffer, base: Int, gatherInput: Bool)?
+        if let checks, w.checksums[weight] != nil, let base = checks.layout.base[weight] {
+            // The query's check gathers the input sums the key's and value's tests use (same input, same shard).
+            check = (checks.buffer, base, checks.layout.inputOf[weight] == nil)
+        }
+        return try kernels.gemm(x, try w.gemmWeight(weight, pitch: kernels.family.weightPitch(k: k)), try w["\(name).bias"],
+                                y, m: m, n: n, k: k, epilogue,
+                                scratch: epilogue == .residual ? act.tmp : nil, check: check, label: name)
     }
 
     /// y = LayerNorm(x (+ residual)) with the named LayerNorm's gamma and beta, over all tokens.

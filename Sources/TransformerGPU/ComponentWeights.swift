@@ -4,39 +4,84 @@ import VulkanCompute
 
 /// The weights of one model component on one device: a buffer per Hugging Face tensor,
 /// uploaded once (mapped and written in place where memory is unified). Dropping it is the real
-/// teardown of a component failure; reloading uploads exactly `bytes` again.
+/// teardown of a component failure; reloading uploads exactly `bytes` again. With integrity
+/// checks on, it also holds what the checks compare with, computed from the source (never from
+/// the device): each Linear's checksum data, and the digest of every row.
 final class ComponentWeights: @unchecked Sendable {  // immutable after init
     let component: ModelComponent
     let buffers: [String: DeviceBuffer]
     /// The GEMM weights' row pitch in floats (`GEMMFamily.weightPitch`), by tensor name.
     let gemmPitches: [String: Int]
+    /// How each tensor lies in its buffer.
+    let layouts: [String: TensorLayout]
+    /// Checksummed Linears: each one's checksums from the source, by weight name (host memory:
+    /// the test runs on the host, GEMMCheck).
+    let checksums: [String: LinearChecksum]
+    /// Scrubbing: the source's digest of each row slot of each tensor, in slot order.
+    let digests: [String: [UInt64]]
     /// Bytes of the tensors uploaded (a padded row pitch adds device memory, not data).
     let bytes: Int
     let uploadSeconds: Double
+    /// Of `uploadSeconds`, the time spent computing checksums and digests from the source.
+    let integritySeconds: Double
 
-    init(_ component: ModelComponent, from store: WeightStore, kernels: GPUKernels, channel: Channel) throws {
+    init(_ component: ModelComponent, from store: WeightStore, kernels: GPUKernels, channel: Channel,
+         integrity: IntegrityChecks = .none) throws {
         self.component = component
         let start = ContinuousClock.now
+        var integrityTime = Duration.zero
         var buffers: [String: DeviceBuffer] = [:]
         var pitches: [String: Int] = [:]
+        var layouts: [String: TensorLayout] = [:]
+        var checksums: [String: LinearChecksum] = [:]
+        var digests: [String: [UInt64]] = [:]
         var bytes = 0
-        for tensor in try store.tensors(of: component) {
+        let tensors = try store.tensors(of: component)
+        for tensor in tensors {
             let buffer: DeviceBuffer
+            let layout: TensorLayout
             if Self.isGEMMWeight(tensor.name, shape: tensor.shape) {
                 let rows = tensor.shape[0], k = tensor.shape.dropFirst().reduce(1, *)
                 buffer = try tensor.withUnsafeBufferPointer { try kernels.weightBuffer($0, rows: rows, k: k, label: tensor.name, via: channel) }
                 pitches[tensor.name] = kernels.family.weightPitch(k: k)
+                layout = TensorLayout(rows: rows, cols: k, pitch: kernels.family.weightPitch(k: k),
+                                      slots: kernels.family.weightRows(columns: rows, lanes: kernels.lanes),
+                                      rowOrder: kernels.family.weightRowOrder(columns: rows, lanes: kernels.lanes))
+                if integrity.checksums, kernels.check != nil, GEMMCheck.supports(n: rows, k: k) {
+                    let began = ContinuousClock.now
+                    let biasName = String(tensor.name.dropLast(".weight".count)) + ".bias"
+                    let bias = tensors.first { $0.name == biasName }
+                    let sums = tensor.withUnsafeBufferPointer { w in
+                        bias.map { b in b.withUnsafeBufferPointer { WeightIntegrity.linearChecksum(weight: w, bias: $0, n: rows, k: k,
+                                                                                                    groupColumns: GEMMCheck.groupColumns) } }
+                            ?? WeightIntegrity.linearChecksum(weight: w, bias: nil, n: rows, k: k, groupColumns: GEMMCheck.groupColumns)
+                    }
+                    integrityTime += ContinuousClock.now - began
+                    checksums[tensor.name] = sums
+                }
             } else {
                 buffer = try DeviceBuffer(device: kernels.device, size: tensor.byteCount, label: tensor.name)
                 try tensor.withUnsafeBufferPointer { try buffer.write(UnsafeRawBufferPointer($0), via: channel) }
+                let cols = max(tensor.shape.last ?? 1, 1)
+                layout = TensorLayout(rows: tensor.count / cols, cols: cols, pitch: cols, slots: tensor.count / cols, rowOrder: nil)
+            }
+            if integrity.scrubbing {
+                let began = ContinuousClock.now
+                digests[tensor.name] = tensor.withUnsafeBufferPointer { layout.slotDigests(of: $0) }
+                integrityTime += ContinuousClock.now - began
             }
             buffers[tensor.name] = buffer
+            layouts[tensor.name] = layout
             bytes += tensor.byteCount
         }
         self.buffers = buffers
         gemmPitches = pitches
+        self.layouts = layouts
+        self.checksums = checksums
+        self.digests = digests
         self.bytes = bytes
         uploadSeconds = (ContinuousClock.now - start).seconds
+        integritySeconds = integrityTime.seconds
     }
 
     /// The weights of Linear layers (and of ViT's patch projection, a convolution run as a GEMM):
@@ -61,6 +106,45 @@ final class ComponentWeights: @unchecked Sendable {  // immutable after init
             guard let b = buffers[name] else { throw GPUModelError.componentMissing("\(component.id): no tensor \(name)") }
             return b
         }
+    }
+}
+
+/// How a tensor lies in its device buffer: logical rows of `cols` floats, each in a row slot
+/// `pitch` floats long (GEMM weights: padded, and in the texel kernel's fetch order).
+struct TensorLayout: Sendable {
+    let rows: Int
+    let cols: Int
+    let pitch: Int
+    /// Row slots the buffer holds (a GEMM weight's whole workgroup blocks; the slots no row lands in are zero).
+    let slots: Int
+    /// Logical row → slot; nil: in place.
+    let rowOrder: [Int]?
+
+    func slot(of row: Int) -> Int { rowOrder?[row] ?? row }
+
+    /// Byte offset of element `column` of logical row `row`.
+    func byteOffset(row: Int, column: Int) -> Int { (slot(of: row) * pitch + column) * 4 }
+
+    /// The logical row in `slot`, nil for an empty slot.
+    func row(inSlot slot: Int) -> Int? {
+        guard let rowOrder else { return slot < rows ? slot : nil }
+        return inverseOrder[slot]
+    }
+
+    private var inverseOrder: [Int?] {
+        var inverse = [Int?](repeating: nil, count: slots)
+        for (row, slot) in (rowOrder ?? []).enumerated() where slot < slots { inverse[slot] = row }
+        return inverse
+    }
+
+    /// The source's digest of every slot, as scrub.comp computes it on the device: a row's
+    /// digest at its pitch, or a zero row's for an empty slot.
+    func slotDigests(of source: UnsafeBufferPointer<Float>) -> [UInt64] {
+        let byRow = WeightIntegrity.rowDigests(source, cols: cols, pitch: pitch)
+        guard slots != rows || rowOrder != nil else { return byRow }
+        var out = [UInt64](repeating: WeightIntegrity.zeroRowDigest(pitch: pitch), count: slots)
+        for (row, digest) in byRow.enumerated() where slot(of: row) < slots { out[slot(of: row)] = digest }
+        return out
     }
 }
 

@@ -38,13 +38,22 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     let bertEmbeddings: Kernel?
     let vitPatches: Kernel?
     let vitAssemble: Kernel?
+    /// The checksum of a Linear (gemm_check.comp), when checksums are on.
+    let check: Kernel?
+    /// Weight scrubbing (scrub.comp): rows read as 4-word texels, and one word at a time for a
+    /// pitch that is not a multiple of 4; when scrubbing is on.
+    let scrub: (texels: Kernel, words: Kernel)?
+    /// Which integrity checks these kernels can run.
+    public let integrity: IntegrityChecks
     /// Seconds spent compiling GLSL (0 when every variant was cached) and creating pipelines.
     public let compileSeconds: Double
     public let pipelineSeconds: Double
 
     public init(device: ComputeDevice, config: ModelConfig, family: GEMMFamily? = nil, attentionQueries: Int? = nil,
-                attentionKeyBlock: Int? = nil, texelRows: Int? = nil, compiler: ShaderCompiler = .shared) throws {
+                attentionKeyBlock: Int? = nil, texelRows: Int? = nil, integrity: IntegrityChecks = .none,
+                compiler: ShaderCompiler = .shared) throws {
         self.device = device
+        self.integrity = integrity
         // The texel kernel reads K and stores N 4 at a time: a model with other widths runs tiled.
         let innerDimensions = [config.hiddenSize, config.intermediateSize] + (config.kind == .vit ? [config.patchVectorSize] : [])
         let family = innerDimensions.allSatisfy({ $0 % GEMMFamily.texelMultiple == 0 })
@@ -71,7 +80,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
             if family.fuses(e) {
                 gemm[e] = try make(family.source, [family.inputBinding, family.inputBinding, s, s], push: 12,
                                    family.defines(lanes: lanes, rows: self.texelRows).merging(["EPILOGUE": "\(e.rawValue)"]) { $1 })
-            } else {
+            }
+            // A checksum reads the product before its epilogue: checked GEMMs never fuse one.
+            if e != .none && (!family.fuses(e) || integrity.checksums) {
                 activation[e] = try make(ShaderLibrary.activation, [s, .uniformTexelBuffer], push: 4, ["EPILOGUE": "\(e.rawValue)"])
             }
         }
@@ -93,6 +104,11 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         bertEmbeddings = config.kind == .bert ? try make(ShaderLibrary.bertEmbeddings, [s, s, s, s, s, s], push: 4) : nil
         vitPatches = config.kind == .vit ? try make(ShaderLibrary.vitPatches, [s, s], push: 12) : nil
         vitAssemble = config.kind == .vit ? try make(ShaderLibrary.vitAssemble, [s, s, s, s], push: 8) : nil
+        check = integrity.checksums
+            ? try make(ShaderLibrary.gemmCheck, [t, t, s], push: 28, ["LANES": "\(lanes)"]) : nil
+        scrub = integrity.scrubbing
+            ? (try make(ShaderLibrary.scrub, [s, s], push: 12, ["LANES": "\(lanes)", "VEC4": "1"]),
+               try make(ShaderLibrary.scrub, [s, s], push: 12, ["LANES": "\(lanes)", "VEC4": "0"])) : nil
         compileSeconds = kernels.reduce(0) { $0 + $1.compileSeconds }
         pipelineSeconds = kernels.reduce(0) { $0 + $1.pipelineSeconds }
     }
@@ -115,7 +131,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     /// throws `.deviceLost` naming the kernel.
     public func release() {
         for k in Array(gemm.values) + Array(activation.values) + [layerNorm, layerNormResidual, attention]
-            + [bertEmbeddings, vitPatches, vitAssemble].compactMap({ $0 }) { k.release() }
+            + [bertEmbeddings, vitPatches, vitAssemble, check, scrub?.texels, scrub?.words].compactMap({ $0 }) { k.release() }
     }
 
     /// A GEMM weight W[rows][k] on the device, its rows `family.weightPitch(k:)` floats apart,
@@ -143,6 +159,29 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     /// needs `scratch` (M×N floats, free at this point) to hold the product before C += it.
     /// The texel family reads K and stores N four at a time: both must be multiples of 4 (`init`
     /// picks it only for models whose widths are).
+    /// `check`: where the Linear's checksum sums go (the context's checks buffer, from `base`):
+    /// the gathering dispatch runs on the product, between the GEMM and its epilogue.
+    func gemm(_ a: DeviceBuffer, _ w: DeviceBuffer, _ bias: DeviceBuffer, _ c: DeviceBuffer,
+              m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none, scratch: DeviceBuffer? = nil,
+              check: (out: DeviceBuffer, base: Int, gatherInput: Bool)?, label: String) throws -> [BatchStep] {
+        guard let check, let checkKernel = self.check else {
+            return try gemm(a, w, bias, c, m: m, n: n, k: k, epilogue, scratch: scratch, label: label)
+        }
+        guard let plain = gemm[.none] else { throw VulkanError.invalidUse("\(label): no plain \(family.rawValue) GEMM kernel") }
+        let product = epilogue == .residual ? (scratch ?? c) : c
+        let push = [UInt32(m), UInt32(n), UInt32(k)]
+        var steps: [BatchStep] = [.dispatch(Dispatch(plain, buffers: [a, w, bias, product], push: push,
+                                                     groups: family.groups(m: m, n: n, lanes: lanes, rows: texelRows), label: label)),
+                                  GEMMCheck.dispatch(checkKernel, x: a, y: product, out: check.out, base: check.base,
+                                                     m: m, n: n, k: k, gatherInput: check.gatherInput, lanes: lanes, label: label)]
+        if epilogue != .none {
+            guard let pass = activation[epilogue] else { throw VulkanError.invalidUse("\(label): no pass for the \(epilogue) epilogue") }
+            steps.append(.dispatch(Dispatch(pass, buffers: [c, product], push: [UInt32(m * n)],
+                                            groups: (groupCount((m * n + 3) / 4, 64), 1, 1), label: "\(label).\(epilogue)")))
+        }
+        return steps
+    }
+
     public func gemm(_ a: DeviceBuffer, _ w: DeviceBuffer, _ bias: DeviceBuffer, _ c: DeviceBuffer,
                      m: Int, n: Int, k: Int, _ epilogue: GEMMEpilogue = .none, scratch: DeviceBuffer? = nil,
                      label: String) throws -> [BatchStep] {

@@ -10,12 +10,18 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     public let channel: Channel
     public let kernels: GPUKernels
     private let act: ActivationBuffers
-    private let lock = NSLock()
+    let lock = NSLock()
     /// One shard at a time: the activation buffers are shared by every run on this context, so
     /// concurrent requests queue here (and pipeline across contexts).
-    private let runLock = NSLock()
-    private var weights: [ModelComponent: ComponentWeights] = [:]
+    let runLock = NSLock()
+    var weights: [ModelComponent: ComponentWeights] = [:]
     private var batches: [[ModelComponent]: CommandBatch] = [:]
+    /// Checksummed Linears: the sums each Linear's check gathers in a run (host-visible), and
+    /// where each Linear's are.
+    let checks: DeviceBuffer?
+    let checkLayout: GEMMCheck.Layout
+    /// Transient corruptions: the words to put back after the next run that reads them.
+    var transient: [(component: ModelComponent, buffer: DeviceBuffer, offset: Int, words: [UInt32])] = []
 
     public var device: ComputeDevice { channel.device }
 
@@ -23,6 +29,8 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     public struct UploadStats: Sendable {
         public let bytes: Int
         public let seconds: Double
+        /// Of `seconds`, computing checksums and digests from the source (integrity checks on).
+        public let integritySeconds: Double
     }
 
     /// What one shard run took: wall time, and the part of it the GPU batch took.
@@ -42,7 +50,13 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
         self.kernels = kernels
         self.timestamps = timestamps
         act = try ActivationBuffers(device: channel.device, config: config)
+        checkLayout = GEMMCheck.layout(config)
+        checks = kernels.check == nil ? nil
+            : try DeviceBuffer(device: channel.device, size: max(1, checkLayout.count) * 4, label: "checksum sums", location: .host)
     }
+
+    /// The checks this context runs on its device.
+    public var integrity: IntegrityChecks { kernels.integrity }
 
     /// Bytes of the activation buffers.
     public var activationBytes: Int { act.bytes }
@@ -50,12 +64,13 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     /// Uploads a component's weights (replacing any copy already here).
     @discardableResult
     public func load(_ component: ModelComponent, from store: WeightStore) throws -> UploadStats {
-        let w = try ComponentWeights(component, from: store, kernels: kernels, channel: channel)
+        let w = try ComponentWeights(component, from: store, kernels: kernels, channel: channel, integrity: kernels.integrity)
         lock.withLock {
             weights[component] = w
             batches = batches.filter { !$0.key.contains(component) }
+            transient.removeAll { $0.component == component }
         }
-        return UploadStats(bytes: w.bytes, seconds: w.uploadSeconds)
+        return UploadStats(bytes: w.bytes, seconds: w.uploadSeconds, integritySeconds: w.integritySeconds)
     }
 
     /// Drops a component's weights (the real teardown of a component failure) and its batches.
@@ -63,6 +78,7 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
         lock.withLock {
             weights[component] = nil
             batches = batches.filter { !$0.key.contains(component) }
+            transient.removeAll { $0.component == component }
         }
     }
 
@@ -81,7 +97,17 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
         guard let first = components.first else { return RunStats(seconds: 0, batchSeconds: 0, gpuSeconds: []) }
         let batch = try batch(for: components)
         try upload(state, startingWith: first)
-        let timing = try channel.submit(batch)
+        let timing: BatchTiming
+        do {
+            timing = try channel.submit(batch)
+        } catch {
+            putBackTransient(after: components)
+            throw error
+        }
+        putBackTransient(after: components)
+        // The checksums are read before anything of the run leaves: a wrong product fails the
+        // request here, and the state stays as it came (for the shard's failover).
+        if let finding = try checkFinding(components) { throw finding }
         let s = config.sequenceLength, h = config.hiddenSize
         var hidden = [Float](repeating: 0, count: s * h)
         try hidden.withUnsafeMutableBytes { try act.hidden.read(into: $0, via: channel) }
@@ -100,7 +126,8 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     private func batch(for components: [ModelComponent]) throws -> CommandBatch {
         try lock.withLock {
             if let cached = batches[components], channel.isCurrent(cached) || !channel.isConnected { return cached }
-            let steps = ComponentSteps(config: config, kernels: kernels, act: act)
+            var steps = ComponentSteps(config: config, kernels: kernels, act: act)
+            if let checks { steps.checks = (checks, checkLayout) }
             var all: [BatchStep] = []
             for c in components {
                 guard let w = weights[c] else {

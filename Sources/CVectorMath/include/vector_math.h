@@ -29,4 +29,13 @@ long pf_attention_head_scratch(long s, long d);
 // Row-wise LayerNorm of x[rows][cols] into y (may alias x), statistics in double (layernorm.c).
 void pf_layernorm_rows(const float *x, long rows, long cols, const float *gamma, const float *beta, float eps, float *y);
 
+// Weight integrity (integrity.c). Digest of each of `rows` rows of `cols` floats, as a kernel sees
+// it at a row pitch of `pitch` floats (the padding words zero): two 32-bit sums per row into
+// digests[2r], digests[2r+1].
+void pf_row_digests(const float *values, long rows, long cols, long pitch, unsigned int *digests);
+
+// Column sums of W[n][k] over groups of `group` rows, in double: sums[g·k + c] = Σ_{j in g} W[j][c]
+// and squares[g·k + c] = Σ_{j in g} W[j][c]².
+void pf_group_column_sums(const float *w, long n, long k, long group, double *sums, double *squares);
+
 #endif
