@@ -30,6 +30,9 @@ public struct WireStep: Sendable, Equatable {
 /// Why a request failed on the worker, as the pool needs to tell faults from bugs.
 public enum WireFailure: UInt8, Sendable, Equatable {
     case deviceLost = 1, queueLost, timeout, componentMissing, invalidRequest, internalError
+    /// A check on the device caught a wrong answer or wrong weights (silent data corruption);
+    /// the message says which check, where and what it saw.
+    case corruption
 }
 
 /// Every message of protocol version `Message.version`. Requests carry an id the reply echoes.
@@ -49,15 +52,24 @@ public enum Message: Sendable, Equatable {
     /// The heartbeat's answer: a dispatch ran on the context's queue, and these components are
     /// loaded there (how the pool learns a component is gone without running it).
     case alive(id: UInt64, components: [String])
-    /// Fault control (not serving): drop a component's buffers, or start a dispatch that hangs.
+    /// Fault control (not serving): drop a component's buffers, start a dispatch that hangs, or
+    /// corrupt a component's weights in device memory.
     case faultControl(id: UInt64, action: String, argument: String)
+    /// Digest every weight held on the context's device and compare with the source's.
+    case scrub(id: UInt64)
     case ok(id: UInt64, bytes: UInt64, seconds: Double)
     case ran(id: UInt64, tensors: [WireTensor])
     case failed(id: UInt64, failure: WireFailure, message: String)
+    /// A reply that is a report (fault control's account of what it did), as JSON text.
+    case note(id: UInt64, text: String)
+    /// A scrub's result: one finding per tensor that differs from the source (each as
+    /// `CorruptionFinding.wire`), the bytes read and how long it took.
+    case scrubbed(id: UInt64, findings: [String], bytes: UInt64, seconds: Double)
 
-    public static let version: UInt16 = 1
+    /// 2: scrub, note, scrubbed and the corruption failure.
+    public static let version: UInt16 = 2
 
-    private enum Tag: UInt8 { case hello = 1, welcome, load, unload, run, heartbeat, faultControl, ok, ran, failed, alive }
+    private enum Tag: UInt8 { case hello = 1, welcome, load, unload, run, heartbeat, faultControl, ok, ran, failed, alive, scrub, note, scrubbed }
 
     public func encoded() -> Data {
         var w = WireWriter()
@@ -76,6 +88,10 @@ public enum Message: Sendable, Equatable {
         case let .ok(id, bytes, seconds): w.byte(Tag.ok.rawValue); w.u64(id); w.u64(bytes); w.u64(seconds.bitPattern)
         case let .ran(id, tensors): w.byte(Tag.ran.rawValue); w.u64(id); w.tensors(tensors)
         case let .failed(id, failure, message): w.byte(Tag.failed.rawValue); w.u64(id); w.byte(failure.rawValue); w.string(message)
+        case let .scrub(id): w.byte(Tag.scrub.rawValue); w.u64(id)
+        case let .note(id, text): w.byte(Tag.note.rawValue); w.u64(id); w.string(text)
+        case let .scrubbed(id, findings, bytes, seconds):
+            w.byte(Tag.scrubbed.rawValue); w.u64(id); w.strings(findings); w.u64(bytes); w.u64(seconds.bitPattern)
         }
         return w.data
     }
@@ -101,6 +117,9 @@ public enum Message: Sendable, Equatable {
             let id = try r.u64()
             guard let failure = WireFailure(rawValue: try r.byte()) else { throw .malformed("unknown failure kind") }
             self = .failed(id: id, failure: failure, message: try r.string())
+        case .scrub: self = .scrub(id: try r.u64())
+        case .note: self = .note(id: try r.u64(), text: try r.string())
+        case .scrubbed: self = .scrubbed(id: try r.u64(), findings: try r.strings(), bytes: try r.u64(), seconds: Double(bitPattern: try r.u64()))
         }
         guard r.atEnd else { throw .malformed("\(r.remaining) trailing bytes after a \(tag) message") }
     }

@@ -85,7 +85,8 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
             let device = try sharedDevice ?? Timed.step("device_creation", &own) {
                 try ComputeDevice(physical: physical, label: name, stagedUploads: spec.stagedUploads)
             }
-            built.append(try WorkerContext(name: name, device: device, queue: i % device.queueCount, weights: weights, steps: &own))
+            built.append(try WorkerContext(name: name, device: device, queue: i % device.queueCount, weights: weights,
+                                           integrity: spec.integrity, steps: &own))
             steps[name] = own
         }
         contexts = built

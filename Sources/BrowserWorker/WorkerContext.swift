@@ -19,12 +19,13 @@ final class WorkerContext: @unchecked Sendable {  // GPU objects immutable after
     /// gpu_hang's dispatch and its flag, kept alive while the queue runs it.
     private var hang: (kernel: Kernel, flag: DeviceBuffer)?
 
-    init(name: String, device: ComputeDevice, queue: Int, weights: WeightStore, steps: inout [WireStep]) throws {
+    init(name: String, device: ComputeDevice, queue: Int, weights: WeightStore, integrity: IntegrityChecks = .none,
+         steps: inout [WireStep]) throws {
         self.name = name
         self.device = device
         self.weights = weights
         channel = try Timed.step("queue_creation", &steps) { try Channel(device: device, queueIndex: queue, label: name) }
-        kernels = try Timed.step("pipeline_creation", &steps) { try GPUKernels(device: device, config: weights.config) }
+        kernels = try Timed.step("pipeline_creation", &steps) { try GPUKernels(device: device, config: weights.config, integrity: integrity) }
         model = try GPUModelContext(channel: channel, config: weights.config, kernels: kernels)
         probe = try HeartbeatProbe(device: device)
     }
@@ -61,6 +62,11 @@ final class WorkerContext: @unchecked Sendable {  // GPU objects immutable after
             }
         case let .faultControl(id, action, argument):
             return reply(id) { try faultControl(id, action, argument) }
+        case let .scrub(id):
+            return reply(id) {
+                let report = try model.scrub()
+                return .scrubbed(id: id, findings: report.findings.map(\.wire), bytes: UInt64(report.bytes), seconds: report.seconds)
+            }
         default:
             return .failed(id: 0, failure: .invalidRequest, message: "\(name) does not serve \(message) as a request")
         }
@@ -76,6 +82,14 @@ final class WorkerContext: @unchecked Sendable {  // GPU objects immutable after
         case "hang":
             try startHang()
             return .ok(id: id, bytes: 0, seconds: 0)
+        case "corrupt":
+            // "component<US>spec": corrupt the component's weights in this device's memory.
+            let parts = argument.split(separator: "\u{1F}", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let spec = CorruptionSpec(wire: parts[1]) else {
+                throw WorkerError.invalidRequest("corrupt needs component and spec, got '\(argument)'")
+            }
+            let record = try model.corrupt(try components([parts[0]])[0], spec)
+            return .note(id: id, text: String(decoding: try JSONEncoder().encode(record), as: UTF8.self))
         default:
             throw WorkerError.invalidRequest("unknown fault-control action '\(action)'")
         }
@@ -110,7 +124,9 @@ final class WorkerContext: @unchecked Sendable {  // GPU objects immutable after
     }
 
     private func reply(_ id: UInt64, _ body: () throws -> Message) -> Message {
-        do { return try body() } catch {
+        do { return try body() } catch let finding as CorruptionFinding {
+            return .failed(id: id, failure: .corruption, message: finding.wire)
+        } catch {
             return .failed(id: id, failure: WorkerError.wireFailure(error), message: "\(error)")
         }
     }
@@ -131,6 +147,7 @@ enum WorkerError: Error, CustomStringConvertible {
         case VulkanError.queueLost: return .queueLost
         case VulkanError.timeout: return .timeout
         case GPUModelError.componentMissing: return .componentMissing
+        case is CorruptionFinding: return .corruption
         case is WorkerError, is ModelUsageError, is ModelDataError: return .invalidRequest
         default: return .internalError
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Transformer
+import TransformerGPU
 import VulkanCompute
 
 /// Everything a browser process needs to start, from the pool: passed as JSON on its command
@@ -38,6 +39,8 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     public var crashOnStart: Bool
     /// `--devices`: the browser's own physical device, by UUID; the selection decides when it is gone.
     public var deviceUUID: String?
+    /// The silent-corruption checks its contexts run on their devices (checksums, scrubbing).
+    public var integrity: IntegrityChecks
 
     /// The environment variable carrying the run's token to the worker (removed once read).
     public static let tokenVariable = "POOLFAULT_WORKER_TOKEN"
@@ -45,8 +48,9 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     public init(browser: String, contexts: [String], sharedDevice: Bool, config: ModelConfig, weightsPath: String,
                 weightsDirectory: Bool, weightsLabel: String, deviceIndex: Int?, deviceName: String?, requireGPU: Bool,
                 stagedUploads: Bool, listenDescriptors: [Int32], deathWatchDescriptor: Int32, parentPID: Int32, spirvCachePath: String, validationPath: String,
-                crashOnStart: Bool, deviceUUID: String? = nil) {
+                crashOnStart: Bool, deviceUUID: String? = nil, integrity: IntegrityChecks = .none) {
         self.deviceUUID = deviceUUID
+        self.integrity = integrity
         self.browser = browser; self.contexts = contexts; self.sharedDevice = sharedDevice; self.config = config
         self.weightsPath = weightsPath; self.weightsDirectory = weightsDirectory; self.weightsLabel = weightsLabel
         self.deviceIndex = deviceIndex; self.deviceName = deviceName; self.requireGPU = requireGPU

@@ -12,9 +12,9 @@ public struct ScenarioRunner: Sendable {
     public let faultTarget: FaultTarget
     /// The faulted browser crashes again on its next N starts (a browser that keeps crashing).
     public let keepCrashing: Int
-    /// The request every inference phase runs, and its CPU reference output.
+    /// The request every inference phase runs, and the CPU reference's states at its shard boundaries.
     public let input: ModelInput
-    public let reference: ModelOutput
+    public let reference: ReferenceTrace
     /// The run's start: every time a scenario records is seconds since this instant.
     public let origin: ContinuousClock.Instant
 
@@ -27,7 +27,7 @@ public struct ScenarioRunner: Sendable {
         self.faultTarget = faultTarget
         self.keepCrashing = keepCrashing
         input = ModelInput.seeded(config: environment.config, seed: configuration.seed)
-        reference = try environment.cpu.forward(input)
+        reference = try ReferenceTrace(input: input, plan: Pool.plan(for: configuration, config: environment.config), cpu: environment.cpu)
     }
 
     /// One scenario, start to verdict. Never throws: a phase that cannot run fails with the
@@ -39,6 +39,7 @@ public struct ScenarioRunner: Sendable {
         var recovery: RecoveryRecord?
         var pool: Pool?
         var devices: [DeviceSummary] = []
+        var wrongServed = 0, wrongCaught = 0
 
         /// Times `body`; its (success, message) becomes the phase; a throw fails it.
         func phase(_ name: PhaseName, _ body: () throws -> (Bool, String)) -> Bool {
@@ -57,7 +58,9 @@ public struct ScenarioRunner: Sendable {
                 numerics[name.rawValue] = NumericsRecord(maxAbsError: Double(r.comparison.maxAbs),
                                                          relativeL2: Double(r.comparison.relativeL2),
                                                          route: r.route, degraded: r.degraded, latency: r.seconds)
+                if !r.caught.isEmpty { wrongCaught += 1 }
                 guard r.matchesReference else {
+                    wrongServed += 1
                     return (false, "\(phaseFailure(name)): output differs from the CPU reference (\(r.comparison))")
                 }
                 if r.degraded { return (false, "\(phaseFailure(name)): served only by the CPU fallback (degraded)") }
@@ -102,15 +105,24 @@ public struct ScenarioRunner: Sendable {
 
         _ = inference(.faultInference) { r in
             let moved = r.failovers.map { "shard \($0.shard) \($0.from)→\($0.to)" }.joined(separator: ", ")
-            return (true, "Inference with fault succeeded (fault tolerance working)" + (moved.isEmpty ? "" : ": failed over \(moved)"))
+            let caught = r.caught.map { "silent corruption caught by the \($0.detector) check on \($0.context)" + ($0.component.map { " (\($0))" } ?? "") }
+            return (true, "Inference with fault succeeded (fault tolerance working)" + (caught.isEmpty ? "" : ": " + caught.joined(separator: "; "))
+                    + (moved.isEmpty ? "" : (caught.isEmpty ? ": " : ", ") + "failed over \(moved)"))
         }
 
         _ = phase(.recovery) {
             guard let pool else { throw PoolError.noContext("no pool") }
+            // Corruption no request met is the periodic scrub's to find: its pass comes first.
+            if kind == .silentCorruption, pool.corruptionDetections.isEmpty { pool.scrub() }
             let r = pool.recover(using: strategy)
             recovery = r
             guard r.success else { return (false, r.message) }
+            if kind == .silentCorruption, pool.corruptionDetections.isEmpty {
+                let checks = Self.integrityLabel(pool.configuration)
+                return (false, "Recovery failed: the silent corruption (\(fault?.corruption?.summary ?? "injected")) was never detected (checks: \(checks))")
+            }
             var what: [String] = []
+            if let restored = r.contextsRestored { what.append("restored \(restored.joined(separator: ", ")) from the source") }
             if !r.contextsRebuilt.isEmpty { what.append("rebuilt \(r.contextsRebuilt.joined(separator: ", "))") }
             if !r.contextsReconnected.isEmpty { what.append("reconnected \(r.contextsReconnected.joined(separator: ", "))") }
             what.append("\(ReportFormat.bytes(r.bytesUploaded)) re-uploaded")
@@ -123,7 +135,13 @@ public struct ScenarioRunner: Sendable {
             return promised.0 ? (true, "Post-recovery inference successful (\(promised.1))")
                               : (false, "Post-recovery inference ran on the wrong contexts: \(promised.1)")
         }
-        return finish(kind, phases, fault, recovery, numerics, pool, devices)
+        return finish(kind, phases, fault, recovery, numerics, pool, devices, (wrongServed, wrongCaught))
+    }
+
+    /// The silent-corruption checks a pool runs, for reports.
+    public static func integrityLabel(_ configuration: PoolConfiguration) -> String {
+        let verify = configuration.verifyEvery == 1 ? "every request" : configuration.verifyEvery == 0 ? "no request" : "every \(configuration.verifyEvery)th request"
+        return "CPU reference per shard on \(verify); checksums \(configuration.integrity.checksums ? "on" : "off"); scrubbing \(configuration.integrity.scrubbing ? "on" : "off")"
     }
 
     /// progressive and coordinated promise the planned placement back; simple promises only
@@ -150,7 +168,8 @@ public struct ScenarioRunner: Sendable {
     }
 
     private func finish(_ kind: FaultKind, _ phases: [Phase], _ fault: FaultRecord?, _ recovery: RecoveryRecord?,
-                        _ numerics: [String: NumericsRecord], _ pool: Pool?, _ devices: [DeviceSummary])
+                        _ numerics: [String: NumericsRecord], _ pool: Pool?, _ devices: [DeviceSummary],
+                        _ answers: (served: Int, caught: Int) = (0, 0))
         -> (result: ScenarioResult, devices: [DeviceSummary]) {
         // When the pool first noticed the fault, and how struck processes ended.
         let fault = fault.flatMap { f in pool.map { FaultInjector.observed(f, in: $0) } ?? f }
@@ -162,6 +181,11 @@ public struct ScenarioRunner: Sendable {
                                counters: pool?.events.counters ?? [])
         result.processes = processes.isEmpty ? nil : processes
         if let demotions = pool?.demotions, !demotions.isEmpty { result.demotions = demotions }
+        if let pool, kind == .silentCorruption || !pool.corruptionDetections.isEmpty || answers.served > 0 {
+            result.corruption = CorruptionSummary(injected: fault?.corruption, detections: pool.corruptionDetections, injectedAt: fault?.start,
+                                                  wrongAnswersServed: answers.served, wrongAnswersCaught: answers.caught,
+                                                  isolated: pool.isolatedContexts)
+        }
         return (result, devices)
     }
 }

@@ -32,6 +32,10 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private var held: Set<ModelComponent> = []
     /// Rebuilds that will fail on purpose (a browser that keeps crashing; see FaultInjector).
     private var sabotagedRebuilds = 0
+    /// Restores after which the device corrupts the weights again (bad hardware; see FaultInjector).
+    private var sabotagedRestores = 0
+    /// The silent corruption that put this context in quarantine, while it is there.
+    private var quarantinedBy: CorruptionFinding?
     /// Components found missing by a request or a heartbeat and not reloaded since: a second
     /// request meeting the same missing component is the same fault, not a new one.
     private var knownLost: Set<ModelComponent> = []
@@ -44,6 +48,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private let isolation: PoolConfiguration.Isolation
     private let watchdog: Duration
     private let startDeadline: Duration
+    private let integrity: IntegrityChecks
     private let token: String
     /// `--devices`: this browser's own physical device (its UUID), to return to on a rebuild.
     let homeDevice: PhysicalDeviceInfo?
@@ -62,6 +67,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         isolation = host == nil ? .thread : .process
         watchdog = configuration.watchdog
         startDeadline = configuration.startDeadline
+        integrity = configuration.integrity
         self.token = token
         homeDevice = configuration.browserDevices[browser].flatMap {
             environment.physicalDevices.indices.contains($0) ? environment.physicalDevices[$0] : nil
@@ -82,6 +88,13 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         lock.withLock {
             let wasServing = currentState == .ready
             switch error {
+            case let finding as CorruptionFinding:
+                // Wrong answers or wrong weights: nothing more goes to it until it is restored.
+                if wasServing || currentState == .recovering {
+                    quarantinedBy = finding
+                    transition(to: .quarantined, "\(finding)")
+                }
+                return wasServing
             case VulkanError.deviceLost:
                 transition(to: .crashed, "\(error)")
                 return wasServing
@@ -186,7 +199,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)")
         }
         let channel = try timed("queue_creation") { try Channel(device: device, queueIndex: shared?.queue ?? 0, label: name) }
-        let kernels = try timed("pipeline_creation") { try GPUKernels(device: device, config: environment.config) }
+        let kernels = try timed("pipeline_creation") { try GPUKernels(device: device, config: environment.config, integrity: integrity) }
         let model = try GPUModelContext(channel: channel, config: environment.config, kernels: kernels)
         let stack = try GPUStack(device: device, channel: channel, kernels: kernels, model: model)
         return (LocalEngine(stack: stack, sharedQueue: shared?.queue, name: name), steps)
@@ -361,6 +374,58 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
 
     /// The next `count` starts fail right after device creation (a browser that keeps crashing).
     func sabotage(rebuilds count: Int) { lock.withLock { sabotagedRebuilds = count } }
+
+    /// The weights go wrong again after each of the next `count` restores (bad hardware).
+    func sabotage(restores count: Int) { lock.withLock { sabotagedRestores = count } }
+
+    /// True once when a restore is sabotaged (and counts it).
+    func takeSabotagedRestore() -> Bool {
+        lock.withLock {
+            guard sabotagedRestores > 0 else { return false }
+            sabotagedRestores -= 1
+            return true
+        }
+    }
+
+    /// The finding that quarantined this context (nil unless quarantined).
+    var quarantineFinding: CorruptionFinding? { lock.withLock { currentState == .quarantined ? quarantinedBy : nil } }
+
+    // MARK: - Silent corruption
+
+    /// Digests the weights on the device against the source's (webgpu; nil for webnn, which
+    /// computes from the pool's own sealed weights).
+    func scrub() throws -> ScrubResult? {
+        guard backend == .webgpu else { return nil }
+        let live: any ContextEngine = try lock.withLock {
+            guard let engine else { throw VulkanError.deviceLost("\(name): device destroyed") }
+            return engine
+        }
+        return try live.scrub()
+    }
+
+    /// Corrupts `component`'s weights on the device (a fault).
+    func corrupt(_ component: ModelComponent, _ spec: CorruptionSpec) throws -> CorruptionRecord {
+        let live: any ContextEngine = try lock.withLock {
+            guard backend == .webgpu, let engine else { throw PoolError.unknownTarget("\(name) has no device weights to corrupt") }
+            return engine
+        }
+        return try live.corrupt(component, spec)
+    }
+
+    /// Uploads `components` again from the source, replacing what the device holds (a restore
+    /// after silent corruption). Returns the bytes.
+    func reload(_ components: [ModelComponent]) throws -> Int {
+        try lock.withLock {
+            guard backend == .webgpu, let engine else { throw VulkanError.deviceLost("\(name) has no device") }
+            var bytes = 0
+            for c in components {
+                bytes += try engine.load(c, from: environment.weights)
+                held.insert(c)
+            }
+            log.addUploaded(bytes)
+            return bytes
+        }
+    }
 
     // MARK: - Recovery
 

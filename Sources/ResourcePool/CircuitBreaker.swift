@@ -4,7 +4,7 @@ import Foundation
 /// routes nothing to the context; after `cooldown` it lets one probe through (half-open); a
 /// success closes it, a failure opens it again.
 public final class CircuitBreaker: @unchecked Sendable {  // guarded by `lock`
-    public enum State: String, Sendable, Codable { case closed, open, halfOpen = "half_open" }
+    public enum State: String, Sendable, Codable { case closed, open, halfOpen = "half_open", isolated }
 
     public let threshold: Int
     public let cooldown: Double
@@ -28,7 +28,10 @@ public final class CircuitBreaker: @unchecked Sendable {  // guarded by `lock`
     }
 
     /// True while requests or rebuild attempts may go to the context.
-    public var allows: Bool { state != .open }
+    public var allows: Bool { state != .open && state != .isolated }
+
+    /// Opens for good: nothing closes it again (a context isolated as bad hardware).
+    public func isolate() { lock.withLock { current = .isolated } }
 
     public var consecutiveFailures: Int { lock.withLock { failures } }
 
@@ -36,6 +39,7 @@ public final class CircuitBreaker: @unchecked Sendable {  // guarded by `lock`
     @discardableResult
     public func recordFailure() -> Bool {
         lock.withLock {
+            guard current != .isolated else { return false }
             failures += 1
             if current == .halfOpen || failures >= threshold {
                 let opened = current != .open
@@ -49,6 +53,7 @@ public final class CircuitBreaker: @unchecked Sendable {  // guarded by `lock`
 
     public func recordSuccess() {
         lock.withLock {
+            guard current != .isolated else { return }
             failures = 0
             current = .closed
             openedAt = nil

@@ -42,6 +42,10 @@ struct CoordinatedRecovery: RecoveryStrategy {
                 rebuiltHere.append(context)
             case .missing:
                 break
+            case .corrupted(let finding):
+                guard pool.restoreWeights(context, finding: finding, log) else {
+                    return rollBack("\(context.name)'s weights could not be restored")
+                }
             }
         }
         // 2. The group's weights on their homes.
@@ -62,7 +66,7 @@ struct CoordinatedRecovery: RecoveryStrategy {
                 return rollBack("loading shard \(i) on \(home): \(error)")
             }
             candidate[i] = home
-            if !missing.isEmpty || log.rebuilt.contains(home) { changed.insert(i) }
+            if !missing.isEmpty || log.rebuilt.contains(home) || log.restored.contains(home) { changed.insert(i) }
         }
         // 3. The group verified through the candidate routing: each shard of the group from the
         //    reference state before it, checked against the reference after it (the first dispatch

@@ -1,5 +1,6 @@
 import Foundation
 import Transformer
+import TransformerGPU
 
 /// Which context a fault hits.
 public enum FaultTarget: Sendable, Equatable {
@@ -17,7 +18,9 @@ public enum FaultTarget: Sendable, Equatable {
 /// teardown, still); gpu_hang starts a dispatch that never finishes. Thread isolation: each is a
 /// deliberate teardown of our own objects (command pool and fence; weight buffers; every
 /// VkDevice of the browser), labelled `simulated`. multiple_failures combines two different
-/// faults on two different browsers, drawn with the pool's seed.
+/// faults on two different browsers, drawn with the pool's seed. silent_corruption XORs seeded
+/// bits into a block of one component's weights in the context's device memory (in its
+/// browser's process, or this one), never in the host copy the CPU reference reads.
 public enum FaultInjector {
     public static func inject(_ kind: FaultKind, into pool: Pool, target: FaultTarget = .drawn,
                               component: ModelComponent? = nil) throws -> FaultRecord {
@@ -129,6 +132,20 @@ public enum FaultInjector {
                           mechanism: "hung dispatch (detected by the \(String(format: "%.3g", pool.configuration.watchdog.seconds)) s watchdog)", pids: pid)
         case .multipleFailures:
             return try multiple(pool, target: .drawn)
+        case .silentCorruption:
+            let held = pool.placement.shards(on: context.name).flatMap { pool.plan.shards[$0].components }
+            guard let victim = component ?? (held.isEmpty ? nil : held[min(held.count - 1, Int(pool.draw() * Double(held.count)))]) else {
+                throw PoolError.unknownTarget("\(context.name) holds no component")
+            }
+            var spec = pool.configuration.corruption
+            spec.seed = UInt64(pool.draw() * 0x1p52)
+            let written = try context.corrupt(victim, spec)
+            if pool.configuration.keepCorrupting > 0 { context.sabotage(restores: pool.configuration.keepCorrupting) }
+            var made = record(["\(context.name):\(victim.id)"], [written.summary], simulated: false,
+                              mechanism: real ? "fault-control request: the browser process wrote wrong bits into device memory"
+                                              : "wrong bits written into device memory in process", pids: real ? pid : nil)
+            made.corruption = written
+            return made
         }
     }
 

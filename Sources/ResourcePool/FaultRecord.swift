@@ -1,3 +1,4 @@
+import TransformerGPU
 /// The four faults of the original tool, done for real (DESIGN.md: what each tears down).
 public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case connectionLost = "connection_lost"
@@ -7,6 +8,10 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     /// A dispatch that never finishes; the watchdog detects it and the process is killed.
     /// Process isolation only (a hung queue cannot be reclaimed inside one process).
     case gpuHang = "gpu_hang"
+    /// Wrong bits in a component's weights in device memory, with no error from the device: the
+    /// checks (the CPU reference, checksums, scrubbing) must catch it before a wrong answer
+    /// leaves the pool.
+    case silentCorruption = "silent_corruption"
 
     /// The original tool's four scenarios: the default set.
     public static let original: [FaultKind] = [.connectionLost, .componentFailure, .browserCrash, .multipleFailures]
@@ -41,10 +46,13 @@ public struct FaultRecord: Sendable, Codable {
     /// gpu_hang: how long the request that met the hang waited before the watchdog killed
     /// the process (the watchdog's deadline plus its overshoot).
     public var watchdogSeconds: Double?
+    /// silent_corruption: what was written where (schema 1.6).
+    public var corruption: CorruptionRecord?
 
     public init(kind: FaultKind, targets: [String], simulated: Bool, seed: UInt64?, teardown: [String], parts: [FaultRecord],
                 mechanism: String? = nil, pids: [Int32]? = nil, start: Double? = nil, detectionSeconds: Double? = nil,
-                exitStatus: [String]? = nil) {
+                exitStatus: [String]? = nil, corruption: CorruptionRecord? = nil) {
+        self.corruption = corruption
         self.kind = kind; self.targets = targets; self.simulated = simulated; self.seed = seed
         self.teardown = teardown; self.parts = parts
         self.mechanism = mechanism; self.pids = pids; self.start = start; self.detectionSeconds = detectionSeconds
@@ -56,7 +64,8 @@ public struct FaultRecord: Sendable, Codable {
 public struct RecoveryStep: Sendable, Codable {
     /// detection, cleanup, process_spawn, instance_creation, device_query, device_creation,
     /// queue_creation, reconnect, pipeline_creation, weight_upload, first_dispatch,
-    /// verification, routing_switch, rollback, backoff.
+    /// verification, routing_switch, rollback, backoff; after silent corruption scrub and
+    /// weight_restore.
     public let name: String
     public let context: String
     public let duration: Double
@@ -93,6 +102,8 @@ public struct RecoveryRecord: Sendable, Codable {
     public let bytesUploaded: Int
     public let contextsRebuilt: [String]
     public let contextsReconnected: [String]
+    /// Contexts whose weights were restored from the source after silent corruption (schema 1.6).
+    public var contextsRestored: [String]?
     public let placementBefore: Placement
     public let placementAfter: Placement
     /// Rebuild attempts made (retries included).

@@ -18,8 +18,10 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     let hosts: [String: BrowserHost]
     let runDirectory: RunDirectory?
     public let events: EventLog
-    let probe: VerificationProbe
+    let probe: ReferenceTrace
     let gate = RequestGate()
+    /// Silent corruption caught, and contexts isolated for it.
+    let corruption: CorruptionLedger
     /// Crash counts and rungs (hardware → software Vulkan → CPU) of every browser.
     let ladder: DegradationLadder
     private let lock = NSLock()
@@ -38,11 +40,11 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     /// spans) is seconds since then, so the scenarios of a run share one clock.
     public init(configuration: PoolConfiguration, environment: GPUEnvironment, origin: ContinuousClock.Instant = .now) throws {
         events = EventLog(origin: origin)
+        corruption = CorruptionLedger(verifyEvery: configuration.verifyEvery)
         self.configuration = configuration
         self.environment = environment
         let names = configuration.contextNames
-        plan = try ShardPlan.make(configuration.shardType, config: environment.config,
-                                  shardCount: configuration.shardCount ?? names.count)
+        plan = try Pool.plan(for: configuration, config: environment.config)
         placement = Placement.spread(shards: plan.shards.count, over: names.map(\.name))
         routes = placement.contexts
         random = Xoshiro256StarStar(seed: configuration.seed)
@@ -80,7 +82,8 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
                                   shared: shared, host: hosts[entry.browser], configuration: configuration,
                                   token: directory?.token ?? "")
         }
-        probe = try VerificationProbe(plan: plan, cpu: environment.cpu, seed: configuration.seed &+ 1)
+        probe = try ReferenceTrace(input: ModelInput.seeded(config: environment.config, seed: configuration.seed &+ 1), plan: plan,
+                                   cpu: environment.cpu)
         var rungs: [String: Rung] = [:]
         for entry in names {
             if configuration.webnnBrowsers.contains(entry.browser) { rungs[entry.browser] = .cpu; continue }
@@ -105,6 +108,16 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     }
 
     public func context(named name: String) -> BrowserContext? { contexts.first { $0.name == name } }
+
+    /// The CPU reference's states at this pool's shard boundaries for `input`.
+    public func reference(for input: ModelInput) throws -> ReferenceTrace {
+        try ReferenceTrace(input: input, plan: plan, cpu: environment.cpu)
+    }
+
+    /// The shard plan a pool with `configuration` will have (to compute reference traces before the pool exists).
+    public static func plan(for configuration: PoolConfiguration, config: ModelConfig) throws -> ShardPlan {
+        try ShardPlan.make(configuration.shardType, config: config, shardCount: configuration.shardCount ?? configuration.contextNames.count)
+    }
 
     /// The routing table now.
     public var currentRoute: Placement { lock.withLock { Placement(contexts: routes) } }
@@ -180,6 +193,11 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         }
     }
 
+    /// Every silent corruption caught so far, in order.
+    public var corruptionDetections: [CorruptionDetection] { corruption.detections }
+    /// Contexts isolated as bad hardware (their weights went wrong again after a restore), with why.
+    public var isolatedContexts: [String: String] { corruption.isolated }
+
     /// Every demotion so far (the report's).
     public var demotions: [Demotion] { ladder.demotions }
 
@@ -243,13 +261,15 @@ final class ProcessNotice: @unchecked Sendable {  // `pool` under `lock`
     }
 }
 
-/// A seeded input and the CPU reference's state at every shard boundary: what a rebuilt or
-/// reconnected context must reproduce before routing returns to it.
-struct VerificationProbe: Sendable {
-    let states: [ActivationState]
+/// The CPU reference's state at every shard boundary for one input: what each shard's output
+/// must match (the verification probe a recovery checks against, and the reference detector of
+/// silent corruption on every verified request), and the whole model's output.
+public struct ReferenceTrace: Sendable {
+    /// states[0]: the input; states[i + 1]: after shard i.
+    public let states: [ActivationState]
 
-    init(plan: ShardPlan, cpu: CPUReference, seed: UInt64) throws {
-        var state = try ActivationState.initial(ModelInput.seeded(config: cpu.config, seed: seed), config: cpu.config)
+    public init(input: ModelInput, plan: ShardPlan, cpu: CPUReference) throws {
+        var state = try ActivationState.initial(input, config: cpu.config)
         var states = [state]
         for shard in plan.shards {
             try cpu.run(shard.components, state: &state)
@@ -260,17 +280,23 @@ struct VerificationProbe: Sendable {
 
     /// Throws unless `state` matches the reference after shard `i`.
     func check(_ state: ActivationState, after i: Int) throws {
+        if let why = mismatch(state, after: i) { throw PoolError.verificationFailed("shard \(i)\(why)") }
+    }
+
+    /// Nil when `state` matches the reference after shard `i`; else how it differs.
+    func mismatch(_ state: ActivationState, after i: Int) -> String? {
         let expected = states[i + 1]
         let hidden = NumericComparison(actual: state.hidden, reference: expected.hidden)
-        guard hidden.passes() else { throw PoolError.verificationFailed("shard \(i): \(hidden)") }
+        guard hidden.passes() else { return ": \(hidden)" }
         if let p = expected.pooled {
             let pooled = NumericComparison(actual: state.pooled ?? [], reference: p)
-            guard pooled.passes() else { throw PoolError.verificationFailed("shard \(i) pooler: \(pooled)") }
+            guard pooled.passes() else { return " pooler: \(pooled)" }
         }
+        return nil
     }
 
     /// The whole model's reference output.
-    var output: ModelOutput { states[states.count - 1].output }
+    public var output: ModelOutput { states[states.count - 1].output }
 }
 
 /// Failures of the pool's own logic (not Vulkan's).

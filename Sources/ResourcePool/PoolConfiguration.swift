@@ -1,4 +1,5 @@
 import Transformer
+import TransformerGPU
 
 /// How a pool is laid out and how hard it tries.
 public struct PoolConfiguration: Sendable {
@@ -56,6 +57,18 @@ public struct PoolConfiguration: Sendable {
     public var heartbeatDeadline: Duration = .seconds(2)
     /// How long a coordinated switch waits for in-flight requests to drain.
     public var quiesceDeadline: Duration = .seconds(30)
+
+    /// Silent-corruption checks on every webgpu context's device: checksummed Linears, and the
+    /// source's row digests for scrubbing.
+    public var integrity = IntegrityChecks.all
+    /// Which requests are checked against the CPU reference shard by shard (the reference
+    /// detector): every one (1), every Nth, or none (0).
+    public var verifyEvery = 1
+    /// silent_corruption: how the weights are corrupted (the seed is drawn per injection).
+    public var corruption = CorruptionSpec(seed: 0)
+    /// silent_corruption: the corrupted context's device corrupts its weights again after each
+    /// of its next N restores (bad hardware: the restore does not hold, and the pool isolates it).
+    public var keepCorrupting = 0
 
     public init() {}
 

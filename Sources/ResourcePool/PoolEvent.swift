@@ -11,8 +11,12 @@ public enum ContextState: String, Sendable, Codable, CaseIterable {
     case crashed
     /// A recovery strategy is rebuilding or reconnecting it.
     case recovering
-    /// Given up on: its restart budget is spent or its circuit breaker is open.
+    /// Given up on: its restart budget is spent or its circuit breaker is open, or isolated
+    /// (its weights went wrong again after a restore: bad hardware).
     case failed
+    /// Caught serving wrong answers or holding wrong weights (silent data corruption): no
+    /// requests until its weights are restored from the source, scrubbed and verified.
+    case quarantined
 }
 
 /// One thing that happened in the pool, stamped with a monotonic clock.

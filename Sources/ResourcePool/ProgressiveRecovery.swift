@@ -17,6 +17,8 @@ struct ProgressiveRecovery: RecoveryStrategy {
                 _ = pool.rebuild(context, log)
             case .missing:
                 break
+            case .corrupted(let finding):
+                _ = pool.restoreWeights(context, finding: finding, log)
             }
         }
         // Phase 2: shards home, one by one.

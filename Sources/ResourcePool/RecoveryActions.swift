@@ -1,5 +1,6 @@
 import Foundation
 import Transformer
+import TransformerGPU
 import VulkanCompute
 
 /// What detection found wrong with a context.
@@ -7,6 +8,8 @@ enum ContextProblem: Sendable {
     case disconnected
     case crashed
     case missing([ModelComponent])
+    /// Quarantined for silent corruption: its weights must be restored from the source.
+    case corrupted(CorruptionFinding)
 }
 
 /// The steps every strategy is built from; each records its timing in the log.
@@ -18,6 +21,11 @@ extension Pool {
         var problems: [(BrowserContext, ContextProblem)] = []
         for context in contexts where context.backend == .webgpu {
             if context.state == .failed && !context.breaker.allows { continue }
+            if let finding = context.quarantineFinding {
+                problems.append((context, .corrupted(finding)))
+                events.record("detected", context: context.name, "quarantined: \(finding)")
+                continue
+            }
             let planned = placement.shards(on: context.name).flatMap { plan.shards[$0].components }
             let problem: ContextProblem? = log.timed("detection", context.name) {
                 do {

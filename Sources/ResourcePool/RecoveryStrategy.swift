@@ -48,6 +48,8 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
     /// Browsers whose crash this recovery has counted on the degradation ladder.
     var crashesCounted: Set<String> = []
     var reconnected: [String] = []
+    /// Contexts whose weights were restored from the source after silent corruption.
+    var restored: [String] = []
     var attempts = 0
     var failures: [String] = []
     var notes: [String] = []
@@ -81,10 +83,12 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
         var message = success ? "Recovery succeeded" : "Recovery failed: " + failures.joined(separator: "; ")
         if degraded { message += (failures.isEmpty ? ": " : "; ") + "degraded: shards served by the CPU fallback" }
         if !notes.isEmpty { message += " (" + notes.joined(separator: "; ") + ")" }
-        return RecoveryRecord(strategy: strategy, success: success, degraded: degraded, message: message, steps: steps,
-                              bytesUploaded: steps.filter { $0.name == "weight_upload" }.compactMap(\.bytes).reduce(0, +),
+        var record = RecoveryRecord(strategy: strategy, success: success, degraded: degraded, message: message, steps: steps,
+                              bytesUploaded: steps.filter { $0.name == "weight_upload" || $0.name == "weight_restore" }.compactMap(\.bytes).reduce(0, +),
                               contextsRebuilt: rebuilt, contextsReconnected: reconnected,
                               placementBefore: placementBefore, placementAfter: placementAfter,
                               attempts: attempts, duration: ((restoredAt ?? .now) - start).seconds)
+        record.contextsRestored = restored.isEmpty ? nil : restored
+        return record
     }
 }

@@ -25,6 +25,10 @@ public struct InferenceResult: Sendable {
     public let failovers: [Failover]
     /// True when a shard had to run on the pool's CPU fallback (no context could take it).
     public let degraded: Bool
+    /// Whether each shard's output was checked against the CPU reference (the reference detector).
+    public let verified: Bool
+    /// Silent corruption this request met and the pool caught (the shard then failed over).
+    public let caught: [CorruptionDetection]
     public let seconds: Double
     public let comparison: NumericComparison
     public let pooledComparison: NumericComparison?
@@ -35,17 +39,23 @@ public struct InferenceResult: Sendable {
 
 extension Pool {
     /// Runs `input` shard by shard through the routing table, failing shards over as contexts
-    /// fail, and compares the output with `reference` (computed here when nil). Safe to call
-    /// from several threads: requests pipeline across contexts.
-    public func infer(_ input: ModelInput, reference: ModelOutput? = nil) throws -> InferenceResult {
+    /// fail, and compares the output with `reference` (computed here when nil). On a verified
+    /// request (`PoolConfiguration.verifyEvery`) each webgpu shard's output is checked against
+    /// the reference's state at that shard boundary before it moves on: a wrong one is silent
+    /// corruption, and the shard fails over like any other loss, so no wrong answer leaves the
+    /// pool. Safe to call from several threads: requests pipeline across contexts.
+    public func infer(_ input: ModelInput, reference: ReferenceTrace? = nil) throws -> InferenceResult {
         let start = ContinuousClock.now
-        let expected = try reference ?? environment.cpu.forward(input)
+        let trace = try reference ?? self.reference(for: input)
+        let expected = trace.output
+        let verified = corruption.nextRequestVerified()
         return try gate.shared {
             events.requestsInFlight(1)
             defer { events.requestsInFlight(-1) }
             var state = try ActivationState.initial(input, config: config)
             var route: [String] = []
             var failovers: [Failover] = []
+            var caught: [CorruptionDetection] = []
             var degraded = false
             for (i, shard) in plan.shards.enumerated() {
                 var tried: Set<String> = []
@@ -67,8 +77,14 @@ extension Pool {
                         continue
                     }
                     let attempt = ContinuousClock.now
+                    let before = state
                     do {
                         try context.run(shard.components, state: &state)
+                        if verified, context.backend == .webgpu, let why = trace.mismatch(state, after: i) {
+                            state = before
+                            throw CorruptionFinding(detector: .reference, component: shard.components.count == 1 ? shard.components[0].id : nil,
+                                                    detail: "shard \(i) (\(shard.components.map(\.id).joined(separator: ", "))) differs from the CPU reference\(why)")
+                        }
                         events.span("shard \(i)", category: "shard_run", context: target, start: events.offset(of: attempt),
                                     duration: (ContinuousClock.now - attempt).seconds,
                                     args: ["components": shard.components.map(\.id).joined(separator: ", ")])
@@ -79,15 +95,16 @@ extension Pool {
                         guard Pool.isLoss(error) else { throw error }
                         let detection = (ContinuousClock.now - attempt).seconds
                         tried.insert(target)
-                        noteFailure(of: context, error, components: shard.components)
+                        if let found = noteFailure(of: context, error, components: shard.components, shard: i) { caught.append(found) }
                         failovers.append(try failOver(shard: i, from: target, reason: "\(error)", detection: detection, tried: tried))
                     }
                 }
             }
             let output = state.output
             let (hidden, pooled) = output.compared(to: expected)
-            return InferenceResult(output: output, route: route, failovers: failovers, degraded: degraded,
-                                   seconds: (ContinuousClock.now - start).seconds, comparison: hidden, pooledComparison: pooled)
+            return InferenceResult(output: output, route: route, failovers: failovers, degraded: degraded, verified: verified,
+                                   caught: caught, seconds: (ContinuousClock.now - start).seconds, comparison: hidden,
+                                   pooledComparison: pooled)
         }
     }
 
@@ -95,15 +112,27 @@ extension Pool {
     static func isLoss(_ error: any Error) -> Bool {
         if let e = error as? VulkanError { return e.isLoss }
         if case GPUModelError.componentMissing = error { return true }
-        return false
+        return error is CorruptionFinding
     }
 
     /// Moves the context's state to what the error says, and counts the fault once against its
-    /// circuit breaker: only when it is news (see `BrowserContext.recordLoss`).
-    func noteFailure(of context: BrowserContext, _ error: any Error, components: [ModelComponent] = []) {
-        guard context.recordLoss(error, components: components) else { return }
+    /// circuit breaker: only when it is news (see `BrowserContext.recordLoss`). Silent
+    /// corruption is recorded every time it is caught (each catch is a wrong answer that did not
+    /// leave); returns that detection.
+    @discardableResult
+    func noteFailure(of context: BrowserContext, _ error: any Error, components: [ModelComponent] = [],
+                     shard: Int? = nil) -> CorruptionDetection? {
+        var detection: CorruptionDetection?
+        if let finding = error as? CorruptionFinding {
+            let found = CorruptionDetection(t: events.now, context: context.name, shard: shard, finding: finding)
+            corruption.add(found)
+            events.record("corruption", context: context.name, "\(finding.detector) check" + (shard.map { ", shard \($0)" } ?? "") + ": \(finding)")
+            detection = found
+        }
+        guard context.recordLoss(error, components: components) else { return detection }
         events.record("noticed", context: context.name, "\(error)")
         if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened after repeated failures") }
+        return detection
     }
 
     /// Re-routes shard `i` away from a failed context: to the healthiest other context that can

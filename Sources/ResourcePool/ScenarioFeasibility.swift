@@ -37,7 +37,7 @@ extension PoolConfiguration {
             victim = gpu[i]
         }
         switch kind {
-        case .connectionLost, .componentFailure:
+        case .connectionLost, .componentFailure, .silentCorruption:
             guard entries.count >= 2 else {
                 return "\(kind.rawValue) needs a second context to fail over to: add a browser to --browsers"
             }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// simple: each failed component on its own. A lost connection is reconnected (its weights are
-/// still there), a missing component is reloaded on its home context, and a shard whose home
-/// crashed is loaded on the least-loaded healthy context. Crashed contexts stay down.
+/// still there), a missing component is reloaded on its home context, corrupted weights are
+/// restored in place, and a shard whose home crashed is loaded on the least-loaded healthy
+/// context. Crashed contexts stay down.
 struct SimpleRecovery: RecoveryStrategy {
     let kind = RecoveryStrategyKind.simple
 
@@ -18,6 +19,8 @@ struct SimpleRecovery: RecoveryStrategy {
                 log.notes.append("\(context.name) stays down (simple does not rebuild)")
             case .missing:
                 break  // reloaded below, shard by shard
+            case .corrupted(let finding):
+                if !pool.restoreWeights(context, finding: finding, log) { down.insert(context.name) }
             }
         }
         for i in pool.plan.shards.indices {

@@ -136,7 +136,20 @@ public struct CorruptionRecord: Sendable, Codable, Equatable {
 
     public var summary: String {
         "\(elements) elements of \(tensor) (row \(row), from element \(column); device offset \(deviceOffset) B) XOR-ed with "
-            + "\(flips) bits at positions \(bitPositions.map(String.init).joined(separator: ",")) (\(magnitude.rawValue), "
+            + "\(flips) bits at positions \(Self.ranges(bitPositions)) (\(magnitude.rawValue), "
             + "\(persistence.rawValue)), largest change \(String(format: "%.3g", largestChange)); \(mechanism)"
+    }
+
+    /// "0–3, 7, 23–28": sorted positions as runs.
+    static func ranges(_ positions: [Int]) -> String {
+        var runs: [String] = [], i = 0
+        let sorted = positions.sorted()
+        while i < sorted.count {
+            var j = i
+            while j + 1 < sorted.count, sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            runs.append(j > i ? "\(sorted[i])–\(sorted[j])" : "\(sorted[i])")
+            i = j + 1
+        }
+        return runs.joined(separator: ", ")
     }
 }

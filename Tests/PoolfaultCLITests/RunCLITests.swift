@@ -75,7 +75,7 @@ import Testing
         let r = try CLIRunner.run(Self.quick + ["--output-dir", dir, "--scenario", "browser_crash", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        #expect(object?["schema_version"] as? String == "1.5")
+        #expect(object?["schema_version"] as? String == FaultTestReport.schemaVersion)
         // 1.2: every phase has its start on the run's clock, in order.
         let scenarios = object?["scenarios"] as? [String: Any] ?? [:]
         for case let scenario as [String: Any] in scenarios.values {

@@ -1,11 +1,12 @@
 import ResourcePool
+import TransformerGPU
 
 /// The report model: one run of poolfault (several scenarios). The terminal, JSON and JUnit
 /// writers (TerminalReport, JSONReport, JUnitReport) are three small views of this one value.
 /// Its JSON shape (ReportCoding.swift) is documented in docs/report-schema.md and checked by
 /// docs/report.schema.json.
 public struct FaultTestReport: Sendable, Codable {
-    public static let schemaVersion = "1.5"
+    public static let schemaVersion = "1.6"
     public static let tool = "poolfault run"
 
     public var schemaVersion: String = FaultTestReport.schemaVersion
@@ -82,6 +83,8 @@ public struct TestInfo: Sendable, Codable {
     public var interrupted: String?
     /// `--level quick|medium` (schema 1.3).
     public var level: String?
+    /// The silent-corruption checks on: the CPU reference per shard, checksums, scrubbing (schema 1.6).
+    public var integrity: String?
 
     public init(model: String, browsers: [String], recoveryStrategy: String, timestamp: String, seed: UInt64,
                 devices: [DeviceSummary], toolVersion: String, shardType: String, shards: [String], layers: Int,
@@ -127,6 +130,36 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
         self.pid = pid
         self.context = context; self.backend = backend; self.name = name; self.driver = driver
         self.type = type; self.software = software; self.compute = compute
+    }
+}
+
+/// Silent corruption in one scenario (or soak): the injection, every detection, and what
+/// clients saw.
+public struct CorruptionSummary: Sendable, Codable {
+    /// What was written where (silent_corruption).
+    public var injected: CorruptionRecord?
+    /// Every detection, in order (a check that caught a wrong shard output or wrong weights).
+    public var detections: [CorruptionDetection]
+    /// Seconds from the injection until the first detection, and the check that made it.
+    public var detectionSeconds: Double?
+    public var firstDetector: String?
+    /// Requests whose answer reached the client wrong (0 while every request is verified).
+    public var wrongAnswersServed: Int
+    /// Requests that met a wrong shard output a check caught (the shard failed over, the answer was right).
+    public var wrongAnswersCaught: Int
+    /// Contexts isolated as bad hardware, with why.
+    public var isolated: [String: String]?
+
+    public init(injected: CorruptionRecord?, detections: [CorruptionDetection], injectedAt: Double?, wrongAnswersServed: Int,
+                wrongAnswersCaught: Int, isolated: [String: String]?) {
+        self.injected = injected
+        self.detections = detections
+        let first = detections.first { injectedAt == nil || $0.t >= injectedAt! }
+        detectionSeconds = first.flatMap { f in injectedAt.map { f.t - $0 } }
+        firstDetector = first?.detector.rawValue
+        self.wrongAnswersServed = wrongAnswersServed
+        self.wrongAnswersCaught = wrongAnswersCaught
+        self.isolated = isolated?.isEmpty == true ? nil : isolated
     }
 }
 
@@ -196,6 +229,9 @@ public struct ScenarioResult: Sendable, Codable {
     public var strategy: String?
     /// Browsers moved down the degradation ladder during the scenario (schema 1.3; absent when none).
     public var demotions: [Demotion]?
+    /// Silent corruption: what was injected, what caught it and when, and what clients saw
+    /// (schema 1.6; silent_corruption scenarios, and any scenario where a check caught one).
+    public var corruption: CorruptionSummary?
 
     public init(scenario: String, description: String, overallSuccess: Bool,
                 phases: [Phase], fault: FaultRecord?, recovery: RecoveryRecord?,
@@ -246,6 +282,7 @@ public enum ScenarioDescriptions {
         case .browserCrash: return "Complete browser crash scenario"
         case .multipleFailures: return "Multiple simultaneous failures scenario"
         case .gpuHang: return "GPU hang scenario (a dispatch that never returns)"
+        case .silentCorruption: return "Silent data corruption scenario (wrong weights in device memory, no error)"
         }
     }
 }

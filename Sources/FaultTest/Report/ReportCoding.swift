@@ -64,7 +64,7 @@ extension FaultTestReport {
 
 extension ScenarioResult {
     private enum CodingKeys: String, CodingKey {
-        case scenario, description, strategy, phases, fault, recovery, demotions, numerics, events, processes, overallSuccess
+        case scenario, description, strategy, phases, fault, recovery, demotions, corruption, numerics, events, processes, overallSuccess
     }
 
     /// The JSON keys of `scenarios`, in order: the scenario's name, or "<name>_2", "<name>_3", …
@@ -103,6 +103,7 @@ extension ScenarioResult {
         try container.encodeIfPresent(fault, forKey: .fault)
         try container.encodeIfPresent(recovery, forKey: .recovery)
         try container.encodeIfPresent(demotions, forKey: .demotions)
+        try container.encodeIfPresent(corruption, forKey: .corruption)
         var numericsContainer = container.nestedContainer(keyedBy: ReportKey.self, forKey: .numerics)
         for key in Self.orderedNumericsKeys(numerics) {
             if let record = numerics[key] { try numericsContainer.encode(record, forKey: ReportKey(key)) }
@@ -134,6 +135,7 @@ extension ScenarioResult {
         processes = try container.decodeIfPresent([String: Int32].self, forKey: .processes)
         strategy = try container.decodeIfPresent(String.self, forKey: .strategy)
         demotions = try container.decodeIfPresent([Demotion].self, forKey: .demotions)
+        corruption = try container.decodeIfPresent(CorruptionSummary.self, forKey: .corruption)
     }
 }
 

@@ -91,7 +91,28 @@ public enum TerminalReport {
             .compactMap { $0 }
         if !parts.isEmpty { lines.append("  " + ReportFormat.singleLine(parts.joined(separator: " · "))) }
         if let recovery = scenario.recovery { lines.append("  " + ReportFormat.singleLine(recoveryText(recovery))) }
+        if let corruption = scenario.corruption { lines.append("  " + ReportFormat.singleLine(corruptionText(corruption))) }
         return lines
+    }
+
+    /// "Silent corruption: 64 elements of … · caught by the checksum check on chrome after 21.6 ms
+    /// (layer0.attention) · 0 wrong answers served, 1 caught".
+    static func corruptionText(_ c: CorruptionSummary) -> String {
+        var parts: [String] = []
+        if let i = c.injected {
+            parts.append("\(i.elements) elements of \(i.tensor) (row \(i.row)), \(i.flips) bits flipped (\(i.magnitude.rawValue), \(i.persistence.rawValue))")
+        }
+        if let first = c.detections.first {
+            let when = c.detectionSeconds.map { " after \(ReportFormat.milliseconds($0))" } ?? ""
+            parts.append("caught by the \(first.detector) check on \(first.context)\(when)" + (first.component.map { " (\($0))" } ?? ""))
+            let others = Set(c.detections.dropFirst().map(\.detector.rawValue)).subtracting([first.detector.rawValue])
+            if !others.isEmpty { parts.append("also by \(others.sorted().joined(separator: ", "))") }
+        } else {
+            parts.append("not detected")
+        }
+        parts.append("\(c.wrongAnswersServed) wrong answer\(c.wrongAnswersServed == 1 ? "" : "s") served, \(c.wrongAnswersCaught) caught")
+        for (context, why) in (c.isolated ?? [:]).sorted(by: { $0.key < $1.key }) { parts.append("\(context) isolated: \(why)") }
+        return "Silent corruption: " + parts.joined(separator: " · ")
     }
 
     /// "max abs error 4.6e-06 (fault_inference 5.1e-06)": the worst error of the inferences on

@@ -77,7 +77,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         _ = try pool.initialize()
         // A few seeded inputs and their reference outputs: every answer is checked.
         let inputs = (0..<4).map { ModelInput.seeded(config: environment.config, seed: plan.seed &+ 100 &+ UInt64($0)) }
-        let references = try inputs.map { try environment.cpu.forward($0) }
+        let references = try inputs.map { try pool.reference(for: $0) }
         let began = ContinuousClock.now
         let group = DispatchGroup()
         for client in 0..<plan.clients {

@@ -91,7 +91,8 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
                               requireGPU: selection.requireGPU, stagedUploads: environment.stagedUploads,
                               listenDescriptors: contexts.indices.map { Int32(5 + $0) }, deathWatchDescriptor: 4, parentPID: getpid(),
                               spirvCachePath: directory.spirvCachePath, validationPath: directory.validationPath,
-                              crashOnStart: crashOnStart, deviceUUID: deviceUUID ?? home?.deviceUUID)
+                              crashOnStart: crashOnStart, deviceUUID: deviceUUID ?? home?.deviceUUID,
+                              integrity: configuration.integrity)
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         var env = ProcessInfo.processInfo.environment
         env[WorkerSpec.tokenVariable] = directory.token

@@ -26,12 +26,24 @@ protocol ContextEngine: AnyObject, Sendable {
     func heartbeat(deadline: Duration) throws
     func reconnect() throws -> String
 
+    /// Digests every weight held on the device against the source's digests.
+    func scrub() throws -> ScrubResult
+
     // Faults: each returns what it really did, one line.
     func dropConnection() -> String
     func failComponent(_ component: ModelComponent) -> String
     func crash() -> String
+    /// Silent corruption: wrong bits in a component's weights where its kernels read them.
+    func corrupt(_ component: ModelComponent, _ spec: CorruptionSpec) throws -> CorruptionRecord
     /// Releases whatever is left (cleanup before a rebuild, or the pool's end).
     func release(reason: String)
+}
+
+/// What a scrub of a context's weights found (one finding per tensor that differs from the source).
+public struct ScrubResult: Sendable {
+    public let findings: [CorruptionFinding]
+    public let bytes: Int
+    public let seconds: Double
 }
 
 /// Thread isolation: the context's device (or its queue of a shared device), channel,
@@ -62,6 +74,13 @@ final class LocalEngine: ContextEngine, @unchecked Sendable {  // immutable afte
     func unload(_ component: ModelComponent) { stack.model.unload(component) }
     func run(_ components: [ModelComponent], state: inout ActivationState) throws { try stack.model.run(components, state: &state) }
     func heartbeat(deadline: Duration) throws { try stack.heartbeat(deadline: deadline) }
+    func scrub() throws -> ScrubResult {
+        let report = try stack.model.scrub()
+        return ScrubResult(findings: report.findings, bytes: report.bytes, seconds: report.seconds)
+    }
+    func corrupt(_ component: ModelComponent, _ spec: CorruptionSpec) throws -> CorruptionRecord {
+        try stack.model.corrupt(component, spec)
+    }
 
     func reconnect() throws -> String {
         guard stack.device.isAlive else { throw VulkanError.deviceLost("\(name): cannot reconnect a destroyed device") }

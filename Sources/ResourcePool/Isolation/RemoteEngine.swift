@@ -153,6 +153,24 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
         return "SIGKILL to \(process.browser)'s process (pid \(process.pid))"
     }
 
+    func scrub() throws -> ScrubResult {
+        // Reads every weight once: held to the start deadline, like a load, not to the watchdog.
+        let reply = try request(deadline: startDeadline) { .scrub(id: $0) }
+        guard case let .scrubbed(_, findings, bytes, seconds) = reply else { throw unexpected(reply) }
+        return ScrubResult(findings: findings.map { CorruptionFinding(wire: $0) ?? CorruptionFinding(detector: .scrub, detail: $0) },
+                           bytes: Int(bytes), seconds: seconds)
+    }
+
+    func corrupt(_ component: ModelComponent, _ spec: CorruptionSpec) throws -> CorruptionRecord {
+        let reply = try request(deadline: watchdog) {
+            .faultControl(id: $0, action: "corrupt", argument: "\(component.id)\u{1F}\(spec.wire)")
+        }
+        guard case let .note(_, text) = reply, let record = try? JSONDecoder().decode(CorruptionRecord.self, from: Data(text.utf8)) else {
+            throw unexpected(reply)
+        }
+        return record
+    }
+
     /// gpu_hang: the process starts a dispatch that never finishes on this context's queue.
     func hang() throws -> String {
         _ = try request(deadline: watchdog) { .faultControl(id: $0, action: "hang", argument: "") }
@@ -222,6 +240,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
         case .timeout: return VulkanError.timeout(stage: message, seconds: 0)
         case .componentMissing: return GPUModelError.componentMissing(message)
         case .invalidRequest, .internalError: return PoolError.isolation("\(context): the browser process refused a request: \(message)")
+        case .corruption: return CorruptionFinding(wire: message) ?? CorruptionFinding(detector: .checksum, detail: message)
         }
     }
 

@@ -68,7 +68,9 @@ struct BenchRecoveryCommand: ParsableCommand {
         case .one(.gpuHang)? where isolation == .thread && poolOptions.isolationChoice == nil:
             return []  // compared in process isolation only; asking for thread is refused below
         case .one(let kind)?: return [kind]
-        case .all?, nil: return FaultKind.allCases.filter { isolation == .process || $0 != .gpuHang }
+        case .all?: return FaultKind.allCases.filter { isolation == .process || $0 != .gpuHang }
+        // silent_corruption is measured by `bench corruption` (detection is its question, not recovery).
+        case nil: return FaultKind.allCases.filter { (isolation == .process || $0 != .gpuHang) && $0 != .silentCorruption }
         }
     }
 
@@ -101,7 +103,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                 pool.browserDevices = spread.devices
             }
             let input = ModelInput.seeded(config: config, seed: model.seed)
-            let reference = try environment.cpu.forward(input)
+            let reference = try ReferenceTrace(input: input, plan: Pool.plan(for: pool, config: config), cpu: environment.cpu)
             let strategies = recoveryStrategy.map { [$0] } ?? RecoveryStrategyKind.allCases
             let progress = Progress(total: isolations.reduce(0) { $0 + scenarios(for: $1).count } * strategies.count * trials)
             var initialize: [String: Samples] = [:]

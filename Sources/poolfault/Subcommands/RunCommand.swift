@@ -226,6 +226,7 @@ struct RunCommand: ParsableCommand {
             info.isolation = poolOptions.isolation.rawValue
             info.interrupted = interrupted
             info.level = level?.rawValue
+            info.integrity = ScenarioRunner.integrityLabel(pool)
             info.watchdog = poolOptions.isolation == .process ? poolOptions.watchdog : nil
             var report = FaultTestReport(testInfo: info, scenarios: results)
             report.checks = checks

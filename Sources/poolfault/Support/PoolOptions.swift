@@ -1,12 +1,16 @@
 import ArgumentParser
 import Foundation
 import ResourcePool
+import TransformerGPU
 import VulkanCompute
 
 extension PoolConfiguration.Isolation: ExpressibleByArgument {}
 
-/// The pool flags `run` and `bench recovery` share: which browsers, a browser that keeps
-/// crashing, and the trace.
+/// A check that is on or off.
+enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
+
+/// The pool flags `run`, `soak` and `bench recovery` share: which browsers, a browser that keeps
+/// crashing, the silent-corruption checks, and the trace.
 struct PoolOptions: ParsableArguments {
     @Option(help: "Browsers, one context each (comma-separated).")
     var browsers = "chrome,firefox,edge"
@@ -47,6 +51,26 @@ struct PoolOptions: ParsableArguments {
     @Option(help: "Also write a trace (Chrome Trace Event Format; open it in ui.perfetto.dev or chrome://tracing) to this file.")
     var trace: String?
 
+    @Option(help: "Checksummed Linear layers on every context's device: silent corruption caught without a CPU reference (on, off).")
+    var abft: Switch = .on
+
+    @Option(help: "Weight scrubbing: each context keeps the source's digest of every weight row, and a scrub compares the device's with them (in recovery; soak --scrub-interval periodically) (on, off).")
+    var scrub: Switch = .on
+
+    @Option(help: "silent_corruption: how weights go wrong: subtle (low mantissa bits), gross (an exponent bit) or mixed (1-3 bits anywhere), then ,persistent (stays wrong) or ,transient (one dispatch's output wrong once). Default mixed,persistent.")
+    var corruption = "mixed,persistent"
+
+    @Option(parsing: .unconditional, help: "silent_corruption: the corrupted context's device corrupts its weights again after each of its next N restores (bad hardware: the pool isolates it): a run that must fail.")
+    var keepCorrupting = 0
+
+    /// `--corruption` as a spec (nil when it does not parse).
+    var corruptionSpec: CorruptionSpec? {
+        let parts = corruption.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard (1...2).contains(parts.count), let magnitude = CorruptionMagnitude(rawValue: parts[0]) else { return nil }
+        let persistence = parts.count == 2 ? CorruptionPersistence(rawValue: parts[1]) : .persistent
+        return persistence.map { CorruptionSpec(magnitude: magnitude, persistence: $0, seed: 0) }
+    }
+
     /// `--devices` resolved against the machine's devices (nil without the flag): the browsers
     /// and where each runs. Bad values are usage errors (exit 64), named with the valid ones.
     func spread(among physical: [PhysicalDeviceInfo]) throws -> DeviceSpread? {
@@ -64,6 +88,9 @@ struct PoolOptions: ParsableArguments {
         pool.crashPolicy.demotion = !noDemotion
         pool.crashPolicy.hardwareDevices = hardwareIndices
         pool.watchdog = .milliseconds(Int64((watchdog * 1000).rounded()))
+        pool.integrity = IntegrityChecks(checksums: abft == .on, scrubbing: scrub == .on)
+        if let spec = corruptionSpec { pool.corruption = spec }
+        pool.keepCorrupting = keepCorrupting
     }
 
     var hardwareIndices: Set<Int>? {
@@ -77,6 +104,10 @@ struct PoolOptions: ParsableArguments {
 
     func validate() throws {
         guard keepCrashing >= 0 else { throw ValidationError("--keep-crashing must be 0 or more (got \(keepCrashing))") }
+        guard (0...1000).contains(keepCorrupting) else { throw ValidationError("--keep-corrupting must be from 0 to 1000 (got \(keepCorrupting))") }
+        guard corruptionSpec != nil else {
+            throw ValidationError("--corruption takes subtle, gross or mixed, optionally followed by ,persistent or ,transient (got \(corruption))")
+        }
         guard !browserList.isEmpty else { throw ValidationError("--browsers needs at least one browser") }
         if let n = browsersPerDevice {
             guard devices != nil else { throw ValidationError("--browsers-per-device needs --devices") }
