@@ -12,9 +12,16 @@ public struct SoakPlan: Sendable {
     public var faults: [FaultKind]
     public var strategy: RecoveryStrategyKind
     public var seed: UInt64
-    public init(duration: Duration, clients: Int, faultInterval: Duration, faults: [FaultKind], strategy: RecoveryStrategyKind, seed: UInt64) {
+    /// Stop after this many requests (nil: run for `duration`), whatever the machine's speed.
+    public var requests: Int?
+    /// How often every context's weights are scrubbed (nil: never, but at the end if a
+    /// corruption is still uncaught).
+    public var scrubInterval: Duration?
+    public init(duration: Duration, clients: Int, faultInterval: Duration, faults: [FaultKind], strategy: RecoveryStrategyKind, seed: UInt64,
+                requests: Int? = nil, scrubInterval: Duration? = nil) {
         self.duration = duration; self.clients = clients; self.faultInterval = faultInterval
         self.faults = faults; self.strategy = strategy; self.seed = seed
+        self.requests = requests; self.scrubInterval = scrubInterval
     }
 }
 
@@ -27,6 +34,10 @@ public struct SoakRequest: Sendable {
     /// Served by the pool's CPU fallback (counts against availability).
     public let degraded: Bool
     public let outcome: Outcome
+    /// Checked against the CPU reference shard by shard (`soak --verify`).
+    public var verified = false
+    /// Wrong shard outputs a check caught in this request (each failed over; the answer was right).
+    public var caught = 0
 }
 
 /// One fault of the soak, planned or not, and its recovery.
@@ -50,6 +61,11 @@ public struct SoakResult: Sendable {
     /// [struck, recovered] of each fault, seconds since the soak began: the "during" windows.
     public var windows: [ClosedRange<Double>] { faults.map { $0.struck...($0.struck + max($0.recoverySeconds, 0)) } }
     public let seconds: Double
+    /// Every silent corruption a check caught (the pool's log).
+    public var detections: [CorruptionDetection] = []
+    /// Periodic scrubs of every context: how many passes, and their time in all.
+    public var scrubs = 0
+    public var scrubSeconds = 0.0
 }
 
 /// Runs a soak on one pool: `clients` threads send seeded requests without pause, each checked
@@ -91,13 +107,17 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                     let record: SoakRequest
                     do {
                         let r = try pool.infer(inputs[k], reference: references[k])
-                        record = SoakRequest(start: (start - began).seconds, seconds: r.seconds, degraded: r.degraded,
-                                             outcome: r.matchesReference ? .ok : .wrong("\(r.comparison)"))
+                        var made = SoakRequest(start: (start - began).seconds, seconds: r.seconds, degraded: r.degraded,
+                                               outcome: r.matchesReference ? .ok : .wrong("\(r.comparison)"))
+                        made.verified = r.verified
+                        made.caught = r.caught.count
+                        record = made
                     } catch {
                         record = SoakRequest(start: (start - began).seconds, seconds: (ContinuousClock.now - start).seconds,
                                              degraded: false, outcome: .lost("\(error)"))
                     }
-                    lock.withLock { requests.append(record) }
+                    let count = lock.withLock { requests.append(record); return requests.count }
+                    if let limit = plan.requests, count >= limit { stopCondition.withLock { stopping = true; stopCondition.broadcast() } }
                 }
                 group.leave()
             }
@@ -106,6 +126,15 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         }
 
         var faults: [SoakFault] = []
+        let corruption = CorruptionWatch(pool: pool, soakBegan: began)
+        var scrubs = 0, scrubSeconds = 0.0
+        var nextScrub = plan.scrubInterval?.seconds ?? .infinity
+        /// Faults the corruption watch settled: a planned one's slot filled in, an unplanned one added.
+        func record(_ settled: [(index: Int?, fault: SoakFault)]) {
+            for (index, fault) in settled {
+                if let index, index < faults.count { faults[index] = fault } else { faults.append(fault) }
+            }
+        }
         var random = Xoshiro256StarStar(seed: plan.seed)
         func draw() -> Double { Double(random.next() >> 11) / Double(1 << 53) }
         var nextFault = plan.faultInterval.seconds * (0.75 + 0.5 * draw())
@@ -131,13 +160,30 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         }
         while true {
             let now = (ContinuousClock.now - began).seconds
-            if now >= plan.duration.seconds { break }
+            if plan.requests == nil, now >= plan.duration.seconds { break }
+            if isStopping { break }
             handleUnplanned()
+            record(corruption.settle(strategy: plan.strategy))
+            if now >= nextScrub {
+                let pass = pool.scrub()
+                scrubs += 1
+                scrubSeconds += pass.seconds
+                record(corruption.settle(strategy: plan.strategy))
+                nextScrub = (ContinuousClock.now - began).seconds + (plan.scrubInterval?.seconds ?? .infinity)
+            }
             if now >= nextFault, !plan.faults.isEmpty {
                 let kind = plan.faults[min(plan.faults.count - 1, Int(draw() * Double(plan.faults.count)))]
                 let struck = (ContinuousClock.now - began).seconds
                 do {
                     let fault = try FaultInjector.inject(kind, into: pool)
+                    if kind == .silentCorruption {
+                        // Recovered when a check catches it (CorruptionWatch), not now: nothing is known wrong yet.
+                        corruption.injected(fault, index: faults.count, struck: struck)
+                        faults.append(SoakFault(kind: kind.rawValue, targets: fault.targets, planned: true, struck: struck, detectionSeconds: nil,
+                                                recoverySeconds: 0, recovered: false, message: "not caught yet"))
+                        nextFault = (ContinuousClock.now - began).seconds + plan.faultInterval.seconds * (0.75 + 0.5 * draw())
+                        continue
+                    }
                     let r = pool.recover(using: plan.strategy)
                     let observed = FaultInjector.observed(fault, in: pool)
                     var recovered = r.success, seconds = r.duration, message = r.message
@@ -170,7 +216,14 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         }
         stopCondition.withLock { stopping = true }
         group.wait()
-        return SoakResult(requests: lock.withLock { requests }, faults: faults, seconds: (ContinuousClock.now - began).seconds)
+        let seconds = (ContinuousClock.now - began).seconds
+        record(corruption.settle(strategy: plan.strategy))
+        record(corruption.finish(strategy: plan.strategy))
+        var result = SoakResult(requests: lock.withLock { requests }, faults: faults, seconds: seconds)
+        result.detections = pool.corruptionDetections
+        result.scrubs = scrubs
+        result.scrubSeconds = scrubSeconds
+        return result
     }
 
     private var isStopping: Bool { stopCondition.withLock { stopping } }

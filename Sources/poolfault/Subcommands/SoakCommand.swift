@@ -45,7 +45,27 @@ struct SoakCommand: ParsableCommand {
     @Flag(help: "Print the soak report as JSON on stdout.")
     var json = false
 
+    @Option(help: "Which requests the pool checks against the CPU reference, shard by shard: every (default), sample:N (every Nth) or off. With less than every, wrong answers a corruption causes can reach clients: the report counts them.")
+    var verify = "every"
+
+    @Option(help: "How often every context's weights are scrubbed against the source (off: never, but once at the end while an injected corruption is still uncaught): 10s, 500ms, … (needs --scrub on).")
+    var scrubInterval = "10s"
+
+    @Option(parsing: .unconditional, help: "Stop after this many requests instead of --duration (1–10000000): a run whose length does not depend on the machine's speed.")
+    var requests: Int?
+
     var durationValue: Duration? { Self.parseDuration(duration) }
+    /// --verify as the pool's verifyEvery: 1, N, or 0 (nil when it does not parse).
+    var verifyEvery: Int? {
+        switch verify {
+        case "every": return 1
+        case "off": return 0
+        default:
+            guard verify.hasPrefix("sample:"), let n = Int(verify.dropFirst("sample:".count)), (1...1_000_000).contains(n) else { return nil }
+            return n
+        }
+    }
+    var scrubIntervalValue: Duration?? { scrubInterval == "off" ? .some(nil) : Self.parseDuration(scrubInterval).map { .some($0) } }
     var intervalValue: Duration? { Self.parseDuration(faultInterval) }
 
     var faultKinds: [FaultKind]? {
@@ -63,6 +83,13 @@ struct SoakCommand: ParsableCommand {
             throw ValidationError("--fault-interval must be from 100ms to 24h, e.g. 5s (got \(faultInterval))")
         }
         guard (1...256).contains(clients) else { throw ValidationError("--clients must be from 1 to 256 (got \(clients))") }
+        guard verifyEvery != nil else { throw ValidationError("--verify takes every, sample:N (N from 1) or off (got \(verify))") }
+        guard let interval = scrubIntervalValue, interval.map({ $0 >= .milliseconds(100) && $0 <= .seconds(86_400) }) ?? true else {
+            throw ValidationError("--scrub-interval must be off or from 100ms to 24h, e.g. 10s (got \(scrubInterval))")
+        }
+        if let requests, !(1...10_000_000).contains(requests) {
+            throw ValidationError("--requests must be from 1 to 10000000 (got \(requests))")
+        }
         guard sloAvailability.isFinite, (0...1).contains(sloAvailability) else {
             throw ValidationError("--slo-availability must be from 0 to 1, e.g. 0.99 (got \(sloAvailability))")
         }
@@ -94,6 +121,7 @@ struct SoakCommand: ParsableCommand {
         pool.browsers = poolOptions.browserList
         pool.seed = model.seed
         poolOptions.apply(to: &pool)
+        pool.verifyEvery = verifyEvery ?? 1
         return pool
     }
 
@@ -118,13 +146,14 @@ struct SoakCommand: ParsableCommand {
                 pool.browserDevices = spread.devices
             }
             let plan = SoakPlan(duration: durationValue!, clients: clients, faultInterval: intervalValue!, faults: kinds,
-                                strategy: recoveryStrategy, seed: model.seed)
+                                strategy: recoveryStrategy, seed: model.seed, requests: requests,
+                                scrubInterval: poolOptions.scrub == .on ? (scrubIntervalValue ?? nil) : nil)
             let live = SoakProgressLine()
             let result = try SoakRunner(environment: environment, configuration: pool, plan: plan).run { count, faults, recent in
                 live.show(requests: count, faults: faults, recent: recent)
             }
             live.finish()
-            let report = SoakReport(result: result, plan: plan, model: config.name, browsers: pool.browsers,
+            let report = SoakReport(result: result, plan: plan, model: config.name, browsers: pool.browsers, integrity: ScenarioRunner.integrityLabel(pool),
                                     device: "\(physical.info.name) (\(physical.info.driverInfo))", isolation: poolOptions.isolation.rawValue,
                                     sloAvailability: sloAvailability, sloP99Ratio: sloP99Ratio, timestamp: RunCommand.timestamp(),
                                     host: HostIdentity.current(devices: try instance.physicalDevices().map(\.info),

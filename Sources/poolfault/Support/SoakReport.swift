@@ -21,9 +21,31 @@ struct SoakReport: Encodable {
         let pass: Bool
         let reasons: [String]
     }
+    /// Silent corruption over the soak: what the checks caught, how fast, and what reached clients.
+    struct Corruption: Encodable {
+        let checks: String
+        let injected: Int
+        /// Injected corruptions a check caught, and the ones no check ever caught.
+        let caught: Int
+        let uncaught: Int
+        /// Catches of a corruption nobody injected (false positives, or bad hardware).
+        let unplannedCatches: Int
+        /// Every catch by check (a corruption is often caught by several requests and a scrub).
+        let detectionsByCheck: [String: Int]
+        let detectionP50Ms: Double?
+        let detectionP99Ms: Double?
+        /// Requests checked against the CPU reference; requests whose answer reached the client
+        /// wrong (= requests_wrong); requests that met a wrong shard output a check caught.
+        let requestsVerified: Int
+        let wrongAnswersServed: Int
+        let wrongAnswersCaught: Int
+        let scrubs: Int
+        let scrubSeconds: Double
+    }
 
-    /// 1.1: `timestamp`, `host` and `histograms` (HdrHistograms that `poolfault report merge` adds).
-    let schemaVersion = "1.1"
+    /// 1.1: `timestamp`, `host` and `histograms` (HdrHistograms that `poolfault report merge` adds);
+    /// 1.2: `requests_limit`, `corruption`.
+    let schemaVersion = "1.2"
     let tool = "poolfault soak"
     let timestamp: String
     let host: HostIdentity?
@@ -55,9 +77,13 @@ struct SoakReport: Encodable {
     let verdict: Verdict
     /// A few lost or wrong requests, with what happened.
     let examples: [String]
+    /// `--requests`: the soak stopped after this many requests instead of a duration.
+    let requestsLimit: Int?
+    let corruption: Corruption
 
-    init(result: SoakResult, plan: SoakPlan, model: String, browsers: [String], device: String, isolation: String,
+    init(result: SoakResult, plan: SoakPlan, model: String, browsers: [String], integrity: String = "", device: String, isolation: String,
          sloAvailability: Double, sloP99Ratio: Double, timestamp: String = "", host: HostIdentity? = nil) {
+        requestsLimit = plan.requests
         self.timestamp = timestamp; self.host = host
         self.model = model; self.browsers = browsers; self.device = device; self.isolation = isolation
         strategy = plan.strategy.rawValue; seed = plan.seed; durationSeconds = result.seconds; clients = plan.clients
@@ -119,6 +145,18 @@ struct SoakReport: Encodable {
         let unrecovered = result.faults.filter { !$0.recovered }.count
         if unrecovered > 0 { reasons.append("\(unrecovered) fault(s) not recovered") }
         if all.isEmpty { reasons.append("no request was served") }
+        let corruptionFaults = result.faults.filter { $0.kind == "silent_corruption" }
+        let planned = corruptionFaults.filter(\.planned)
+        var detection = Samples()
+        for f in planned { if let d = f.detectionSeconds { detection.add(d) } }
+        corruption = Corruption(checks: integrity, injected: planned.count, caught: planned.filter { $0.detectionSeconds != nil }.count,
+                                uncaught: planned.filter { $0.detectionSeconds == nil }.count,
+                                unplannedCatches: corruptionFaults.filter { !$0.planned }.count,
+                                detectionsByCheck: Dictionary(grouping: result.detections, by: \.detector.rawValue).mapValues(\.count),
+                                detectionP50Ms: detection.count > 0 ? detection.ms(50) : nil, detectionP99Ms: detection.count > 0 ? detection.ms(99) : nil,
+                                requestsVerified: all.filter(\.verified).count, wrongAnswersServed: wrong,
+                                wrongAnswersCaught: all.filter { $0.caught > 0 }.count, scrubs: result.scrubs, scrubSeconds: result.scrubSeconds)
+        if corruption.uncaught > 0 { reasons.append("\(corruption.uncaught) silent corruption(s) never caught") }
         verdict = Verdict(pass: reasons.isEmpty, reasons: reasons)
     }
 
@@ -139,6 +177,15 @@ struct SoakReport: Encodable {
             let name = f.planned ? f.kind : "\(f.kind) (unplanned)"
             out.append(name.padding(toLength: 18, withPad: " ", startingAt: 0)
                        + String(format: "%5d  %9d  %16@  %15.1f", f.count, f.recovered, f.detectionP50Ms.map { String(format: "%.1f", $0) } ?? "—", f.recoveryP50Ms))
+        }
+        if corruption.injected > 0 || !corruption.detectionsByCheck.isEmpty || corruption.scrubs > 0 {
+            let byCheck = corruption.detectionsByCheck.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            out.append("silent corruption: \(corruption.injected) injected, \(corruption.caught) caught"
+                       + (corruption.detectionP50Ms.map { String(format: " (p50 %.1f ms, p99 %.1f ms after injection)", $0, corruption.detectionP99Ms ?? $0) } ?? "")
+                       + ", \(corruption.uncaught) never caught, \(corruption.unplannedCatches) unplanned catch(es) · catches by check: \(byCheck.isEmpty ? "none" : byCheck)")
+            out.append(String(format: "answers: %d verified against the CPU reference · %d wrong served · %d wrong caught · %d scrubs (%.1f s) · checks: %@",
+                              corruption.requestsVerified, corruption.wrongAnswersServed, corruption.wrongAnswersCaught, corruption.scrubs,
+                              corruption.scrubSeconds, corruption.checks))
         }
         out += examples.map { "  \($0)" }
         out.append("Overall Result: " + (verdict.pass ? "✅ SUCCESS" : "❌ FAILED: " + verdict.reasons.joined(separator: "; ")))
