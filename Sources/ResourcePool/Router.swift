@@ -82,8 +82,10 @@ extension Pool {
                         try context.run(shard.components, state: &state)
                         if verified, context.backend == .webgpu, let why = trace.mismatch(state, after: i) {
                             state = before
-                            throw CorruptionFinding(detector: .reference, component: shard.components.count == 1 ? shard.components[0].id : nil,
-                                                    detail: "shard \(i) (\(shard.components.map(\.id).joined(separator: ", "))) differs from the CPU reference\(why)")
+                            let wrong = localize(shard.components, on: context, from: before)
+                            throw CorruptionFinding(detector: .reference, component: wrong?.id,
+                                                    detail: "shard \(i) (\(shard.components.map(\.id).joined(separator: ", "))) differs from the CPU reference\(why)"
+                                                        + (wrong.map { "; the first wrong output is \($0.id)'s" } ?? "; no component alone reproduces it (transient)"))
                         }
                         events.span("shard \(i)", category: "shard_run", context: target, start: events.offset(of: attempt),
                                     duration: (ContinuousClock.now - attempt).seconds,
@@ -106,6 +108,26 @@ extension Pool {
                                    caught: caught, seconds: (ContinuousClock.now - start).seconds, comparison: hidden,
                                    pooledComparison: pooled)
         }
+    }
+
+    /// Which component of a shard whose output was wrong computes wrong: each one run alone on
+    /// `context` from the CPU reference's input to it, against the reference (nil when each
+    /// alone is right: the fault did not last). Runs only after a mismatch, so the cost of a
+    /// shard falls on the request that met the corruption, not on every request.
+    func localize(_ components: [ModelComponent], on context: BrowserContext, from start: ActivationState) -> ModelComponent? {
+        guard components.count > 1 else { return components.first }
+        var state = start
+        for c in components {
+            var gpu = state
+            do {
+                try context.run([c], state: &gpu)
+                try environment.cpu.run([c], state: &state)
+            } catch {
+                return nil
+            }
+            if !NumericComparison(actual: gpu.hidden, reference: state.hidden).passes() { return c }
+        }
+        return nil
     }
 
     /// A fault's typed error (as opposed to a bug or bad input, which propagate).

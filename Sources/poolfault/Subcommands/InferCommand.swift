@@ -28,10 +28,22 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Where to write pooler_output, float32 .npy of shape [1, H].")
     var poolerOutput: String?
 
+    @Option(help: "webgpu: checksummed Linear layers, so a wrong product or corrupted weights fail the forward (on, off).")
+    var abft: Switch = .on
+
+    /// Testing the checks: corrupt this component's weights on the device after they are
+    /// uploaded (a silent corruption the forward must not pass).
+    @Option(help: .hidden)
+    var corrupt: String?
+
+    @Option(help: .hidden)
+    var corruption = "gross,persistent"
+
     func validate() throws {
         if let poolerOutput, URL(fileURLWithPath: poolerOutput).standardized == URL(fileURLWithPath: output).standardized {
             throw ValidationError("--output and --pooler-output are the same file (\(output)): one would overwrite the other")
         }
+        if let corrupt, ModelComponent(id: corrupt) == nil { throw ValidationError("--corrupt takes a component id (layer1.attention, …), got \(corrupt)") }
     }
 
     func run() throws {
@@ -79,15 +91,32 @@ struct InferCommand: ParsableCommand {
                 usedInstance = instance
                 let device = try ComputeDevice(physical: physical, label: "infer")
                 let channel = try Channel(device: device, label: "infer")
-                let kernels = try GPUKernels(device: device, config: config)
+                let kernels = try GPUKernels(device: device, config: config, integrity: IntegrityChecks(checksums: abft == .on))
                 let context = try GPUModelContext(channel: channel, config: config, kernels: kernels)
                 let uploadStart = ContinuousClock.now
                 for c in config.components { try context.load(c, from: weights) }
                 let uploadSeconds = (ContinuousClock.now - uploadStart).seconds
+                if let corrupt, let component = ModelComponent(id: corrupt) {
+                    let parts = corruption.split(separator: ",").map(String.init)
+                    let spec = CorruptionSpec(magnitude: CorruptionMagnitude(rawValue: parts[0]) ?? .gross,
+                                              persistence: parts.count > 1 ? CorruptionPersistence(rawValue: parts[1]) ?? .persistent : .persistent,
+                                              seed: model.seed)
+                    printError("poolfault: corrupted on purpose: \(try context.corrupt(component, spec).summary)")
+                }
                 var first = try ActivationState.initial(modelInput, config: config)
-                let firstStats = try context.run(config.components, state: &first)
+                let firstStats: GPUModelContext.RunStats
+                do { firstStats = try context.run(config.components, state: &first) } catch let finding as CorruptionFinding {
+                    printError("poolfault: the webgpu forward failed its checks: \(finding)")
+                    throw ExitCode(ExitStatus.scenarioFailed)
+                }
                 var second = try ActivationState.initial(modelInput, config: config)
                 let secondStats = try context.run(config.components, state: &second)
+                if !second.output.compared(to: reference).lastHiddenState.passes() {
+                    // Which component's output first goes wrong: each run alone from the reference's input to it.
+                    if let (component, comparison) = try Self.firstWrong(context, cpu: cpu, input: modelInput) {
+                        printError("poolfault: the webgpu output differs from the CPU reference; the first wrong output is \(component.id)'s (\(comparison))")
+                    }
+                }
                 result = second.output
                 print("backend: webgpu on \(physical.info.name) (\(physical.info.driverInfo)) · \(kernels.family.rawValue) GEMM")
                 print(String(format: "setup: pipelines %.3f s (glslang %.3f s) · weights %@ uploaded in %.3f s",
@@ -115,5 +144,19 @@ struct InferCommand: ParsableCommand {
                 throw ExitCode(ExitStatus.scenarioFailed)
             }
         }
+    }
+
+    /// The first component whose output differs from the CPU reference's when it runs alone on
+    /// the reference's input to it (nil when each alone matches).
+    static func firstWrong(_ context: GPUModelContext, cpu: CPUReference, input: ModelInput) throws -> (ModelComponent, NumericComparison)? {
+        var state = try ActivationState.initial(input, config: cpu.config)
+        for c in cpu.config.components {
+            var gpu = state
+            try context.run([c], state: &gpu)
+            try cpu.run([c], state: &state)
+            let comparison = NumericComparison(actual: gpu.hidden, reference: state.hidden)
+            if !comparison.passes() { return (c, comparison) }
+        }
+        return nil
     }
 }
