@@ -3,7 +3,11 @@
 // Why: with browsers as processes, each would otherwise hold its own copy of the host weights
 // (440 MB for bert-base). The pool writes them once into an anonymous shared file (a memfd) in
 // the safetensors layout, its own CPU reference reads them from there, and each browser process
-// maps the same pages read-only (handed over as a descriptor): one copy however many browsers.
+// maps the same pages (handed over as a descriptor): one copy however many browsers.
+// The same pages are the oracle every answer is checked against, so no browser may change
+// them: a corrupted or hostile browser writing there would corrupt the reference too, and the
+// check would compare wrong with wrong. The file is sealed against every write before any
+// browser starts, and browsers get a read-only descriptor of it.
 
 import CProcess
 import Foundation
@@ -11,8 +15,10 @@ import Foundation
 /// The weights in a memfd, safetensors layout (canonical names, F32, the data section aligned
 /// to a page so every tensor is 4-byte aligned in any mapping).
 public final class SharedWeightFile: @unchecked Sendable {  // immutable after init
-    /// The memfd (close-on-exec: a child gets it only through an explicit dup2).
+    /// The memfd (close-on-exec: a child gets it only through an explicit dup2), sealed.
     public let descriptor: Int32
+    /// The same file opened read-only: what browser processes get.
+    public let readOnlyDescriptor: Int32
     public let byteCount: Int
     /// The same weights as the store it was made from, read from the shared mapping.
     public private(set) var store: WeightStore!
@@ -37,7 +43,7 @@ public final class SharedWeightFile: @unchecked Sendable {  // immutable after i
         let dataStart = 8 + header.utf8.count
         let total = dataStart + offset
 
-        let fd = pf_memfd_create("poolfault-weights", pf_mfd_cloexec())
+        let fd = pf_memfd_create("poolfault-weights", pf_mfd_cloexec() | pf_mfd_allow_sealing())
         guard fd >= 0 else { throw ModelDataError.unreadable(path: "memfd", reason: "memfd_create: \(String(cString: strerror(errno)))") }
         guard ftruncate(fd, off_t(total)) == 0,
               let base = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
@@ -45,7 +51,6 @@ public final class SharedWeightFile: @unchecked Sendable {  // immutable after i
             close(fd)
             throw ModelDataError.unreadable(path: "memfd", reason: "cannot size or map \(total) bytes of shared memory: \(why)")
         }
-        defer { munmap(base, total) }
         var length = UInt64(header.utf8.count).littleEndian
         withUnsafeBytes(of: &length) { base.copyMemory(from: $0.baseAddress!, byteCount: 8) }
         header.utf8CString.withUnsafeBytes { base.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: header.utf8.count) }
@@ -56,12 +61,31 @@ public final class SharedWeightFile: @unchecked Sendable {  // immutable after i
             }
             at += spec.count * 4
         }
+        munmap(base, total)  // a writable shared mapping would make the write seal fail (EBUSY)
+        guard pf_seal_read_only(fd) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw ModelDataError.unreadable(path: "memfd", reason: "cannot seal the shared weights against writes: \(why)")
+        }
+        let readOnly = open(Self.path(descriptor: fd), O_RDONLY | O_CLOEXEC)
+        guard readOnly >= 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw ModelDataError.unreadable(path: "memfd", reason: "cannot reopen the shared weights read-only: \(why)")
+        }
         descriptor = fd
+        readOnlyDescriptor = readOnly
         byteCount = total
         store = try WeightStore.mapShared(path: Self.path(descriptor: fd), config: config, source: original.source)
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        close(descriptor)
+        close(readOnlyDescriptor)
+    }
+
+    /// Whether the file refuses writes (its seals include F_SEAL_WRITE).
+    public var isSealedAgainstWrites: Bool { pf_seals(descriptor) >= 0 && pf_seals(descriptor) & pf_seal_write() != 0 }
 
     /// A path that opens the memfd `descriptor` of this process (Linux's /proc/self/fd).
     public static func path(descriptor: Int32) -> String { "/proc/self/fd/\(descriptor)" }

@@ -96,7 +96,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         var env = ProcessInfo.processInfo.environment
         env[WorkerSpec.tokenVariable] = directory.token
-        let descriptors = [(shared.descriptor, Int32(3)), (watch.descriptor, Int32(4))]
+        let descriptors = [(shared.readOnlyDescriptor, Int32(3)), (watch.descriptor, Int32(4))]
             + listeners.enumerated().map { ($0.element, Int32(5 + $0.offset)) }
         let pid = try ProcessSpawner.shared.spawn(.init(executable: executable, arguments: ["worker", "--spec", json],
                                                         environment: env, descriptors: descriptors))
