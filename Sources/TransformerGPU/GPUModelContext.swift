@@ -38,6 +38,10 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
         public let seconds: Double
         public let batchSeconds: Double
         public let gpuSeconds: [(label: String, seconds: Double)]
+        /// What the checksums caught, when the run was asked not to fail on it (measurement).
+        public var checksumFinding: CorruptionFinding? = nil
+        /// Of `seconds`, the host's checksum test.
+        public var checkSeconds: Double = 0
     }
 
     /// Whether batches carry a timestamp per dispatch (`RunStats.gpuSeconds`): for profiling
@@ -89,8 +93,10 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
 
     /// Runs consecutive components (a shard) on `state`: uploads the input (or hidden state and
     /// mask), submits the shard's batch, reads the hidden state (and pooled output) back.
+    /// `enforcingChecksums`: false only to measure — a failed checksum then returns the output
+    /// anyway, with the finding in the stats.
     @discardableResult
-    public func run(_ components: [ModelComponent], state: inout ActivationState) throws -> RunStats {
+    public func run(_ components: [ModelComponent], state: inout ActivationState, enforcingChecksums: Bool = true) throws -> RunStats {
         runLock.lock()
         defer { runLock.unlock() }
         let start = ContinuousClock.now
@@ -107,7 +113,10 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
         putBackTransient(after: components)
         // The checksums are read before anything of the run leaves: a wrong product fails the
         // request here, and the state stays as it came (for the shard's failover).
-        if let finding = try checkFinding(components) { throw finding }
+        let checkStart = ContinuousClock.now
+        let finding = try checkFinding(components)
+        let checkSeconds = (ContinuousClock.now - checkStart).seconds
+        if let finding, enforcingChecksums { throw finding }
         let s = config.sequenceLength, h = config.hiddenSize
         var hidden = [Float](repeating: 0, count: s * h)
         try hidden.withUnsafeMutableBytes { try act.hidden.read(into: $0, via: channel) }
@@ -118,7 +127,7 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
         state.hidden = hidden
         if let pooled { state.pooled = pooled }
         return RunStats(seconds: (ContinuousClock.now - start).seconds, batchSeconds: timing.wallSeconds,
-                        gpuSeconds: timing.gpuSeconds)
+                        gpuSeconds: timing.gpuSeconds, checksumFinding: finding, checkSeconds: checkSeconds)
     }
 
     /// Records the shard's batch if none is current (new components, or a reconnected channel).

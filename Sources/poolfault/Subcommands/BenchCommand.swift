@@ -5,6 +5,6 @@ import ArgumentParser
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks (build with -c release): recovery latency, GEMM kernels, model forward, Vulkan start-up floors, report merge.",
-        subcommands: [BenchRecoveryCommand.self, BenchKernelsCommand.self, BenchForwardCommand.self, BenchVulkanCommand.self, BenchMergeCommand.self])
+        abstract: "Benchmarks (build with -c release): recovery latency, silent-corruption detection, GEMM kernels, model forward, Vulkan start-up floors, report merge.",
+        subcommands: [BenchRecoveryCommand.self, BenchCorruptionCommand.self, BenchKernelsCommand.self, BenchForwardCommand.self, BenchVulkanCommand.self, BenchMergeCommand.self])
 }
