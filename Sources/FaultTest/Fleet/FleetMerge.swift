@@ -82,9 +82,12 @@ public enum FleetMerge {
                              count: counts[key]!.total, p50Ms: p[0], p99Ms: p[1], maxMs: p[2])
             }
             let entries = mine.sorted { ($0.timestamp ?? "", $0.file) < ($1.timestamp ?? "", $1.file) }.map(FleetReport.Entry.init)
+            var corruption = SilentCorruptionCount()
+            for r in mine { corruption.add(r.corruption) }
             nodes.append(.init(node: name, pass: reasons.isEmpty, reasons: reasons,
                                hostnames: Array(Set(mine.compactMap(\.host?.hostname))).sorted(),
-                               softwareVulkan: software, gpus: gpus, reports: entries, latency: latency))
+                               softwareVulkan: software, gpus: gpus, reports: entries, latency: latency,
+                               silentCorruption: corruption.isEmpty ? nil : corruption))
         }
         let latency = fleet.keys.sorted().map { key -> FleetReport.Latency in
             let b = fleet[key]!
@@ -105,7 +108,8 @@ public enum FleetMerge {
                                           missingNodes: missing, nodesPassed: nodes.count - failed.count,
                                           failedNodes: failed, reports: reports.count,
                                           softwareVulkanNodes: nodes.filter(\.softwareVulkan).map(\.node),
-                                          outlierNodes: Array(Set(outliers.map(\.node))).sorted())
+                                          outlierNodes: Array(Set(outliers.map(\.node))).sorted(),
+                                          silentCorruptionNodes: nodes.filter { ($0.silentCorruption?.unplanned ?? 0) > 0 || ($0.silentCorruption?.wrongServed ?? 0) > 0 }.map(\.node))
         return FleetReport(mergedAt: mergedAt, outlierFactor: outlierFactor, requireGPU: requireGPU, summary: summary,
                            nodes: nodes, latency: latency, outliers: outliers)
     }

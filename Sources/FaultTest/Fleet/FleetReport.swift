@@ -3,7 +3,7 @@
 /// computed exactly from the added histograms; outlier nodes; nodes that ran on software
 /// Vulkan. Its JSON shape is documented in docs/report-schema.md ("Fleet report").
 public struct FleetReport: Codable, Sendable {
-    public static let schemaVersion = "1.0"
+    public static let schemaVersion = "1.1"
 
     public var schemaVersion = FleetReport.schemaVersion
     public var tool = NodeReport.fleetTool
@@ -33,6 +33,9 @@ public struct FleetReport: Codable, Sendable {
         public var reports: Int
         public var softwareVulkanNodes: [String]
         public var outlierNodes: [String]
+        /// Nodes where a check caught silent corruption nobody injected, or a wrong answer was
+        /// served (fleet schema 1.1): the nodes to look at first.
+        public var silentCorruptionNodes: [String]?
     }
 
     public struct Node: Codable, Sendable {
@@ -47,6 +50,8 @@ public struct FleetReport: Codable, Sendable {
         public var reports: [Entry]
         /// The node's own percentiles per key, from its reports' histograms added.
         public var latency: [NodeLatency]
+        /// Silent corruption over its reports (fleet schema 1.1; absent when none was injected or caught).
+        public var silentCorruption: SilentCorruptionCount?
     }
 
     public struct Entry: Codable, Sendable {

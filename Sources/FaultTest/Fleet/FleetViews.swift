@@ -24,6 +24,10 @@ public enum FleetViews {
         let s = fleet.summary
         var out = [rule, "FLEET VALIDATION RESULTS - \(s.nodes) node\(s.nodes == 1 ? "" : "s"), \(s.reports) report\(s.reports == 1 ? "" : "s")",
                    "Merged: \(fleet.mergedAt)", rule, ""]
+        // What an operator wants first: nodes whose checks caught corruption nobody injected, or served a wrong answer.
+        if let suspect = s.silentCorruptionNodes, !suspect.isEmpty {
+            out += ["SILENT CORRUPTION (caught with none injected, or wrong answers served): \(suspect.joined(separator: ", "))", ""]
+        }
         for node in fleet.nodes {
             let kinds = node.reports.map { r in "\(r.tool.replacingOccurrences(of: "poolfault ", with: ""))\(r.level.map { " \($0)" } ?? "") \(r.pass ? "✓" : "✗")" }
             let gpus = Dictionary(grouping: node.gpus.filter { !$0.software }, by: \.name).map { "\($0.key) ×\($0.value.count)" }.sorted()
@@ -31,6 +35,7 @@ public enum FleetViews {
             if !gpus.isEmpty { line += "; \(gpus.joined(separator: ", "))" }
             if node.softwareVulkan { line += "; software Vulkan" }
             out.append(line + ")")
+            if let c = node.silentCorruption { out.append("  silent corruption: \(c.summary)") }
             for r in node.reports where r.scheduler != nil { out.append("  \(r.scheduler!.label): \(r.pass ? "passed" : "failed")") }
             out += node.reasons.map { "  ✗ \($0)" }
         }
@@ -77,7 +82,7 @@ public enum FleetViews {
             }
             let lines = node.reports.map { r in
                 "\(r.tool) \(r.timestamp ?? "") \(r.pass ? "passed" : "failed")\(r.scheduler.map { " (\($0.label))" } ?? "") \(r.file)"
-            } + node.latency.filter { $0.metric == "recovery" || $0.metric == "detection" }.map {
+            } + (node.silentCorruption.map { ["silent corruption: \($0.summary)"] } ?? []) + node.latency.filter { $0.metric == "recovery" || $0.metric == "detection" }.map {
                 String(format: "%@ · %@/%@: p50 %.2f ms, p99 %.2f ms (%llu)", $0.metric, $0.scenario, $0.strategy ?? "-", $0.p50Ms, $0.p99Ms, $0.count)
             }
             out += "      <system-out>\(t(lines.joined(separator: "\n")))</system-out>\n    </testcase>\n"
@@ -96,13 +101,14 @@ public enum FleetViews {
                     "<dl class=\"info\"><dt>Merged</dt><dd>\(e(fleet.mergedAt))</dd><dt>Outlier factor</dt><dd>\(String(format: "%g", fleet.outlierFactor))× the fleet p50</dd>"
                     + (s.missingNodes > 0 ? "<dt>Missing</dt><dd>\(s.missingNodes) of \(s.expectedNodes ?? 0) expected nodes sent no report</dd>" : "")
                     + "<dt>Failed nodes</dt><dd>\(e(s.failedNodes.isEmpty ? "none" : s.failedNodes.joined(separator: ", ")))</dd>"
+                    + "<dt>Silent corruption</dt><dd>\(e((s.silentCorruptionNodes ?? []).isEmpty ? "no node caught any nobody injected, or served a wrong answer" : (s.silentCorruptionNodes ?? []).joined(separator: ", ")))</dd>"
                     + "<dt>Software Vulkan</dt><dd>\(e(s.softwareVulkanNodes.isEmpty ? "none" : s.softwareVulkanNodes.joined(separator: ", ")))</dd></dl></header><main>"]
         body.append("<table class=\"nodes\"><caption>Nodes</caption><thead><tr><th></th><th>node</th><th>reports</th><th>devices</th><th>why</th></tr></thead><tbody>")
         for n in fleet.nodes {
             let reports = n.reports.map { "\($0.pass ? "✓" : "✗") \($0.tool.replacingOccurrences(of: "poolfault ", with: ""))\($0.level.map { " \($0)" } ?? "")\($0.scheduler.map { " · \($0.label)" } ?? "")" }
             let devices = n.gpus.map { "\($0.name)\($0.software ? " (software)" : "") \($0.uuid)" }
             body.append("<tr class=\"\(n.pass ? "ok" : "fail")\"><td>\(n.pass ? "✓" : "✗")</td><td>\(e(n.node))</td><td>\(reports.map(e).joined(separator: "<br/>"))</td>"
-                        + "<td>\(devices.map(e).joined(separator: "<br/>"))</td><td>\(n.reasons.map(e).joined(separator: "<br/>"))</td></tr>")
+                        + "<td>\(devices.map(e).joined(separator: "<br/>"))</td><td>\((n.reasons + (n.silentCorruption.map { ["silent corruption: \($0.summary)"] } ?? [])).map(e).joined(separator: "<br/>"))</td></tr>")
         }
         body.append("</tbody></table>")
         body.append("<table class=\"latency\"><caption>Fleet latency, ms — every node's histogram added, so these are percentiles of all samples pooled</caption><thead><tr><th>what</th><th>count</th><th>nodes</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr></thead><tbody>")

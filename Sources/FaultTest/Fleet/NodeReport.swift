@@ -1,4 +1,5 @@
 import Foundation
+import ResourcePool
 
 /// One report file as a fleet merge reads it, whatever command wrote it (`run`, `soak`,
 /// `bench recovery`): where it ran, its verdict and why, and its latency histograms. Only the
@@ -22,6 +23,8 @@ public struct NodeReport: Sendable {
     public var buckets: [BucketCounts]
     /// The run used a software Vulkan driver (from `host`, or a 1.x run report's devices).
     public var softwareVulkan: Bool
+    /// Silent corruption the report saw (run schema 1.6, soak 1.2; zero before).
+    public var corruption = SilentCorruptionCount()
 
     public var node: String { host?.node ?? "unknown host (\((file as NSString).lastPathComponent))" }
 }
@@ -80,6 +83,15 @@ extension NodeReport {
                 report.reasons.append("interrupted: \(ReportFormat.singleLine(interrupted))")
             }
             if envelope.host == nil { report.softwareVulkan = info.devices.contains { $0.backend == "webgpu" && $0.software } }
+            for s in scenarios.values {
+                guard let c = s.corruption else { continue }
+                let injected = s.fault?.kind == FaultKind.silentCorruption.rawValue
+                report.corruption.injected += injected ? 1 : 0
+                report.corruption.caught += injected && !c.detections.isEmpty ? 1 : 0
+                report.corruption.unplanned += injected ? 0 : c.detections.count
+                report.corruption.wrongServed += c.wrongAnswersServed
+                for d in c.detections { report.corruption.byCheck[d.detector, default: 0] += 1 }
+            }
             if envelope.histograms == nil {
                 // Schema 1.0–1.3: the histograms are derived from the scenarios, as 1.4 writes them.
                 do { report.histograms = try JSONReport.decode(data).histograms } catch { throw fail("unreadable run report (\(error))") }
@@ -88,6 +100,10 @@ extension NodeReport {
             guard let verdict = envelope.verdict else { throw fail("a \(tool) report without a verdict") }
             report.pass = verdict.pass
             report.reasons = verdict.reasons
+            if let c = envelope.corruption {
+                report.corruption = SilentCorruptionCount(injected: c.injected, caught: c.caught, unplanned: c.unplannedCatches,
+                                                          wrongServed: c.wrongAnswersServed, byCheck: c.detectionsByCheck)
+            }
         }
         if let histograms = envelope.histograms { report.histograms = histograms }
         for h in report.histograms {
@@ -97,6 +113,10 @@ extension NodeReport {
                 throw fail("histogram \(h.key.label) holds \(buckets.total) values but says count \(h.count)")
             }
             report.buckets.append(buckets)
+        }
+        if report.corruption.unplanned > 0 {
+            report.pass = false
+            report.reasons.append("silent corruption caught \(report.corruption.unplanned) time(s) with none injected: suspect hardware")
         }
         if !report.pass && report.reasons.isEmpty { report.reasons = ["failed (the report gives no reason)"] }
         return report
@@ -145,7 +165,13 @@ extension NodeReport {
         struct Summary: Decodable { let overallSuccess: Bool?; let totalScenarios: Int?; let failedScenarios: [String]? }
         struct Phase: Decodable { let success: Bool; let message: String? }
         struct Recovery: Decodable { let message: String? }
-        struct Scenario: Decodable { let phases: [String: Phase]?; let recovery: Recovery? }
+        struct Fault: Decodable { let kind: String }
+        struct Detection: Decodable { let detector: String }
+        struct ScenarioCorruption: Decodable { let detections: [Detection]; let wrongAnswersServed: Int }
+        struct Scenario: Decodable { let phases: [String: Phase]?; let recovery: Recovery?; let fault: Fault?; let corruption: ScenarioCorruption? }
+        struct SoakCorruption: Decodable {
+            let injected: Int; let caught: Int; let unplannedCatches: Int; let wrongAnswersServed: Int; let detectionsByCheck: [String: Int]
+        }
         struct Check: Decodable { let name: String; let success: Bool; let message: String }
         struct Verdict: Decodable { let pass: Bool; let reasons: [String] }
         let schemaVersion: String?
@@ -159,5 +185,37 @@ extension NodeReport {
         let scenarios: [String: Scenario]?
         let checks: [Check]?
         let verdict: Verdict?
+        let corruption: SoakCorruption?
+    }
+}
+
+/// Silent corruption in one report, or a node's reports added.
+public struct SilentCorruptionCount: Codable, Sendable, Equatable {
+    /// Corruptions injected, and how many of those a check caught.
+    public var injected = 0
+    public var caught = 0
+    /// Catches where nothing was injected: a false positive, or real corruption (suspect hardware).
+    public var unplanned = 0
+    /// Answers that reached a client wrong.
+    public var wrongServed = 0
+    /// Catches by check (reference, checksum, scrub).
+    public var byCheck: [String: Int] = [:]
+
+    public init(injected: Int = 0, caught: Int = 0, unplanned: Int = 0, wrongServed: Int = 0, byCheck: [String: Int] = [:]) {
+        self.injected = injected; self.caught = caught; self.unplanned = unplanned; self.wrongServed = wrongServed; self.byCheck = byCheck
+    }
+
+    public var isEmpty: Bool { injected == 0 && unplanned == 0 && wrongServed == 0 && byCheck.isEmpty }
+
+    mutating func add(_ other: SilentCorruptionCount) {
+        injected += other.injected; caught += other.caught; unplanned += other.unplanned; wrongServed += other.wrongServed
+        for (k, v) in other.byCheck { byCheck[k, default: 0] += v }
+    }
+
+    /// "2 injected, 2 caught (checksum 2, scrub 1) · 0 caught with none injected · 0 wrong served".
+    public var summary: String {
+        let checks = byCheck.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        return "\(injected) injected, \(caught) caught" + (checks.isEmpty ? "" : " (catches: \(checks))")
+            + " · \(unplanned) caught with none injected · \(wrongServed) wrong answer\(wrongServed == 1 ? "" : "s") served"
     }
 }

@@ -72,6 +72,17 @@ public enum HTMLReport {
                        + (r.contextsRebuilt.isEmpty ? "" : " · rebuilt \(e(r.contextsRebuilt.joined(separator: ", ")))")
                        + (r.contextsReconnected.isEmpty ? "" : " · reconnected \(e(r.contextsReconnected.joined(separator: ", ")))") + "</p>")
         }
+        if let c = s.corruption {
+            out.append("<p><strong>Silent corruption:</strong> \(e(TerminalReport.corruptionText(c).dropFirst("Silent corruption: ".count).description))</p>")
+            if !c.detections.isEmpty {
+                out.append("<table class=\"numerics\"><caption>Caught</caption><thead><tr><th>after</th><th>check</th><th>context</th><th>shard</th><th>where</th><th>what it saw</th></tr></thead><tbody>")
+                let since = c.injected == nil ? nil : s.fault?.start
+                for d in c.detections {
+                    out.append("<tr><td class=\"num\">\(since.map { ReportFormat.milliseconds(d.t - $0) } ?? "—")</td><td>\(e(d.detector.rawValue))</td><td>\(e(d.context))</td><td>\(d.shard.map(String.init) ?? "—")</td><td>\(e([d.component, d.tensor].compactMap { $0 }.joined(separator: " · ")))</td><td>\(e(d.detail))</td></tr>")
+                }
+                out.append("</tbody></table>")
+            }
+        }
         if !s.numerics.isEmpty {
             out.append("<table class=\"numerics\"><caption>Against the CPU reference</caption><thead><tr><th>inference</th><th>max abs error</th><th>relative L2</th><th>route</th><th>latency</th></tr></thead><tbody>")
             for key in ScenarioResult.orderedNumericsKeys(s.numerics) {
@@ -110,6 +121,8 @@ public enum HTMLReport {
         .step rect { fill: none; stroke: var(--step); stroke-width: 2; } .step text { fill: var(--step); font-weight: 600; }
         .fault line { stroke: var(--fault); stroke-width: 2; stroke-dasharray: 5 3; } .fault text { fill: var(--fault); font-weight: 600; }
         .fault.legend rect { fill: var(--fault); } .failover path, .failover.legend rect { fill: var(--fail); }
+        .corruption path, .corruption.legend rect { fill: var(--fault); stroke: var(--fail); }
+        rect.bar { fill: var(--ok); } rect.bar.changed { fill: var(--fault); }
         .cdf { fill: none; stroke: var(--run); stroke-width: 2; } .control { stroke: var(--init); stroke-dasharray: 6 3; }
         .pct { stroke: var(--step); stroke-width: 1.5; }
         svg.timeline:target { position: fixed; inset: 0; width: 100vw; height: 100vh; background: var(--bg); z-index: 10; }

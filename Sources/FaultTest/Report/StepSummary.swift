@@ -25,6 +25,11 @@ public enum StepSummary {
             let fault = s.fault.map { "\($0.kind.rawValue) on \($0.targets.joined(separator: ", "))" } ?? "—"
             lines.append("| \(escape(key)) | \(s.overallSuccess ? "✅ pass" : "❌ fail") | \(escape(fault)) | \(recovery) | \(bytes) | \(error) |")
         }
+        let corrupted = zip(ScenarioResult.reportKeys(for: report.scenarios), report.scenarios).filter { $0.1.corruption != nil }
+        if !corrupted.isEmpty {
+            lines += ["", "#### Silent corruption", ""]
+            for (key, s) in corrupted { lines.append("- **\(escape(key))**: " + escape(TerminalReport.corruptionText(s.corruption!))) }
+        }
         let failed = report.scenarios.filter { !$0.overallSuccess }
         if !failed.isEmpty {
             lines += ["", "#### Failed phases", ""]

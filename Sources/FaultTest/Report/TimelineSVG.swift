@@ -65,6 +65,11 @@ enum TimelineSVG {
                     + (step.bytes.map { " · \(ReportFormat.bytes($0))" } ?? "") + (step.detail.map { " · \($0)" } ?? ""), inset: 2)
         }
         var lastLabel = -Double.infinity
+        for event in s.events where event.kind == "corruption" {
+            let r = row(event.context)
+            out.append("<g class=\"corruption\"><title>\(MarkupText.escape("silent corruption caught at \(ReportFormat.milliseconds(event.t - begin)): \(event.detail)"))</title>"
+                       + "<path d=\"M\(f(x(event.t))) \(f(y(r) + 1)) l5 5 l-5 5 l-5 -5 z\"/></g>")
+        }
         for event in s.events where event.kind == "fault" || event.kind == "failover" {
             let xe = x(event.t)
             if event.kind == "fault" {
@@ -84,6 +89,7 @@ enum TimelineSVG {
         let legend: [(String, String)] = [("phase ok", "phase"), ("phase fail", "failed phase (✗)"), ("init", "initialize step"),
                                           ("run", "shard run (thin)"), ("upload", "weight upload"), ("step", "recovery step (tall)"),
                                           ("fault", "fault (⚡ line)"), ("failover", "failover (▲)")]
+            + (s.events.contains { $0.kind == "corruption" } ? [("corruption", "silent corruption caught (◆)")] : [])
         var lx = labelWidth
         var ly = y(rows.count) + 32
         for (cls, text) in legend {

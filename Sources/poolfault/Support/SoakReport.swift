@@ -157,6 +157,9 @@ struct SoakReport: Encodable {
                                 requestsVerified: all.filter(\.verified).count, wrongAnswersServed: wrong,
                                 wrongAnswersCaught: all.filter { $0.caught > 0 }.count, scrubs: result.scrubs, scrubSeconds: result.scrubSeconds)
         if corruption.uncaught > 0 { reasons.append("\(corruption.uncaught) silent corruption(s) never caught") }
+        if corruption.unplannedCatches > 0 {
+            reasons.append("silent corruption caught \(corruption.unplannedCatches) time(s) with none injected (a false positive, or suspect hardware)")
+        }
         verdict = Verdict(pass: reasons.isEmpty, reasons: reasons)
     }
 
