@@ -1,3 +1,4 @@
+import FaultTest
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -89,19 +90,8 @@ import Testing
         let devices = info["devices"] as? [[String: Any]] ?? []
         #expect(!devices.isEmpty && devices.allSatisfy { ($0["compute"] as? String ?? "").contains("GEMM") }, "\(devices)")
         let file = try #require(Self.reports(in: dir).first)
-        let schema = CLIRunner.packageRoot.appendingPathComponent("docs/report.schema.json").path
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        check.arguments = ["python3", "-c", """
-            import json, sys, jsonschema
-            jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))
-            """, schema, dir + "/" + file]
-        let err = Pipe()
-        check.standardError = err
-        try check.run()
-        check.waitUntilExit()
-        let why = String(decoding: readToEnd(err.fileHandleForReading.fileDescriptor), as: UTF8.self)
-        #expect(check.terminationStatus == 0, "schema validation (needs `pip install jsonschema`): \(why)")
+        let problems = try SchemaCheck.problems(dir + "/" + file)
+        #expect(problems == nil, "\(problems ?? "")")
     }
 
     @Test func twoRunsInTheSameSecondKeepBothReports() async throws {

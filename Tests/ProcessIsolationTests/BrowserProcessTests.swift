@@ -24,7 +24,7 @@ extension ProcessSuite {
                     for _ in 0..<perClient {
                         let begin = ContinuousClock.now
                         do {
-                            let r = try pool.infer(ProcessHarness.input, reference: ProcessHarness.reference)
+                            let r = try pool.infer(ProcessHarness.input)
                             results.add(client, begin, .now, r.matchesReference ? nil : "\(r.comparison)")
                         } catch {
                             results.add(client, begin, .now, "threw \(error)")

@@ -40,7 +40,7 @@ enum PoolHarness {
     /// Runs an inference and requires it to match the CPU reference.
     @discardableResult
     static func inferMatching(_ pool: Pool, sourceLocation: SourceLocation = #_sourceLocation) throws -> InferenceResult {
-        let result = try pool.infer(input, reference: reference)
+        let result = try pool.infer(input)
         #expect(result.matchesReference, "output vs reference: \(result.comparison)", sourceLocation: sourceLocation)
         return result
     }

@@ -107,7 +107,7 @@ extension PoolSuite {
             let results = ResultBox()
             let load = LoadGenerator(clients: 24) {
                 do {
-                    let r = try pool.infer(PoolHarness.input, reference: PoolHarness.reference)
+                    let r = try pool.infer(PoolHarness.input)
                     results.add(ok: r.matchesReference, failovers: r.failovers.count)
                 } catch {
                     results.add(error: "\(error)")
