@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // poolfault: fault-tolerance testing of a GPU resource pool with real Vulkan compute.
-// Layers (lower never imports higher), see DESIGN.md:
+// Layers (lower never imports higher), see docs/architecture.md:
 //   poolfault (CLI) → FaultTest → ResourcePool → TransformerGPU → VulkanCompute
 //                                             ↘ Transformer (CPU reference, oneDNN + OpenBLAS)
 //                                ResourcePool → BrowserWorker (the browser process's role)

@@ -4,7 +4,7 @@
 // C[M][N] = epilogue(A[M][K] · W[N][K]ᵀ + bias[N]) — the CPU-shaped GEMM for lavapipe. W's rows are
 // K + 4 floats apart (GEMMFamily.weightPitch: padding keeps them out of each other's cache sets).
 //
-// Why this shape (../shared/notes/vulkan-on-linux-swift.md): llvmpipe runs LANES invocations
+// Why this shape (measured on llvmpipe; README, "Speed on lavapipe"): llvmpipe runs LANES invocations
 // as one SIMD group (8 at 256 bits, 16 at 512: LavapipeVectorWidth), and gives a storage-buffer
 // load its fast path only when the offset is built from constants; a texel fetch compiles to a
 // call of a branch-free fetch function (one 16-byte load per lane, then a transpose). So A and

@@ -146,7 +146,7 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
     }
 }
 
-// VulkanCompute has the same helper; this target depends on nothing (DESIGN.md), so it keeps its own.
+// VulkanCompute has the same helper; this target depends on nothing (docs/architecture.md), so it keeps its own.
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

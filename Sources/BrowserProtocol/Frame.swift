@@ -1,5 +1,5 @@
-// BrowserProtocol: what crosses the socket between poolfault and a browser process (DESIGN.md,
-// "Browser processes"). This target knows no Vulkan, no pool and no model: frames, messages
+// BrowserProtocol: what crosses the socket between poolfault and a browser process (README,
+// "Browser processes"; docs/architecture.md, the seam). This target knows no Vulkan, no pool and no model: frames, messages
 // and their typed errors, used by both sides.
 //
 // Contract: a frame is a 4-byte little-endian payload length, then the payload. A length past

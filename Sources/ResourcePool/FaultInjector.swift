@@ -12,7 +12,7 @@ public enum FaultTarget: Sendable, Equatable {
     case drawn
 }
 
-/// Makes faults for real (DESIGN.md's table). Process isolation: a browser crash is SIGKILL of
+/// Makes faults for real (README's table of phases). Process isolation: a browser crash is SIGKILL of
 /// the browser's process; a connection loss shuts the pool's socket to a context down; a
 /// component failure asks the live process to release one component's buffers (a deliberate
 /// teardown, still); gpu_hang starts a dispatch that never finishes. Thread isolation: each is a

@@ -1,5 +1,5 @@
 import TransformerGPU
-/// The four faults of the original tool, done for real (DESIGN.md: what each tears down).
+/// The four faults of the original tool, done for real (README: what each tears down), and what poolfault adds.
 public enum FaultKind: String, Sendable, Codable, CaseIterable {
     case connectionLost = "connection_lost"
     case componentFailure = "component_failure"

@@ -218,6 +218,15 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         for sibling in contexts where sibling.browser == context.browser { sibling.demote(to: rung) }
     }
 
+    /// Waits, at most `timeout`, until the pool has been told how every browser process that has
+    /// ended ended (its reaper records an unplanned end as `unplanned_exit`): a recovery that
+    /// failed because a browser died meanwhile can then be told from one that failed on its own.
+    public func awaitEndingsReported(within timeout: Duration) {
+        for process in hosts.values.flatMap(\.allProcesses) where process.hasExited {
+            process.waitUntilReported(timeout: timeout)
+        }
+    }
+
     /// Every browser process this pool started, alive or not (tests check none is left).
     public var browserProcessIDs: [Int32] { hosts.values.flatMap { $0.allProcesses.map(\.pid) } }
 

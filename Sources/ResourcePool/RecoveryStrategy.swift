@@ -1,6 +1,6 @@
 import Foundation
 
-/// How the pool restores itself after a fault (DESIGN.md).
+/// How the pool restores itself after a fault (README: the strategies).
 public enum RecoveryStrategyKind: String, Sendable, Codable, CaseIterable {
     /// Each failed component on its own: reload on its home if healthy, else on the least-loaded
     /// healthy context; crashed contexts stay down.

@@ -13,7 +13,7 @@
 //   fails the shard over to the healthiest other context (uploading its weights there, timed)
 //   or, last, to the CPU path — then the result is *degraded*, never reported as plain success.
 //   Every output is compared with the CPU reference.
-// - `FaultInjector` makes faults for real (DESIGN.md's table): in process isolation a SIGKILL,
+// - `FaultInjector` makes faults for real (README's table of phases): in process isolation a SIGKILL,
 //   a socket shut down, a dispatch that never returns (`simulated: false`); a component failure,
 //   and every fault in thread isolation, is a deliberate teardown of our own objects (`simulated`).
 // - `RecoveryStrategy` (simple, progressive, coordinated) restores the pool step by step; every

@@ -4,7 +4,7 @@ import VulkanCompute
 
 /// Which GEMM kernel a device runs. lavapipe is a CPU: the texel-buffer kernel shaped for its
 /// SIMD groups is 10× faster there than GPU-style shared-memory tiling, and the reverse holds on
-/// a GPU (../shared/notes/vulkan-on-linux-swift.md). POOLFAULT_GEMM=texel|tiled overrides.
+/// a GPU (README, "Speed on lavapipe"). POOLFAULT_GEMM=texel|tiled overrides.
 public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     case texel, tiled
 

@@ -6,7 +6,7 @@ import VulkanCompute
 
 /// poolfault: fault-tolerance tests of a GPU resource pool with real compute.
 /// This executable only parses flags, sets up logging (stderr) and prints (stdout); the work
-/// lives in the library targets (DESIGN.md has the layers).
+/// lives in the library targets (docs/architecture.md has the layers).
 @main
 struct Poolfault: ParsableCommand {
     static let version = "0.1.0"

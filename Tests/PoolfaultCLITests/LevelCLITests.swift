@@ -48,6 +48,6 @@ import Testing
         #expect(cycles["cycles"] == "100" && cycles["processes_left_behind"] == "0")
         #expect((report["summary"] as? [String: Any])?["failed_checks"] as? [String] == [])
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
-        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 17, "15 scenarios and 2 checks")
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 20, "18 scenarios and 2 checks")
     }
 }

@@ -24,7 +24,7 @@ import Testing
         let r = try CLIRunner.run(model + ["--scenario", "all", "--recovery-strategy", strategy, "--output-dir", dir, "--no-html",
                                            "--watchdog", "1", "--validate", "--color", "never"])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
-        #expect(r.stdout.contains("Scenarios: 5/5 successful"))
+        #expect(r.stdout.contains("Scenarios: 6/6 successful"))
         #expect(!r.stderr.contains("validation:"))
         let report = try Self.report(in: dir)
         let info = try #require(report["test_info"] as? [String: Any])
@@ -38,8 +38,8 @@ import Testing
 
         // Every scenario starts fresh browser processes, and says which.
         let processes = scenarios.values.compactMap { $0["processes"] as? [String: Int] }
-        #expect(processes.count == 5 && processes.allSatisfy { $0.count == 3 })
-        #expect(Set(processes.flatMap(\.values)).count == 15, "no pid shared between scenarios")
+        #expect(processes.count == 6 && processes.allSatisfy { $0.count == 3 })
+        #expect(Set(processes.flatMap(\.values)).count == 18, "no pid shared between scenarios")
 
         let lost = try fault("connection_lost")
         let lostTarget = try #require((lost["targets"] as? [String])?.first)

@@ -51,7 +51,7 @@ import Testing
         }
         replace("--runs", with: "1")
         replace("--trials", with: "1")
-        if ["run", "infer", "soak"].contains(sub) || ["forward", "recovery"].contains(subsub) {
+        if ["run", "infer", "soak"].contains(sub) || ["forward", "recovery", "corruption"].contains(subsub) {
             words += ["--layers", "3"]
             if !command.contains("vit-") { words += ["--seq-len", "8"] }
         }

@@ -4,7 +4,7 @@ import Transformer
 @testable import ResourcePool
 @testable import VulkanCompute
 
-/// DESIGN.md's table as tests: what each fault tears down and what recovery must restore,
+/// README's table of faults as tests: what each fault tears down and what recovery must restore,
 /// under every strategy, every inference checked against the CPU reference.
 extension PoolSuite {
     @Suite struct FaultInvariantTests {

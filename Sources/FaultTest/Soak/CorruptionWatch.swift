@@ -70,9 +70,13 @@ final class CorruptionWatch {  // used by the soak's supervisor thread only
         pool.scrub()
         var out = settle(strategy: strategy)
         for p in pending {
+            // A transient one is gone once read: uncaught, it changed no answer the reference saw
+            // (a changed one counts as a wrong answer served); not a fault left unrecovered.
+            let transient = p.fault.corruption?.persistence == .transient
             out.append((p.index, SoakFault(kind: FaultKind.silentCorruption.rawValue, targets: p.fault.targets, planned: true, struck: p.struck,
-                                           detectionSeconds: nil, recoverySeconds: 0, recovered: false,
-                                           message: "never caught by any check (\(p.fault.corruption?.summary ?? "injected"))")))
+                                           detectionSeconds: nil, recoverySeconds: 0, recovered: transient,
+                                           message: (transient ? "transient, never caught: gone after the one dispatch that read it" : "never caught by any check")
+                                               + " (\(p.fault.corruption?.summary ?? "injected"))")))
         }
         pending = []
         return out

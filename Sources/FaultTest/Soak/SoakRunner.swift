@@ -191,6 +191,8 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                     // recovery of that death (recorded as its own, unplanned fault) then recovers
                     // this fault too, and the time until then counts.
                     let index = faults.count
+                    // A death's waitpid can trail the recovery it broke: let the reaper say whether one was unplanned.
+                    if !r.success { pool.awaitEndingsReported(within: .seconds(2)) }
                     let overtaking = r.success ? [] : handleUnplanned()
                     if !overtaking.isEmpty, overtaking.allSatisfy(\.success) {
                         recovered = true

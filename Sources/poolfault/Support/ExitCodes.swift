@@ -5,7 +5,7 @@ import Transformer
 import TransformerGPU
 import VulkanCompute
 
-/// poolfault's exit codes (DESIGN.md): sysexits-style for usage (64) and data (65) errors.
+/// poolfault's exit codes (README, Exit codes): sysexits-style for usage (64) and data (65) errors.
 enum ExitStatus {
     static let scenarioFailed: Int32 = 1
     static let toolFailed: Int32 = 2

@@ -150,7 +150,7 @@ struct SoakReport: Encodable {
         var detection = Samples()
         for f in planned { if let d = f.detectionSeconds { detection.add(d) } }
         corruption = Corruption(checks: integrity, injected: planned.count, caught: planned.filter { $0.detectionSeconds != nil }.count,
-                                uncaught: planned.filter { $0.detectionSeconds == nil }.count,
+                                uncaught: planned.filter { $0.detectionSeconds == nil && !$0.recovered }.count,
                                 unplannedCatches: corruptionFaults.filter { !$0.planned }.count,
                                 detectionsByCheck: Dictionary(grouping: result.detections, by: \.detector.rawValue).mapValues(\.count),
                                 detectionP50Ms: detection.count > 0 ? detection.ms(50) : nil, detectionP99Ms: detection.count > 0 ? detection.ms(99) : nil,
