@@ -44,6 +44,9 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         self.configuration = configuration
         self.environment = environment
         let names = configuration.contextNames
+        for name in Set(configuration.browsers) {
+            if let why = PoolConfiguration.problem(withBrowserName: name) { throw PoolError.configuration(why) }
+        }
         plan = try Pool.plan(for: configuration, config: environment.config)
         placement = Placement.spread(shards: plan.shards.count, over: names.map(\.name))
         routes = placement.contexts
@@ -53,7 +56,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         let process = configuration.isolation == .process
         let sharedDevice = process ? nil : try Pool.sharedDevice(for: configuration, environment: environment, contexts: gpuCount)
         self.sharedDevice = sharedDevice
-        let directory = process ? try RunDirectory() : nil
+        let directory = process ? try RunDirectory(longestContext: names.map(\.name).max { $0.utf8.count < $1.utf8.count } ?? "") : nil
         runDirectory = directory
         var hosts: [String: BrowserHost] = [:]
         let noticed = ProcessNotice()
@@ -112,6 +115,16 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     /// The CPU reference's states at this pool's shard boundaries for `input`.
     public func reference(for input: ModelInput) throws -> ReferenceTrace {
         try ReferenceTrace(input: input, plan: plan, cpu: environment.cpu)
+    }
+
+    /// Checks, before any work, that `configuration`'s browser processes have somewhere to put
+    /// their sockets (TMPDIR). Throws `.environment` naming the fix; returns a note when the
+    /// sockets go elsewhere than TMPDIR. Nothing to check in thread isolation.
+    @discardableResult
+    public static func checkEnvironment(for configuration: PoolConfiguration) throws -> String? {
+        guard configuration.isolation == .process else { return nil }
+        let longest = configuration.contextNames.map(\.name).max { $0.utf8.count < $1.utf8.count } ?? ""
+        return try RunDirectory.base(longestContext: longest).note
     }
 
     /// The shard plan a pool with `configuration` will have (to compute reference traces before the pool exists).
@@ -316,6 +329,10 @@ public enum PoolError: Error, Sendable, CustomStringConvertible {
     case quiesceTimeout(String)
     /// Process isolation could not be set up or used (spawn, sockets, run directory).
     case isolation(String)
+    /// The configuration cannot make a pool (a browser name that is not one).
+    case configuration(String)
+    /// The environment cannot host browser processes (TMPDIR): the tool's problem, not the hardware's.
+    case environment(String)
 
     public var description: String {
         switch self {
@@ -324,6 +341,8 @@ public enum PoolError: Error, Sendable, CustomStringConvertible {
         case .unknownTarget(let why): return "unknown fault target: \(why)"
         case .quiesceTimeout(let why): return "requests did not drain in time: \(why)"
         case .isolation(let why): return "browser process: \(why)"
+        case .configuration(let why): return "pool configuration: \(why)"
+        case .environment(let why): return why
         }
     }
 }

@@ -72,6 +72,14 @@ public struct PoolConfiguration: Sendable {
 
     public init() {}
 
+    /// Why `name` cannot be a browser's, or nil: a name becomes a context's name, a socket's file
+    /// name in the run directory and a label in every report, so it is a letter followed by at
+    /// most 31 letters, digits, `-` or `_` (no path, no space, nothing a shell or a parser reads).
+    public static func problem(withBrowserName name: String) -> String? {
+        let ok = name.utf8.count <= 32 && name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]*/) != nil
+        return ok ? nil : "'\(name)' is not a browser name: use a letter, then letters, digits, - or _ (at most 32)"
+    }
+
     /// Context names: the browser name, with "-2", "-3" for repeats.
     public var contextNames: [(name: String, browser: String)] {
         var seen: [String: Int] = [:]

@@ -6,7 +6,9 @@ public enum FileAccess {
     /// Reads a whole (small) regular file: "not there" is `.missingFile` (bad input, exit 65);
     /// a directory, FIFO, socket or device is refused by type (it could block or never end);
     /// other failures are `.unreadable`.
-    public static func read(_ url: URL, what: String) throws -> Data {
+    /// `limit`: the most bytes the file may hold; a larger one is refused as bad input
+    /// before it is read.
+    public static func read(_ url: URL, what: String, limit: Int? = nil) throws -> Data {
         let path = url.path
         var info = stat()
         guard stat(path, &info) == 0 else {
@@ -16,6 +18,9 @@ public enum FileAccess {
         }
         if let kind = nonRegularKind(info.st_mode) {
             throw ModelDataError.unreadable(path: path, reason: "is \(kind), not a regular file (\(what))")
+        }
+        if let limit, Int(info.st_size) > limit {
+            throw ModelDataError.invalidInput(source: path, reason: "is \(info.st_size) bytes, more than the \(limit >> 20) MiB \(what) may be: refused unread")
         }
         do {
             return try Data(contentsOf: url)

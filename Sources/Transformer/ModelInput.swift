@@ -94,6 +94,12 @@ public enum ModelInput: Sendable, Hashable, Codable {
         try from(tensors: try InputTensors.read(url), config: config, source: url.path)
     }
 
+    /// The names of `tensors` the model does not take as inputs (ignored; say so).
+    public static func ignoredNames(in tensors: [String: InputTensor], config: ModelConfig) -> [String] {
+        let inputs: Set<String> = config.kind == .bert ? ["input_ids", "attention_mask", "token_type_ids"] : ["pixel_values"]
+        return tensors.keys.filter { !inputs.contains($0) }.sorted()
+    }
+
     /// The tokens an input file holds (BERT), to size the sequence before the model is built;
     /// nil for pixels.
     public static func tokenCount(in tensors: [String: InputTensor]) -> Int? {
@@ -107,6 +113,9 @@ public enum ModelInput: Sendable, Hashable, Codable {
     public static func from(tensors: [String: InputTensor], config: ModelConfig, source: String) throws -> ModelInput {
         func fail(_ reason: String) -> ModelDataError { .invalidInput(source: source, reason: reason) }
         func batchOfOne(_ name: String, _ t: InputTensor) throws -> [Int32] {
+            // A float can hold an id only approximately (float16: every other id past 2048), so
+            // an id tensor stored as floats is refused, never rounded.
+            guard t.isFloat != true else { throw fail("\"\(name)\" is stored as floating point: ids, masks and token types must be integers (e.g. dtype int64)") }
             guard t.shape.count == 1 || (t.shape.count == 2 && t.shape[0] == 1) else {
                 throw fail("\"\(name)\" has shape \(t.shape); expected [1, sequence] (batch size 1) or [sequence]")
             }
@@ -149,6 +158,10 @@ public enum ModelInput: Sendable, Hashable, Codable {
             let image = [config.numChannels, config.imageSize, config.imageSize]
             guard raw.shape == [1] + image || raw.shape == image else {
                 throw fail("\"pixel_values\" must have shape \([1] + image) (batch size 1); got \(raw.shape)")
+            }
+            // An image processor's output is a few units from zero; values no image has are the input's problem, not the GPU's.
+            if let i = raw.values.firstIndex(where: { !$0.isFinite || abs($0) > 1e4 }) {
+                throw fail("\"pixel_values\"[\(i)] is \(raw.values[i]): pixel values must be finite and within ±10000 (an image processor's output)")
             }
             input = .pixels(raw.values.map(Float.init))
         }

@@ -17,8 +17,9 @@ public struct FaultTestReport: Sendable, Codable {
     public var scenarios: [ScenarioResult]
     /// Checks that are not scenarios (`--level long`: the soak, the crash cycles; schema 1.3).
     public var checks: [CheckResult] = []
-    /// Derived from `scenarios` and `checks` on every read, so it can never disagree with them.
-    public var summary: Summary { Summary(scenarios, checks: checks) }
+    /// Derived from `scenarios`, `checks` and whether a signal cut the run short, on every read,
+    /// so it can never disagree with them.
+    public var summary: Summary { Summary(scenarios, checks: checks, interrupted: testInfo.interrupted != nil) }
     /// Detection, recovery and recovery-step latencies per scenario × strategy as HdrHistograms
     /// (schema 1.4), derived from `scenarios` like `summary`; `poolfault report merge` adds them.
     public var histograms: [ReportHistogram] {
@@ -261,11 +262,13 @@ public struct Summary: Sendable, Codable {
     /// The names of the checks that failed (schema 1.3; absent when the run had no checks).
     public var failedChecks: [String]?
 
-    public init(_ scenarios: [ScenarioResult], checks: [CheckResult] = []) {
+    /// `interrupted`: a signal ended the run before it finished: it did not pass, whatever the
+    /// scenarios it finished did (its exit code, 130 or 143, says why).
+    public init(_ scenarios: [ScenarioResult], checks: [CheckResult] = [], interrupted: Bool = false) {
         totalScenarios = scenarios.count
         successfulScenarios = scenarios.filter(\.overallSuccess).count
         successRate = scenarios.isEmpty ? 0 : Double(successfulScenarios) / Double(scenarios.count) * 100
-        overallSuccess = !scenarios.isEmpty && successfulScenarios == scenarios.count && checks.allSatisfy(\.success)
+        overallSuccess = !interrupted && !scenarios.isEmpty && successfulScenarios == scenarios.count && checks.allSatisfy(\.success)
         failedChecks = checks.isEmpty ? nil : checks.filter { !$0.success }.map(\.name)
         let keys = ScenarioResult.reportKeys(for: scenarios)
         runOrder = keys

@@ -122,7 +122,7 @@ public enum HTMLReport {
         .fault line { stroke: var(--fault); stroke-width: 2; stroke-dasharray: 5 3; } .fault text { fill: var(--fault); font-weight: 600; }
         .fault.legend rect { fill: var(--fault); } .failover path, .failover.legend rect { fill: var(--fail); }
         .corruption path, .corruption.legend rect { fill: var(--fault); stroke: var(--fail); }
-        rect.bar { fill: var(--ok); } rect.bar.changed { fill: var(--fault); }
+        rect.bar { fill: var(--ok); } rect.bar.changed { fill: var(--run); }
         .cdf { fill: none; stroke: var(--run); stroke-width: 2; } .control { stroke: var(--init); stroke-dasharray: 6 3; }
         .pct { stroke: var(--step); stroke-width: 1.5; }
         svg.timeline:target { position: fixed; inset: 0; width: 100vw; height: 100vh; background: var(--bg); z-index: 10; }

@@ -22,6 +22,7 @@ public enum CrashCycleCheck {
             let descriptorsAtStart = openDescriptors()
             var recoveries: [Double] = []
             for cycle in 0..<cycles {
+                if let why = RunStop.requested { return result(false, "interrupted by \(why) after \(cycle) of \(cycles) cycles") }
                 _ = try FaultInjector.inject(.browserCrash, into: pool, target: .named(victim.name))
                 let r = pool.recover(using: .progressive)
                 guard r.success else { return result(false, "cycle \(cycle + 1) of \(cycles): \(r.message)") }

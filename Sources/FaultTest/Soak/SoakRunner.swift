@@ -66,6 +66,8 @@ public struct SoakResult: Sendable {
     /// Periodic scrubs of every context: how many passes, and their time in all.
     public var scrubs = 0
     public var scrubSeconds = 0.0
+    /// Set when a signal stopped the soak early (`RunStop`): which, and when.
+    public var interrupted: String?
 }
 
 /// Runs a soak on one pool: `clients` threads send seeded requests without pause, each checked
@@ -100,7 +102,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
             group.enter()
             let thread = Thread { [self] in
                 var i = client
-                while !isStopping {
+                while !isStopping && RunStop.requested == nil {
                     let k = i % inputs.count
                     i += 1
                     let start = ContinuousClock.now
@@ -161,7 +163,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         while true {
             let now = (ContinuousClock.now - began).seconds
             if plan.requests == nil, now >= plan.duration.seconds { break }
-            if isStopping { break }
+            if isStopping || RunStop.requested != nil { break }
             handleUnplanned()
             record(corruption.settle(strategy: plan.strategy))
             if now >= nextScrub {
@@ -203,8 +205,13 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                                             detectionSeconds: observed.detectionSeconds, recoverySeconds: seconds, recovered: recovered,
                                             message: message), at: index)
                 } catch {
+                    // An injection that failed part-way may have left a context broken (a
+                    // connection closed on a missed deadline): the strategy repairs whatever it
+                    // finds, so the next fault strikes a whole pool.
+                    let r = pool.recover(using: plan.strategy)
                     faults.append(SoakFault(kind: kind.rawValue, targets: [], planned: true, struck: struck, detectionSeconds: nil,
-                                            recoverySeconds: 0, recovered: false, message: "could not inject: \(error)"))
+                                            recoverySeconds: r.duration, recovered: false,
+                                            message: "could not inject: \(error); the pool afterwards: \(r.message)"))
                 }
                 nextFault = (ContinuousClock.now - began).seconds + plan.faultInterval.seconds * (0.75 + 0.5 * draw())
             }
@@ -219,9 +226,13 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         stopCondition.withLock { stopping = true }
         group.wait()
         let seconds = (ContinuousClock.now - began).seconds
-        record(corruption.settle(strategy: plan.strategy))
-        record(corruption.finish(strategy: plan.strategy))
+        let stopped = RunStop.requested
+        if stopped == nil {  // a stopped soak reports what it had: no last recovery or scrub
+            record(corruption.settle(strategy: plan.strategy))
+            record(corruption.finish(strategy: plan.strategy))
+        }
         var result = SoakResult(requests: lock.withLock { requests }, faults: faults, seconds: seconds)
+        result.interrupted = stopped.map { String(format: "%@ after %.1f s", $0, seconds) }
         result.detections = pool.corruptionDetections
         result.scrubs = scrubs
         result.scrubSeconds = scrubSeconds

@@ -140,7 +140,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
 
     func failComponent(_ component: ModelComponent) -> String {
         do {
-            _ = try request(deadline: watchdog) { .faultControl(id: $0, action: "drop_component", argument: component.id) }
+            _ = try request(deadline: startDeadline) { .faultControl(id: $0, action: "drop_component", argument: component.id) }
             return "fault-control request: pid \(process.pid) released \(component.id) weight buffers and recorded batches of \(name) (a deliberate teardown in a live process)"
         } catch {
             return "fault-control request to drop \(component.id) on \(name) failed: \(error)"
@@ -162,7 +162,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
     }
 
     func corrupt(_ component: ModelComponent, _ spec: CorruptionSpec) throws -> CorruptionRecord {
-        let reply = try request(deadline: watchdog) {
+        let reply = try request(deadline: startDeadline) {
             .faultControl(id: $0, action: "corrupt", argument: "\(component.id)\u{1F}\(spec.wire)")
         }
         guard case let .note(_, text) = reply, let record = try? JSONDecoder().decode(CorruptionRecord.self, from: Data(text.utf8)) else {
@@ -172,8 +172,10 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
     }
 
     /// gpu_hang: the process starts a dispatch that never finishes on this context's queue.
+    /// Fault control does work (building the hang's kernel): it is held to the start deadline,
+    /// not the watchdog, which would take the slow build for the hang itself.
     func hang() throws -> String {
-        _ = try request(deadline: watchdog) { .faultControl(id: $0, action: "hang", argument: "") }
+        _ = try request(deadline: startDeadline) { .faultControl(id: $0, action: "hang", argument: "") }
         return "a dispatch that spins on a flag nobody sets, on \(name)'s queue in pid \(process.pid)"
     }
 
@@ -229,7 +231,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
         if process.hasExited || (closed && process.waitUntilExited(within: 2)) {
             return .deviceLost("\(context): browser process pid \(process.pid) \(process.exit?.description ?? "ended") (\(stage): \(error))")
         }
-        if case .deadline = error { return .timeout(stage: "\(context) \(stage) (pid \(process.pid))", seconds: 0) }
+        if case let .deadline(_, seconds) = error { return .timeout(stage: "\(context) \(stage) (pid \(process.pid))", seconds: seconds) }
         return .queueLost("\(context): connection to pid \(process.pid) lost (\(stage): \(error))")
     }
 

@@ -89,6 +89,11 @@ struct BenchRecoveryCommand: ParsableCommand {
             }
             for file in [html, poolOptions.trace].compactMap({ $0 }) { try ReportFiles.checkWritable(file: URL(fileURLWithPath: file)) }
             if let outputDir { try RunCommand.ensureWritable(URL(fileURLWithPath: outputDir)) }
+            if isolations.contains(.process) {
+                var process = pool
+                process.isolation = .process
+                if let note = try Pool.checkEnvironment(for: process) { printError("poolfault: \(note)") }
+            }
             let origin = ContinuousClock.now
             var traced: [ScenarioResult] = []
             let (config, weights) = try model.load()
@@ -109,17 +114,21 @@ struct BenchRecoveryCommand: ParsableCommand {
             var initialize: [String: Samples] = [:]
             var rows: [Row] = []
             var histograms: [ReportHistogram] = []
-            for isolation in isolations {
+            var stopped: String?
+            modes: for isolation in isolations {
                 var modeConfig = pool
                 modeConfig.isolation = isolation
                 for kind in scenarios(for: isolation) {
                     for strategy in strategies {
+                        if let why = RunStop.requested { stopped = why; break modes }
                         var recovery = Samples(), detection = Samples(), watchdog = Samples()
                         var bytes: [Int] = []
                         var steps: [String: Samples] = [:], inference: [String: Samples] = [:]
                         var failures = 0
-                        for trial in 0..<trials {
+                        trials: for trial in 0..<trials {
+                            if let why = RunStop.requested { stopped = why; break trials }
                             progress.step("\(isolation.rawValue): \(kind.rawValue)/\(strategy.rawValue) \(trial + 1)/\(trials)")
+                            do {
                             var trialConfig = modeConfig
                             trialConfig.seed = model.seed &+ UInt64(trial)
                             let p = try Pool(configuration: trialConfig, environment: environment, origin: origin)
@@ -151,7 +160,12 @@ struct BenchRecoveryCommand: ParsableCommand {
                                                              fault: nil, recovery: r, numerics: [:], events: p.events.events,
                                                              spans: p.events.spans, counters: p.events.counters))
                             }
+                            } catch where RunStop.requested != nil {
+                                stopped = RunStop.requested  // the signal killed this trial's browsers: it is not a result
+                                break trials
+                            }
                         }
+                        guard !bytes.isEmpty else { break modes }
                         rows.append(Row(scenario: kind.rawValue, strategy: strategy.rawValue, isolation: isolation.rawValue,
                                         detectionP50Ms: detection.ms(50), watchdogP50Ms: kind == .gpuHang ? watchdog.ms(50) : nil, p50Ms: recovery.ms(50),
                                         p95Ms: recovery.ms(95), p99Ms: recovery.ms(99), maxMs: recovery.ms(100),
@@ -187,13 +201,14 @@ struct BenchRecoveryCommand: ParsableCommand {
                 control["initialize_p50_ms_\(mode)"] = samples.ms(50)
                 control["initialize_max_ms_\(mode)"] = samples.ms(100)
             }
-            let failed = rows.filter { $0.failures > 0 }.map { "\($0.scenario)/\($0.strategy) (\($0.isolation)): \($0.failures) of \($0.trials) recoveries failed" }
+            var failed = rows.filter { $0.failures > 0 }.map { "\($0.scenario)/\($0.strategy) (\($0.isolation)): \($0.failures) of \($0.trials) recoveries failed" }
+            if let stopped { failed.append("interrupted by \(stopped): \(rows.count) row(s) measured, the rest not") }
             let report = BenchRecoveryReport(timestamp: RunCommand.timestamp(),
                                              host: HostIdentity.current(devices: try instance.physicalDevices().map(\.info),
                                                                         usedSoftware: physical.info.isSoftware),
                                              model: config.name, device: device, trials: trials, mesaShaderCache: mesaCacheState(),
                                              watchdogMs: watchdogMs, recovery: rows, control: control,
-                                             histograms: histograms, verdict: .init(pass: failed.isEmpty, reasons: failed))
+                                             histograms: histograms, verdict: .init(pass: failed.isEmpty, reasons: failed), interrupted: stopped)
             if let outputDir {
                 let url = URL(fileURLWithPath: outputDir).appendingPathComponent("bench_recovery_\(report.timestamp).json")
                 try ReportFiles.replace(url, with: Data(try jsonString(report).utf8))
@@ -201,11 +216,14 @@ struct BenchRecoveryCommand: ParsableCommand {
             }
             if json {
                 print(try jsonString(report))
-                try finishValidation(instance)
-                return
+            } else {
+                print(BenchRecoveryTable.render(rows: rows, initializeP50: controls, device: device, model: config.name,
+                                                trials: trials, cache: mesaCacheState(), watchdogMs: watchdogMs))
             }
-            print(BenchRecoveryTable.render(rows: rows, initializeP50: controls, device: device, model: config.name,
-                                            trials: trials, cache: mesaCacheState(), watchdogMs: watchdogMs))
+            if stopped != nil {
+                printError("poolfault: bench recovery interrupted: \(rows.count) row(s) measured and reported")
+                throw ExitCode(Interruption.exitStatus ?? 130)
+            }
             try finishValidation(instance)
         }
     }
@@ -227,8 +245,10 @@ struct BenchRecoveryReport: Encodable {
     let recovery: [BenchRecoveryCommand.Row]
     let control: [String: Double]
     let histograms: [ReportHistogram]
-    /// Pass when every recovery succeeded.
+    /// Pass when every recovery succeeded (and no signal cut the bench short).
     let verdict: Verdict
+    /// A signal stopped the bench early: which (its rows are those finished).
+    let interrupted: String?
 }
 
 /// Durations, in the reports' HdrHistogram (LatencyHistogram: microseconds, rounded), and raw.

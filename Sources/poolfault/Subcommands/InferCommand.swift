@@ -54,8 +54,12 @@ struct InferCommand: ParsableCommand {
             }
             let logger = Logs.logger("infer")
             // The input's own length sets the sequence (BERT), up to the model's position limit.
-            let tensors = try input.map { try InputTensors.read(URL(fileURLWithPath: $0)) }
+            let file = try input.map { try InputTensors.readFile(URL(fileURLWithPath: $0)) }
+            let tensors = file?.tensors
             var inputTokens = tensors.flatMap(ModelInput.tokenCount(in:))
+            if inputTokens == 0 {
+                throw ModelDataError.invalidInput(source: input ?? "input", reason: "\"input_ids\" holds no tokens: an input needs at least one")
+            }
             if let n = inputTokens, model.seqLen == nil {
                 let limit = try model.baseConfig().maxPositionEmbeddings
                 guard n <= limit else {
@@ -69,6 +73,10 @@ struct InferCommand: ParsableCommand {
             if let input, let tensors {
                 modelInput = try ModelInput.from(tensors: tensors, config: config, source: input)
                 inputLabel = input
+                let ignored = (file?.skipped ?? []) + ModelInput.ignoredNames(in: tensors, config: config)
+                if !ignored.isEmpty {
+                    printError("poolfault: \(input): ignored \(ignored.sorted().joined(separator: ", ")) (\(config.name) takes \(config.kind == .bert ? "input_ids, attention_mask, token_type_ids" : "pixel_values"))")
+                }
             } else {
                 modelInput = ModelInput.seeded(config: config, seed: model.seed)
                 inputLabel = "seeded (seed \(model.seed))"

@@ -144,6 +144,7 @@ struct RunCommand: ParsableCommand {
         try reportingErrors {
             let outputURL = URL(fileURLWithPath: outputDir)
             try Self.ensureWritable(outputURL)
+            if let note = try Pool.checkEnvironment(for: poolConfiguration) { printError("poolfault: \(note)") }
             for file in [junit, poolOptions.trace, noHtml ? nil : html].compactMap({ $0 }) {
                 try ReportFiles.checkWritable(file: URL(fileURLWithPath: file))
             }
@@ -212,6 +213,9 @@ struct RunCommand: ParsableCommand {
                 if Interruption.signal == nil {
                     checks.append(CrashCycleCheck.run(environment: environment, configuration: pool, cycles: 100))
                 }
+                if Interruption.signal != nil {
+                    interrupted = "\(Interruption.name) during the long checks: \(results.count) of \(planned) scenarios finished and reported, the checks cut short"
+                }
             }
             let plan = try ShardPlan.make(shardType, config: config, shardCount: browsers.count)
             var info = TestInfo(model: config.name, browsers: browsers, recoveryStrategy: strategies.count > 1 ? "all" : recoveryStrategy.rawValue,
@@ -233,6 +237,15 @@ struct RunCommand: ParsableCommand {
             let webgpu = devices.filter { $0.backend == "webgpu" }
             report.host = HostIdentity.current(devices: try instance.physicalDevices().map(\.info),
                                                usedSoftware: webgpu.isEmpty ? physical.info.isSoftware : webgpu.allSatisfy(\.software))
+            // The verdict first, on stdout: a full disk or a lost output directory must not take
+            // it (and the latency tables) down with the files.
+            if json {
+                print(String(decoding: try JSONReport.encode(report), as: UTF8.self))
+            } else {
+                let useColor = color == .always || (color == .auto && TerminalReport.colorEnabled())
+                print(TerminalReport.render(report, color: useColor))
+            }
+            fflush(nil)
             let path = try JSONReport.write(report, toDirectory: outputURL)
             var written = [path.path]
             let processEnvironment = ProcessInfo.processInfo.environment
@@ -257,12 +270,6 @@ struct RunCommand: ParsableCommand {
                 // Whatever was written is still said, so no result is lost with the failure.
                 printError("poolfault: JSON report written to " + written.joined(separator: ", "))
                 throw error
-            }
-            if json {
-                print(String(decoding: try JSONReport.encode(report), as: UTF8.self))
-            } else {
-                let useColor = color == .always || (color == .auto && TerminalReport.colorEnabled())
-                print(TerminalReport.render(report, color: useColor))
             }
             printError("poolfault: JSON report written to " + written.joined(separator: ", "))
             if processEnvironment["GITHUB_ACTIONS"] == "true" {

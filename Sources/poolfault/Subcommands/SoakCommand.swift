@@ -136,6 +136,7 @@ struct SoakCommand: ParsableCommand {
         try reportingErrors {
             let outputURL = URL(fileURLWithPath: outputDir)
             try RunCommand.ensureWritable(outputURL)
+            if let note = try Pool.checkEnvironment(for: poolConfiguration) { printError("poolfault: \(note)") }
             let (config, weights) = try model.load()
             let (instance, physical) = try deviceOptions.open(logger: Logs.logger("soak"))
             let environment = try makePoolEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
@@ -158,12 +159,15 @@ struct SoakCommand: ParsableCommand {
                                     sloAvailability: sloAvailability, sloP99Ratio: sloP99Ratio, timestamp: RunCommand.timestamp(),
                                     host: HostIdentity.current(devices: try instance.physicalDevices().map(\.info),
                                                                usedSoftware: physical.info.isSoftware))
+            // The verdict first, on stdout: a full disk must not take it down with the file.
+            print(json ? try jsonString(report) : report.terminal)
+            fflush(nil)
             let url = outputURL.appendingPathComponent("soak_\(report.timestamp).json")
             try ReportFiles.replace(url, with: Data(try jsonString(report).utf8))
-            print(json ? try jsonString(report) : report.terminal)
             printError("poolfault: soak report written to \(url.path)")
             try finishValidation(instance)
             status = report.verdict.pass ? 0 : ExitStatus.scenarioFailed
+            if report.interrupted != nil, let code = Interruption.exitStatus { status = code }
         }
         if status != 0 { throw ExitCode(status) }
     }

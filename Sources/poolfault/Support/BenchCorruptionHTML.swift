@@ -40,7 +40,7 @@ enum BenchCorruptionHTML {
 
     /// Horizontal bars: per detector, caught of all and caught of those that changed the output.
     static func coverageChart(_ r: BenchCorruptionCommand.Report) -> String {
-        let w = 720.0, row = 26.0, left = 110.0, right = 60.0
+        let w = 720.0, row = 26.0, left = 160.0, right = 60.0
         let h = Double(r.detectors.count) * 2 * row + 20
         var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" id=\"coverage\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" role=\"img\" aria-label=\"coverage per detector\">"]
         for (i, c) in r.detectors.enumerated() {

@@ -1,3 +1,4 @@
+import FaultTest
 import Foundation
 import ResourcePool
 
@@ -59,6 +60,7 @@ enum Interruption {
         }
         guard first else { return }
         let which = number == SIGTERM ? "SIGTERM" : "SIGINT"
+        RunStop.request(which)  // the soak and the long loops stop at their next step
         let killed = ProcessSpawner.shared.stopAll(reason: "poolfault received \(which)")
         let gone = ProcessSpawner.shared.waitForNone(timeout: .seconds(2))
         printError("poolfault: \(which): ended \(killed) browser process\(killed == 1 ? "" : "es")\(gone ? "" : " (some still exiting)"); writing the report of the scenarios finished so far")

@@ -109,6 +109,7 @@ struct PoolOptions: ParsableArguments {
             throw ValidationError("--corruption takes subtle, gross or mixed, optionally followed by ,persistent or ,transient (got \(corruption))")
         }
         guard !browserList.isEmpty else { throw ValidationError("--browsers needs at least one browser") }
+        for name in browserList { if let why = PoolConfiguration.problem(withBrowserName: name) { throw ValidationError("--browsers: \(why)") } }
         if let n = browsersPerDevice {
             guard devices != nil else { throw ValidationError("--browsers-per-device needs --devices") }
             guard (1...16).contains(n) else { throw ValidationError("--browsers-per-device must be from 1 to 16 (got \(n))") }

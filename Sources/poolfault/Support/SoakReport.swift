@@ -79,11 +79,14 @@ struct SoakReport: Encodable {
     let examples: [String]
     /// `--requests`: the soak stopped after this many requests instead of a duration.
     let requestsLimit: Int?
+    /// A signal stopped the soak early: which, and when (it then does not pass).
+    let interrupted: String?
     let corruption: Corruption
 
     init(result: SoakResult, plan: SoakPlan, model: String, browsers: [String], integrity: String = "", device: String, isolation: String,
          sloAvailability: Double, sloP99Ratio: Double, timestamp: String = "", host: HostIdentity? = nil) {
         requestsLimit = plan.requests
+        interrupted = result.interrupted
         self.timestamp = timestamp; self.host = host
         self.model = model; self.browsers = browsers; self.device = device; self.isolation = isolation
         strategy = plan.strategy.rawValue; seed = plan.seed; durationSeconds = result.seconds; clients = plan.clients
@@ -144,6 +147,7 @@ struct SoakReport: Encodable {
         }
         let unrecovered = result.faults.filter { !$0.recovered }.count
         if unrecovered > 0 { reasons.append("\(unrecovered) fault(s) not recovered") }
+        if let interrupted = result.interrupted { reasons.append("interrupted by \(interrupted): the soak did not run its course") }
         if all.isEmpty { reasons.append("no request was served") }
         let corruptionFaults = result.faults.filter { $0.kind == "silent_corruption" }
         let planned = corruptionFaults.filter(\.planned)
