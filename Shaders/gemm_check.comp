@@ -1,8 +1,8 @@
 #version 450
 #extension GL_KHR_shader_subgroup_arithmetic : require
 // What the checksum of a Linear y = x·Wᵀ + b needs from the device, gathered after its GEMM and
-// before any epilogue (the test itself is the host's, GEMMCheck.finding, which has the source's
-// checksums in double). For x [M×K] and y [M×N]:
+// before any epilogue (the test itself, and its rounding bound, are the host's: GEMMCheck.swift,
+// which has the source's checksums in double). For x [M×K] and y [M×N]:
 // - column sums of x, X̄_k = Σ_m x_mk, as a compensated (Kahan) sum and its correction, so the
 //   host has X̄ to about u² (it multiplies X̄ with the group sums of W, and where a feature keeps
 //   its sign across tokens X̄ is ~M times a row: an error of u there would cost the test its edge);

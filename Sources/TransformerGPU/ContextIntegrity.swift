@@ -35,7 +35,8 @@ extension GPUModelContext {
                 for name in component.parameterNames(config) {
                     guard let checksum = w.checksums[name], let base = checkLayout.base[name], let shape = checkLayout.shape[name] else { continue }
                     let inputBase = checkLayout.inputOf[name].flatMap { checkLayout.base[$0] } ?? base
-                    let (ratio, failed) = GEMMCheck.test(buffer, base: base, inputBase: inputBase, m: shape.m, checksum: checksum)
+                    let (ratio, failed) = GEMMCheck.test(buffer, base: base, inputBase: inputBase, m: shape.m, checksum: checksum,
+                                                         family: kernels.family, lanes: kernels.lanes)
                     results.append((name, component, ratio, failed, checksum.groups))
                 }
             }

@@ -16,15 +16,19 @@ import VulkanCompute
 /// |δ_k| ≤ u). With the δ independent and of mean zero (the probabilistic model of Higham & Mary,
 /// SIAM J. Sci. Comput. 2019), Hoeffding's inequality bounds a sum of such terms by λ·u·√(Σ s²)
 /// but with probability 2·exp(−λ²/2); and where the products x_k·w_k have no common sign, as a
-/// Linear's do, √(Σ_k s_k²) ≤ √K·‖x∘w‖₂ (Higham & Mary 2020, random data). Every output of the
-/// group rounds independently, so the GEMM's errors in the whole sum are bounded, together, by
-///   λ·u·√K·√(Σ_m Σ_{j in g} ‖x_m∘w_j‖²) = λ·u·√K·√(Σ_k c_k·Q_gk),   Q_gk = Σ_{j in g} W_jk².
+/// Linear's do, each partial sum's square is at most ‖x∘w‖₂² in expectation (Higham & Mary 2020,
+/// random data), so √(Σ s²) ≤ √P·‖x∘w‖₂ for a kernel whose dot product has P partial sums: the
+/// tiled GEMM adds one product at a time (P = K); the texel GEMM adds 8-term dot products to its
+/// accumulator (K/8 partial sums there, and 7 inside each 8-term dot: P = K/8 + 7). Every output
+/// of the group rounds independently, so the GEMM's errors in the whole sum are bounded together by
+///   λ·u·√P·√(Σ_m Σ_{j in g} ‖x_m∘w_j‖²) = λ·u·√P·√(Σ_k c_k·Q_gk),   Q_gk = Σ_{j in g} W_jk².
 /// The bias add rounds each output once: λ·u·‖y_g‖_F. The device adds a row's B outputs of the
-/// group in some order: B − 1 additions whose partial sums hold at most B values each, so by the
-/// same model λ·u·√(B − 1)·‖y_g‖_F over all rows. X̄'s compensated sum errs per term by at most
-/// 2u·|x_mk|: λ·2u·√(Σ_k c_k·S_gk²) through S_g. The rest is in double. So with λ = 8
+/// group with each of its L lanes summing t = B/(4L) texels (at most 4t partial sums, each of the
+/// lane's values) and a subgroup sum over the lanes (L − 1 partial sums, each of the group's), so
+/// by the same model λ·u·√(4t + L − 1)·‖y_g‖_F over all rows. X̄'s compensated sum errs per term
+/// by at most 2u·|x_mk|: λ·2u·√(Σ_k c_k·S_gk²) through S_g. The rest is in double. So with λ = 8
 /// (2·e⁻³² ≈ 2.5e-14 per test) a group fails when
-///   |Σ y − X̄·S_g − M·Σb| > λ·u·(√K·√(Σ c·Q_g) + (1 + √(B − 1))·‖y_g‖_F + 2·√(Σ c·S_g²))
+///   |Σ y − X̄·S_g − M·Σb| > λ·u·(√P·√(Σ c·Q_g) + (1 + √(4t + L − 1))·‖y_g‖_F + 2·√(Σ c·S_g²))
 /// or is not a number. Summing over the M rows is what makes small corruptions visible: where a
 /// feature keeps its sign across tokens (as after GELU) a corrupted weight moves the sum ~M
 /// times, the bound only ~√M times. What it gives up is telling which row was wrong.
@@ -86,10 +90,15 @@ enum GEMMCheck {
     /// One Linear's test on what its gathering left at `base` of `sums` (its input's sums at
     /// `inputBase`): the worst ratio to the bound over its groups (NaN if a side is not a number)
     /// and how many groups failed.
-    static func test(_ sums: UnsafeBufferPointer<Float>, base: Int, inputBase: Int, m: Int, checksum c: LinearChecksum) -> (ratio: Double, failed: Int) {
+    /// `family` and `lanes`: the GEMM that made the product and the lanes that summed it (the
+    /// bound counts their partial sums).
+    static func test(_ sums: UnsafeBufferPointer<Float>, base: Int, inputBase: Int, m: Int, checksum c: LinearChecksum,
+                     family: GEMMFamily, lanes: Int) -> (ratio: Double, failed: Int) {
         let k = c.k, g = c.groups
         guard base + 3 * k + 2 * m * g <= sums.count, inputBase + 3 * k <= sums.count else { return (.nan, g) }
-        let summation = 1 + Double(max(c.groupColumns - 1, 0)).squareRoot()
+        let partials = family == .texel ? Double(k) / 8 + 7 : Double(k)
+        let texelsPerLane = Double((c.groupColumns / 4 + lanes - 1) / max(lanes, 1))
+        let summation = 1 + (4 * texelsPerLane + Double(lanes - 1)).squareRoot()
         var worst = 0.0, failed = 0
         for group in 0..<g {
             var expected = Double(m) * c.biasSums[group], cq = 0.0, cs = 0.0
@@ -105,7 +114,7 @@ enum GEMMCheck {
                 total += Double(sums[base + 3 * k + row * g + group])
                 squares += Double(sums[base + 3 * k + m * g + row * g + group])
             }
-            let bound = lambda * unitRoundoff * ((Double(k) * cq).squareRoot() + summation * squares.squareRoot()
+            let bound = lambda * unitRoundoff * ((partials * cq).squareRoot() + summation * squares.squareRoot()
                                                  + 2 * cs.squareRoot()) * 1.001 + 1e-30
             let ratio = abs(total - expected) / bound
             if !(ratio <= 1) { failed += 1 }

@@ -150,4 +150,30 @@ import Transformer
         }
         GPUModelTests.expectClean(m.instance)
     }
+
+    /// The bound is tight enough where it matters: subtle corruptions (low mantissa bits) of the
+    /// Linears of bert-base's last layer, the ones whose change reaches the output least damped,
+    /// are caught whenever they change the output beyond the pool's tolerance — and some do (a
+    /// bound ten times looser misses them).
+    @Test func theChecksumsCatchEverySubtleCorruptionThatChangesTheOutput() throws {
+        let config = try ModelConfig.bertBaseUncased.reduced(layers: 2, seqLen: 128)
+        let m = try Self.model(config, checks: IntegrityChecks(checksums: true))
+        do {
+            let input = ModelInput.seeded(config: config, seed: 1)
+            let reference = try CPUReference(weights: m.weights).forward(input)
+            var changed = 0, caught = 0, missed: [String] = []
+            for seed in 0..<36 as Range<UInt64> {
+                let component: ModelComponent = seed % 3 == 0 ? .attention(layer: 1) : .feedForward(layer: 1)
+                let record = try m.context.corrupt(component, CorruptionSpec(magnitude: .subtle, persistence: .transient, seed: seed))
+                var state = try ActivationState.initial(input, config: config)
+                let stats = try m.context.run(config.components, state: &state, enforcingChecksums: false)
+                guard !state.output.compared(to: reference).lastHiddenState.passes() else { continue }
+                changed += 1
+                if stats.checksumFinding != nil { caught += 1 } else { missed.append(record.summary) }
+            }
+            #expect(changed >= 2, "the test needs subtle corruptions that change the output (\(changed))")
+            #expect(caught == changed, "missed: \(missed.joined(separator: "\n"))")
+        }
+        GPUModelTests.expectClean(m.instance)
+    }
 }
