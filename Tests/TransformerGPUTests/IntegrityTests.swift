@@ -59,7 +59,9 @@ import Transformer
                 if pixels != 1, case let .pixels(values) = input { input = .pixels(values.map { $0 * pixels }) }
                 let (finding, worst, _) = try Self.forward(m, input)
                 #expect(finding == nil, "\(name), seed \(seed): \(finding.map(String.init(describing:)) ?? "")")
-                #expect(worst > 0 && worst < 1, "\(name), seed \(seed): worst ratio \(worst)")
+                // Within half the bound (a margin), and not vacuously far below it (a bound ten
+                // times looser would catch far less: theChecksumsCatch… below).
+                #expect(worst > 0.01 && worst < 0.5, "\(name), seed \(seed): worst ratio \(worst)")
                 let checked = try m.context.checksumRatios(of: config.components).count
                 #expect(checked == config.parameters.filter { ComponentWeights.isGEMMWeight($0.name, shape: $0.shape) }.count)
             }
