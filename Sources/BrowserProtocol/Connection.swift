@@ -11,6 +11,8 @@ public enum ConnectionError: Error, Sendable, Equatable, CustomStringConvertible
     case deadline(stage: String, seconds: Double)
     case protocolViolation(ProtocolError)
     case system(stage: String, errno: Int32)
+    /// The peer stopped making progress while an answer was awaited (a frozen process): why.
+    case stalled(String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum ConnectionError: Error, Sendable, Equatable, CustomStringConvertible
         case let .deadline(stage, seconds): return "\(stage): no answer within \(String(format: "%.3f", seconds)) s"
         case .protocolViolation(let e): return "protocol violation: \(e)"
         case let .system(stage, code): return "\(stage): \(String(cString: strerror(code)))"
+        case .stalled(let why): return "the peer stopped making progress: \(why)"
         }
     }
 }
@@ -30,6 +33,14 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
     private var fd: Int32
     private var buffer = Data()
     private var pending: [Data] = []
+    private var limit = Frame.maximumPayload
+
+    /// The largest frame this side takes: lowered before a peer has proven who it is, so an
+    /// unauthenticated peer cannot make it buffer a large declared frame.
+    public var frameLimit: Int {
+        get { lock.withLock { limit } }
+        set { lock.withLock { limit = newValue } }
+    }
 
     /// Takes ownership of `fd` (closed by `close()` or deinit).
     public init(fd: Int32) {
@@ -58,15 +69,28 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
         lock.withLock { if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) } }
     }
 
-    public func send(_ message: Message, deadline: Duration) throws(ConnectionError) {
+    /// Sends one message within `deadline`. `alive`, asked every `slice` while the peer takes
+    /// nothing: a reason from it ends the send as `.stalled` (see `request`).
+    public func send(_ message: Message, deadline: Duration, slice: Duration? = nil,
+                     alive: (() -> String?)? = nil) throws(ConnectionError) {
         let frame = Frame.encode(message.encoded())
         let until = ContinuousClock.now + deadline
         var result: ConnectionError?
         lock.withLock {
             var offset = 0
             while offset < frame.count {
-                if let e = wait(for: Int16(POLLOUT), until: until, stage: "send", deadline: deadline) { result = e; return }
-                let n = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, frame.count - offset, Int32(MSG_NOSIGNAL)) }
+                let end = slice.map { min(until, .now + $0) } ?? until
+                if let e = wait(for: Int16(POLLOUT), until: end, stage: "send", deadline: deadline) {
+                    if case .deadline = e, end < until {
+                        if let why = alive?() { result = .stalled(why); return }
+                        continue
+                    }
+                    result = e
+                    return
+                }
+                // Never blocking: a blocking send of a frame larger than the socket's buffer would
+                // wait for a peer that reads nothing (a stopped process) past any deadline.
+                let n = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, frame.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
                 if n < 0 {
                     if errno == EINTR || errno == EAGAIN { continue }
                     result = errno == EPIPE || errno == ECONNRESET ? .closed("peer gone while sending") : .system(stage: "send", errno: errno)
@@ -86,7 +110,7 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
             while pending.isEmpty {
                 if let e = wait(for: Int16(POLLIN), until: until, stage: "receive", deadline: deadline) { outcome = .failure(e); return }
                 var chunk = [UInt8](repeating: 0, count: 65536)
-                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
                 if n < 0 {
                     if errno == EINTR || errno == EAGAIN { continue }
                     outcome = .failure(errno == ECONNRESET ? .closed("connection reset by peer") : .system(stage: "receive", errno: errno))
@@ -99,7 +123,7 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
                 }
                 buffer.append(contentsOf: chunk[0..<n])
                 do throws(ProtocolError) {
-                    pending += try Frame.decode(&buffer)
+                    pending += try Frame.decode(&buffer, limit: limit)
                 } catch {
                     closeLocked()
                     outcome = .failure(.protocolViolation(error))
@@ -117,11 +141,23 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
         return try outcome.get()
     }
 
-    /// Sends a request and waits for its reply.
-    public func request(_ message: Message, deadline: Duration) throws(ConnectionError) -> Message {
+    /// Sends a request and waits for its reply. `alive`: asked every `slice` while the reply
+    /// is awaited; a reason from it ends the wait as `.stalled` (a peer that answers nothing
+    /// and does nothing is not waited for until a long deadline).
+    public func request(_ message: Message, deadline: Duration, slice: Duration? = nil,
+                        alive: (() -> String?)? = nil) throws(ConnectionError) -> Message {
         let until = ContinuousClock.now + deadline
-        try send(message, deadline: deadline)
-        return try receive(deadline: max(.zero, until - .now))
+        try send(message, deadline: deadline, slice: slice, alive: alive)
+        guard let slice, let alive else { return try receive(deadline: max(.zero, until - .now)) }
+        while true {
+            let left = until - .now
+            do throws(ConnectionError) {
+                return try receive(deadline: max(.zero, min(slice, left)))
+            } catch .deadline {
+                if left <= slice { throw .deadline(stage: "receive", seconds: deadline.seconds) }
+                if let why = alive() { throw .stalled(why) }
+            }
+        }
     }
 
     private func closeLocked() {
@@ -155,8 +191,9 @@ extension Duration {
 /// answers who it is. A wrong version or token is refused and the connection closed.
 public enum Handshake {
     /// The pool's side: hello, then the worker's welcome.
-    public static func greet(_ connection: Connection, token: String, deadline: Duration) throws(ConnectionError) -> Message {
-        let reply = try connection.request(.hello(version: Message.version, token: token), deadline: deadline)
+    public static func greet(_ connection: Connection, token: String, deadline: Duration, slice: Duration? = nil,
+                             alive: (() -> String?)? = nil) throws(ConnectionError) -> Message {
+        let reply = try connection.request(.hello(version: Message.version, token: token), deadline: deadline, slice: slice, alive: alive)
         guard case let .welcome(version, _, _, _, _, _, _, _) = reply else {
             connection.close()
             throw .protocolViolation(.malformed("expected a welcome, got \(reply)"))
@@ -168,8 +205,13 @@ public enum Handshake {
         return reply
     }
 
-    /// The worker's side: checks the hello's version and token, then sends `welcome`.
+    /// The most a hello may be (a version and a 64-character token fit many times over).
+    public static let helloLimit = 4096
+
+    /// The worker's side: checks the hello's version and token, then sends `welcome`. Until
+    /// then the connection takes no frame past `helloLimit`.
     public static func accept(_ connection: Connection, token: String, welcome: Message, deadline: Duration) throws(ConnectionError) {
+        connection.frameLimit = helloLimit
         let hello = try connection.receive(deadline: deadline)
         guard case let .hello(version, presented) = hello else {
             connection.close()
@@ -183,6 +225,7 @@ public enum Handshake {
             connection.close()
             throw .protocolViolation(.badToken)
         }
+        connection.frameLimit = Frame.maximumPayload
         try connection.send(welcome, deadline: deadline)
     }
 

@@ -48,12 +48,13 @@ public enum Frame {
 
     /// Splits `buffer` into whole frames; what remains is an incomplete frame (wait for more).
     /// Throws on a length past the limit.
-    public static func decode(_ buffer: inout Data) throws(ProtocolError) -> [Data] {
+    /// `limit`: the largest payload taken (a connection not yet past its handshake takes a few KiB).
+    public static func decode(_ buffer: inout Data, limit: Int = maximumPayload) throws(ProtocolError) -> [Data] {
         var frames: [Data] = []
         while buffer.count >= 4 {
             let start = buffer.startIndex
             let length = buffer[start..<(start + 4)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-            guard length <= maximumPayload else { throw .oversized(length: length, limit: maximumPayload) }
+            guard length <= limit else { throw .oversized(length: length, limit: limit) }
             guard buffer.count >= 4 + length else { break }
             frames.append(Data(buffer[(start + 4)..<(start + 4 + length)]))
             buffer = Data(buffer[(start + 4 + length)...])

@@ -23,8 +23,7 @@ public enum BrowserWorker {
             say("poolfault: browser process \(spec.browser): cannot hold the death watch's mutex\n")
             _exit(3)
         }
-        let token = ProcessInfo.processInfo.environment[WorkerSpec.tokenVariable] ?? ""
-        unsetenv(WorkerSpec.tokenVariable)
+        let token = readToken(spec.tokenDescriptor)
         do {
             let process = try WorkerProcess(spec: spec, token: token, mainStart: mainStart)
             process.serve()
@@ -36,7 +35,7 @@ public enum BrowserWorker {
 }
 
 /// The worker's state: its contexts, their sockets, and what each first welcome reports.
-final class WorkerProcess: @unchecked Sendable {  // immutable after init, except `startup` under `lock`
+final class WorkerProcess: @unchecked Sendable {  // immutable after init, except `startup` and `open` under `lock`
     let spec: WorkerSpec
     let token: String
     let instance: VulkanInstance
@@ -133,6 +132,11 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         while true { pause() }
     }
 
+    /// Connections served at once per context: the pool needs one (a reconnect replaces it);
+    /// a peer opening more (without the token, say) gets them closed, not a thread each.
+    static let connectionLimit = 8
+    private var open: [String: Int] = [:]
+
     private func acceptLoop(_ context: WorkerContext, _ listener: Int32) {
         while true {
             let fd = accept(listener, nil, nil)  // Connection sets close-on-exec (this process spawns nothing)
@@ -141,7 +145,19 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
                 say("poolfault: browser process \(spec.browser): accept on \(context.name)'s socket failed: \(String(cString: strerror(errno)))\n")
                 return
             }
-            let thread = Thread { [self] in serve(Connection(fd: fd), context) }
+            let admitted = lock.withLock { () -> Bool in
+                guard open[context.name, default: 0] < Self.connectionLimit else { return false }
+                open[context.name, default: 0] += 1
+                return true
+            }
+            guard admitted else {
+                Glibc.close(fd)
+                continue
+            }
+            let thread = Thread { [self] in
+                serve(Connection(fd: fd), context)
+                lock.withLock { open[context.name, default: 1] -= 1 }
+            }
             thread.name = "serve \(context.name)"
             thread.start()
         }
@@ -184,6 +200,20 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
             }
         }
     }
+}
+
+/// The run's token from its pipe (a few dozen bytes; the pool closed its end), then the pipe closed.
+func readToken(_ fd: Int32) -> String {
+    guard fd >= 0 else { return "" }
+    var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 256)
+    while bytes.count < 4096 {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        bytes += chunk[0..<n]
+    }
+    close(fd)
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// One line on stderr (inherited from the pool, so it shows in the pool's log).

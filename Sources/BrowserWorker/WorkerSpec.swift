@@ -4,7 +4,8 @@ import TransformerGPU
 import VulkanCompute
 
 /// Everything a browser process needs to start, from the pool: passed as JSON on its command
-/// line (nothing secret; the run's token travels in the environment, see `tokenVariable`).
+/// line (nothing secret: the run's token comes through a pipe, `tokenDescriptor`, so it is in
+/// neither the command line nor /proc/<pid>/environ).
 public struct WorkerSpec: Codable, Sendable, Equatable {
     /// The browser ("chrome") and the contexts it hosts ("chrome", "chrome-2"), in order.
     public var browser: String
@@ -42,8 +43,8 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     /// The silent-corruption checks its contexts run on their devices (checksums, scrubbing).
     public var integrity: IntegrityChecks
 
-    /// The environment variable carrying the run's token to the worker (removed once read).
-    public static let tokenVariable = "POOLFAULT_WORKER_TOKEN"
+    /// The read end of a pipe holding the run's token (the worker reads it to the end and closes it).
+    public var tokenDescriptor: Int32 = -1
 
     public init(browser: String, contexts: [String], sharedDevice: Bool, config: ModelConfig, weightsPath: String,
                 weightsDirectory: Bool, weightsLabel: String, deviceIndex: Int?, deviceName: String?, requireGPU: Bool,

@@ -344,6 +344,14 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         }
     }
 
+    /// browser_freeze (process isolation only): its browser's process stopped.
+    func freeze() throws -> String {
+        guard let remote = lock.withLock({ engine as? RemoteEngine }) else {
+            throw PoolError.unknownTarget("browser_freeze needs process isolation: \(name) runs in this process")
+        }
+        return remote.freeze()
+    }
+
     /// gpu_hang (process isolation only): a dispatch that never finishes on this context's queue.
     func hang() throws -> String {
         guard let remote = lock.withLock({ engine as? RemoteEngine }) else {

@@ -54,7 +54,7 @@ public enum FaultInjector {
             if let start = part.start, let first = pool.events.first("noticed", on: hit, atOrAfter: start) {
                 part.detectionSeconds = first.t - start
             }
-            if part.kind == .gpuHang, let start = part.start, let context = hit.first,
+            if part.kind.needsProcess, let start = part.start, let context = hit.first,
                let browser = pool.context(named: context)?.browser {
                 part.watchdogSeconds = pool.hosts[browser]?.watchdogWait(atOrAfter: start)
             }
@@ -127,6 +127,12 @@ public enum FaultInjector {
             let pids = Array(Set(siblings.compactMap(\.pid))).sorted()
             return record(siblings.map(\.name), siblings.map { $0.crash() }, simulated: !real,
                           mechanism: real ? "SIGKILL" : "vkDestroyDevice", pids: real ? pids : nil)
+        case .browserFreeze:
+            let siblings = pool.contexts.filter { $0.browser == context.browser && $0.backend == .webgpu }
+            let pids = Array(Set(siblings.compactMap(\.pid))).sorted()
+            return record(siblings.map(\.name), [try context.freeze()], simulated: false,
+                          mechanism: "SIGSTOP (alive, answering nothing; found by the \(String(format: "%.3g", pool.configuration.watchdog.seconds)) s watchdog)",
+                          pids: pids)
         case .gpuHang:
             return record([context.name], [try context.hang()], simulated: false,
                           mechanism: "hung dispatch (detected by the \(String(format: "%.3g", pool.configuration.watchdog.seconds)) s watchdog)", pids: pid)

@@ -12,6 +12,13 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     /// checks (the CPU reference, checksums, scrubbing) must catch it before a wrong answer
     /// leaves the pool.
     case silentCorruption = "silent_corruption"
+    /// The browser's process is stopped (SIGSTOP): alive, holding its devices, answering
+    /// nothing. Process isolation only; found by the watchdog, killed and respawned.
+    case browserFreeze = "browser_freeze"
+
+    /// Faults only a browser process can suffer: a hung queue or a stopped process is reclaimed
+    /// by killing the process.
+    public var needsProcess: Bool { self == .gpuHang || self == .browserFreeze }
 
     /// The original tool's four scenarios: the default set.
     public static let original: [FaultKind] = [.connectionLost, .componentFailure, .browserCrash, .multipleFailures]

@@ -41,9 +41,12 @@ extension PoolConfiguration {
             guard entries.count >= 2 else {
                 return "\(kind.rawValue) needs a second context to fail over to: add a browser to --browsers"
             }
-        case .browserCrash, .gpuHang:
+        case .browserCrash, .gpuHang, .browserFreeze:
             if kind == .gpuHang && isolation == .thread {
                 return "gpu_hang needs --isolation process: a hung queue cannot be reclaimed inside one process (its device cannot even be destroyed), so recovery must kill the browser's process"
+            }
+            if kind == .browserFreeze && isolation == .thread {
+                return "browser_freeze needs --isolation process: it stops a browser's process (SIGSTOP), and in thread isolation there is none"
             }
             // A crash (or a hang, whose recovery kills the process) takes every context of the browser down.
             let crashable = victim.map { [$0.browser] } ?? Array(gpuBrowsers)

@@ -89,6 +89,6 @@ enum EnvironmentKnobs {
     }
 
     static func checkAll(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        for check in VulkanKnobs.checks + GPUKnobs.checks + [logLevel.check] { try check(environment) }
+        for check in VulkanKnobs.checks + GPUKnobs.checks + CPUKnobs.checks + [logLevel.check] { try check(environment) }
     }
 }

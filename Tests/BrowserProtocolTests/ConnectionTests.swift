@@ -56,12 +56,84 @@ import Testing
         }
     }
 
+    // Test that sending a frame far larger than the socket's buffer to a peer that reads nothing
+    // (a stopped process) ends at the deadline: a blocking write would wait for ever.
+    @Test func aLargeSendToAPeerThatReadsNothingEndsAtItsDeadline() throws {
+        let (pool, peer) = try Self.pair()
+        let outcome = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var error: ConnectionError?
+        let sender = Thread {
+            do throws(ConnectionError) {
+                try pool.send(.note(id: 1, text: String(repeating: "x", count: 8 << 20)), deadline: .milliseconds(200))
+            } catch let e { error = e }
+            outcome.signal()
+        }
+        sender.start()
+        if outcome.wait(timeout: .now() + 60) == .timedOut {
+            Issue.record("the send outlived its 0.2 s deadline by a minute")
+            peer.close()  // frees the sender
+            outcome.wait()
+        }
+        #expect(error == .deadline(stage: "send", seconds: 0.2), "\(String(describing: error))")
+        // Watched, the same send ends as soon as the watcher says the peer is frozen.
+        let (pool2, peer2) = try Self.pair()
+        defer { withExtendedLifetime(peer2) {} }
+        #expect(throws: ConnectionError.stalled("frozen")) {
+            try pool2.send(.note(id: 1, text: String(repeating: "x", count: 8 << 20)), deadline: .seconds(3600), slice: .milliseconds(10)) { "frozen" }
+        }
+    }
+
     // Test that a shut-down connection fails both ways at once (a lost connection).
     @Test func aShutDownConnectionFailsAtOnce() throws {
         let (pool, worker) = try Self.pair()
         pool.shutDown()
         #expect(throws: ConnectionError.self) { _ = try worker.receive(deadline: .seconds(30)) }
         #expect(throws: ConnectionError.self) { _ = try pool.receive(deadline: .seconds(30)) }
+    }
+
+    // Test that before the handshake a peer cannot declare a frame past the hello's limit (the
+    // worker would otherwise buffer up to the full frame limit for anyone who can connect),
+    // and that after it the full limit applies again.
+    @Test func anUnprovenPeerCannotDeclareALargeFrame() throws {
+        let (pool, worker) = try Self.pair()
+        let header: [UInt8] = [UInt8(truncatingIfNeeded: Handshake.helloLimit + 1), UInt8(truncatingIfNeeded: (Handshake.helloLimit + 1) >> 8), 0, 0]
+        _ = header.withUnsafeBytes { send(pool.rawDescriptorForTests, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        #expect(throws: ConnectionError.protocolViolation(.oversized(length: Handshake.helloLimit + 1, limit: Handshake.helloLimit))) {
+            try Handshake.accept(worker, token: "secret", welcome: Self.welcome, deadline: .seconds(30))
+        }
+        // A proven peer may send frames far past the hello's limit.
+        let (pool2, worker2) = try Self.pair()
+        let serving = Thread {
+            try? Handshake.accept(worker2, token: "secret", welcome: Self.welcome, deadline: .seconds(30))
+            if case let .heartbeat(id, _)? = try? worker2.receive(deadline: .seconds(30)) {
+                try? worker2.send(.note(id: id, text: String(repeating: "x", count: 3 * Handshake.helloLimit)), deadline: .seconds(30))
+            }
+        }
+        serving.start()
+        _ = try Handshake.greet(pool2, token: "secret", deadline: .seconds(30))
+        let reply = try pool2.request(.heartbeat(id: 4, deadlineMicros: 1000), deadline: .seconds(30))
+        #expect(reply == .note(id: 4, text: String(repeating: "x", count: 3 * Handshake.helloLimit)))
+        #expect(worker2.frameLimit == Frame.maximumPayload)
+    }
+
+    // Test that a watched request ends as `.stalled` with the watcher's reason as soon as the
+    // watcher gives one (not at the deadline), and runs to its deadline while the watcher sees life.
+    @Test func aStalledPeerEndsTheWaitWithTheWatchersReason() throws {
+        let (pool, peer) = try Self.pair()
+        defer { withExtendedLifetime(peer) {} }  // open and silent: a peer that answers nothing
+        var asked = 0
+        #expect(throws: ConnectionError.stalled("frozen")) {
+            _ = try pool.request(.heartbeat(id: 1, deadlineMicros: 0), deadline: .seconds(3600), slice: .milliseconds(10)) {
+                asked += 1
+                return asked >= 3 ? "frozen" : nil
+            }
+        }
+        #expect(asked == 3)
+        let (pool2, peer2) = try Self.pair()
+        defer { withExtendedLifetime(peer2) {} }
+        #expect(throws: ConnectionError.deadline(stage: "receive", seconds: 0.1)) {
+            _ = try pool2.request(.heartbeat(id: 1, deadlineMicros: 0), deadline: .milliseconds(100), slice: .milliseconds(10)) { nil }
+        }
     }
 
     // Test that garbage (seeded random frames, oversized lengths, truncated frames) closes the

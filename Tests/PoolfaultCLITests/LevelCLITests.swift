@@ -30,8 +30,8 @@ import Testing
     }
 }
 
-/// `--level long` end to end (reduced model): medium's fifteen scenarios, then the soak and the
-/// crash cycles, each a check with its own JUnit testcase.
+/// `--level long` end to end (reduced model): medium's twenty-one scenarios (seven kinds × three
+/// strategies), then the soak and the crash cycles, each a check with its own JUnit testcase.
 @Suite(.serialized) struct LongLevelCLITests {
     @Test func longRunsItsChecks() throws {
         let dir = RunCLITests.tempDir("long"), junit = dir + "/junit.xml"
@@ -48,6 +48,6 @@ import Testing
         #expect(cycles["cycles"] == "100" && cycles["processes_left_behind"] == "0")
         #expect((report["summary"] as? [String: Any])?["failed_checks"] as? [String] == [])
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
-        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 20, "18 scenarios and 2 checks")
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 23, "21 scenarios and 2 checks")
     }
 }

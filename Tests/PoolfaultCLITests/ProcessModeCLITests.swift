@@ -24,7 +24,7 @@ import Testing
         let r = try CLIRunner.run(model + ["--scenario", "all", "--recovery-strategy", strategy, "--output-dir", dir, "--no-html",
                                            "--watchdog", "1", "--validate", "--color", "never"])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
-        #expect(r.stdout.contains("Scenarios: 6/6 successful"))
+        #expect(r.stdout.contains("Scenarios: 7/7 successful"))
         #expect(!r.stderr.contains("validation:"))
         let report = try Self.report(in: dir)
         let info = try #require(report["test_info"] as? [String: Any])
@@ -38,8 +38,8 @@ import Testing
 
         // Every scenario starts fresh browser processes, and says which.
         let processes = scenarios.values.compactMap { $0["processes"] as? [String: Int] }
-        #expect(processes.count == 6 && processes.allSatisfy { $0.count == 3 })
-        #expect(Set(processes.flatMap(\.values)).count == 18, "no pid shared between scenarios")
+        #expect(processes.count == 7 && processes.allSatisfy { $0.count == 3 })
+        #expect(Set(processes.flatMap(\.values)).count == 21, "no pid shared between scenarios")
 
         let lost = try fault("connection_lost")
         let lostTarget = try #require((lost["targets"] as? [String])?.first)
@@ -67,10 +67,18 @@ import Testing
         #expect((hang["detection_seconds"] as? Double ?? 0) >= 1, "the watchdog fires no sooner than its deadline")
         #expect((hang["exit_status"] as? [String])?.first?.contains("signal 9") == true, "the watchdog killed the process")
         #expect(try fault("component_failure")["simulated"] as? Bool == true, "still a deliberate teardown, and said so")
+
+        let freeze = try fault("browser_freeze")
+        #expect(freeze["simulated"] as? Bool == false && (freeze["mechanism"] as? String)?.contains("SIGSTOP") == true, "\(freeze)")
+        #expect((freeze["detection_seconds"] as? Double ?? 0) >= 1, "the watchdog fires no sooner than its deadline")
+        #expect((freeze["exit_status"] as? [String])?.first?.contains("signal 9") == true, "the watchdog killed the stopped process")
+        if strategy != "simple" {
+            #expect(try recovery("browser_freeze")["contexts_rebuilt"] as? [String] == freeze["targets"] as? [String])
+        }
     }
 
     // Test that SIGINT during a run ends every browser process within 2 s, writes a valid report
-    // of the scenarios finished so far marked interrupted, and exits 130.
+    // of the scenarios finished so far marked interrupted (and not successful), and exits 130.
     @Test func sigintEndsEveryBrowserAndKeepsTheReport() throws {
         let dir = Self.tempDir("sigint")
         let process = Process()
@@ -112,6 +120,8 @@ import Testing
         #expect((info["interrupted"] as? String)?.hasPrefix("SIGINT during") == true, "\(info)")
         let scenarios = try #require(report["scenarios"] as? [String: Any])
         #expect(!scenarios.isEmpty, "the finished scenarios are reported")
+        let summary = try #require(report["summary"] as? [String: Any])
+        #expect(summary["overall_success"] as? Bool == false, "an interrupted run does not pass, whatever it finished")
         let stderr = (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? ""
         #expect(stderr.contains("SIGINT: ended"), "\(stderr)")
     }

@@ -29,7 +29,28 @@ public enum FleetMerge {
             }
             files += found.sorted { $0.path < $1.path }
         }
-        return files
+        return unique(files)
+    }
+
+    /// The same file named twice (a path and the directory that holds it) is one report.
+    static func unique(_ files: [URL]) -> [URL] {
+        var seen = Set<String>()
+        return files.filter { seen.insert($0.resolvingSymlinksInPath().standardizedFileURL.path).inserted }
+    }
+
+    /// Reports with the same content (a copy of one report under another name) count once; the
+    /// copies are named so the merge can say so.
+    public static func distinct(_ reports: [NodeReport]) -> (reports: [NodeReport], duplicates: [String]) {
+        var seen: [String: String] = [:], kept: [NodeReport] = [], duplicates: [String] = []
+        for r in reports {
+            if let first = seen[r.digest] {
+                duplicates.append("\(r.file) (the same report as \(first))")
+            } else {
+                seen[r.digest] = r.file
+                kept.append(r)
+            }
+        }
+        return (kept, duplicates)
     }
 
     /// Reads every file; throws, naming every file it could not read, if any.
@@ -104,12 +125,14 @@ public enum FleetMerge {
         }
         let failed = nodes.filter { !$0.pass }.map(\.node)
         let missing = expectNodes.map { max(0, $0 - nodes.count) } ?? 0
-        let summary = FleetReport.Summary(pass: !nodes.isEmpty && failed.isEmpty && missing == 0, nodes: nodes.count, expectedNodes: expectNodes,
+        let extra = expectNodes.map { max(0, nodes.count - $0) } ?? 0
+        var summary = FleetReport.Summary(pass: !nodes.isEmpty && failed.isEmpty && missing == 0, nodes: nodes.count, expectedNodes: expectNodes,
                                           missingNodes: missing, nodesPassed: nodes.count - failed.count,
                                           failedNodes: failed, reports: reports.count,
                                           softwareVulkanNodes: nodes.filter(\.softwareVulkan).map(\.node),
                                           outlierNodes: Array(Set(outliers.map(\.node))).sorted(),
                                           silentCorruptionNodes: nodes.filter { ($0.silentCorruption?.unplanned ?? 0) > 0 || ($0.silentCorruption?.wrongServed ?? 0) > 0 }.map(\.node))
+        summary.unexpectedNodes = extra > 0 ? extra : nil
         return FleetReport(mergedAt: mergedAt, outlierFactor: outlierFactor, requireGPU: requireGPU, summary: summary,
                            nodes: nodes, latency: latency, outliers: outliers)
     }

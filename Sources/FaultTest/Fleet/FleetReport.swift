@@ -36,6 +36,11 @@ public struct FleetReport: Codable, Sendable {
         /// Nodes where a check caught silent corruption nobody injected, or a wrong answer was
         /// served (fleet schema 1.1): the nodes to look at first.
         public var silentCorruptionNodes: [String]?
+        /// More nodes reported than `--expect-nodes` said (fleet schema 1.1): said, not failed
+        /// (the merge may have been pointed at more than one fleet's reports).
+        public var unexpectedNodes: Int?
+        /// Reports named twice or copied under another name, counted once (fleet schema 1.1).
+        public var duplicateReports: [String]?
     }
 
     public struct Node: Codable, Sendable {

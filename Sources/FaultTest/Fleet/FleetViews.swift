@@ -63,6 +63,8 @@ public enum FleetViews {
             out.append("SOFTWARE VULKAN (proves nothing about a GPU): \(s.softwareVulkanNodes.joined(separator: ", "))")
         }
         if s.missingNodes > 0 { out.append("MISSING: \(s.missingNodes) of the \(s.expectedNodes ?? 0) expected nodes sent no report") }
+        if let extra = s.unexpectedNodes { out.append("UNEXPECTED: \(extra) node\(extra == 1 ? "" : "s") more than the \(s.expectedNodes ?? 0) expected reported") }
+        if let copies = s.duplicateReports { out.append("DUPLICATES (counted once): " + copies.joined(separator: "; ")) }
         out += [rule, "Nodes: \(s.nodes) · passed \(s.nodesPassed) · failed \(s.failedNodes.count)"
                 + (s.failedNodes.isEmpty ? "" : " (\(s.failedNodes.joined(separator: ", ")))")
                 + (s.expectedNodes.map { " · expected \($0)" } ?? ""),

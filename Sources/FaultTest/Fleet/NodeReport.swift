@@ -25,6 +25,8 @@ public struct NodeReport: Sendable {
     public var softwareVulkan: Bool
     /// Silent corruption the report saw (run schema 1.6, soak 1.2; zero before).
     public var corruption = SilentCorruptionCount()
+    /// The file's content digest (duplicates count once).
+    public var digest = ""
 
     public var node: String { host?.node ?? "unknown host (\((file as NSString).lastPathComponent))" }
 }
@@ -37,6 +39,17 @@ public struct NodeReportError: Error, CustomStringConvertible {
 }
 
 extension NodeReport {
+    /// The most a report file may be: a node's run report is kilobytes to a few megabytes (every
+    /// event of a --repeat 1000 run fits), so anything near this is not one.
+    public static let maximumSize = 256 << 20
+
+    /// FNV-1a over the bytes, 64 bits: equal reports, equal digests (a copy under another name).
+    static func digest(_ data: Data) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in data { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(format: "%016llx", hash)
+    }
+
     /// The tools whose reports merge, by the major schema version this poolfault reads.
     static let majors: [String: String] = ["poolfault run": "1", "poolfault soak": "1", "poolfault bench recovery": "1"]
     public static let fleetTool = "poolfault report merge"
@@ -47,6 +60,10 @@ extension NodeReport {
         let file = url.path
         func fail(_ reason: String) -> NodeReportError { NodeReportError(file: file, reason: reason) }
         let data: Data
+        var info = stat()
+        if stat(file, &info) == 0, Int(info.st_size) > maximumSize {
+            throw fail("is \(info.st_size) bytes, more than the \(maximumSize >> 20) MiB a report may be: refused unread")
+        }
         do { data = try Data(contentsOf: url) } catch { throw fail("cannot read it (\(error.localizedDescription))") }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
@@ -119,6 +136,7 @@ extension NodeReport {
             report.reasons.append("silent corruption caught \(report.corruption.unplanned) time(s) with none injected: suspect hardware")
         }
         if !report.pass && report.reasons.isEmpty { report.reasons = ["failed (the report gives no reason)"] }
+        report.digest = Self.digest(data)
         return report
     }
 

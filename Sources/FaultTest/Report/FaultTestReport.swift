@@ -286,6 +286,7 @@ public enum ScenarioDescriptions {
         case .multipleFailures: return "Multiple simultaneous failures scenario"
         case .gpuHang: return "GPU hang scenario (a dispatch that never returns)"
         case .silentCorruption: return "Silent data corruption scenario (wrong weights in device memory, no error)"
+        case .browserFreeze: return "Frozen browser scenario (the process stopped: alive, answering nothing)"
         }
     }
 }

@@ -68,6 +68,8 @@ public struct SoakResult: Sendable {
     public var scrubSeconds = 0.0
     /// Set when a signal stopped the soak early (`RunStop`): which, and when.
     public var interrupted: String?
+    /// Contexts not serving when the soak ended, with their state (a pool that ends degraded does not pass).
+    public var degradedAtEnd: [String: String] = [:]
 }
 
 /// Runs a soak on one pool: `clients` threads send seeded requests without pause, each checked
@@ -160,11 +162,38 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
             seenUnplanned = unplanned.count
             return recoveries
         }
+        /// Contexts down that a recovery has already dealt with (a failed one, or simple's choice
+        /// to leave a crashed browser down): not new damage.
+        var acknowledged: Set<String> = [], acknowledgedAt = pool.events.now
+        func broken() -> [BrowserContext] {
+            pool.contexts.filter { $0.backend == .webgpu && ($0.state == .crashed || $0.state == .disconnected) }
+        }
+        func acknowledge() {
+            acknowledged = Set(broken().map(\.name))
+            acknowledgedAt = pool.events.now
+        }
+        /// A context broken with no planned fault in progress and no unplanned exit to explain
+        /// it — a browser the watchdog found frozen or hung and killed, on its own — is recovered
+        /// at once and reported as unplanned, like an outside kill.
+        func handleUnplannedDamage() {
+            let damaged = broken().filter { !acknowledged.contains($0.name) }
+            guard !damaged.isEmpty else { return }
+            let names = Set(damaged.map(\.name))
+            let watchdog = pool.events.events.last { $0.kind == "watchdog" && $0.t >= acknowledgedAt && names.contains($0.context ?? "") }
+            let cause = watchdog?.detail ?? damaged.map { "\($0.name) \($0.state.rawValue)" }.joined(separator: ", ")
+            let r = pool.recover(using: plan.strategy)
+            acknowledge()
+            faults.append(SoakFault(kind: watchdog != nil ? "unplanned_hang" : "unplanned_loss", targets: names.sorted(), planned: false,
+                                    struck: (watchdog?.t ?? pool.events.now) - pool.events.offset(of: began), detectionSeconds: nil,
+                                    recoverySeconds: r.duration, recovered: r.success,
+                                    message: "\(cause) (unplanned: not caused by poolfault); \(r.message)"))
+        }
         while true {
             let now = (ContinuousClock.now - began).seconds
             if plan.requests == nil, now >= plan.duration.seconds { break }
             if isStopping || RunStop.requested != nil { break }
-            handleUnplanned()
+            if !handleUnplanned().isEmpty { acknowledge() }
+            handleUnplannedDamage()
             record(corruption.settle(strategy: plan.strategy))
             if now >= nextScrub {
                 let pass = pool.scrub()
@@ -196,6 +225,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                     // A death's waitpid can trail the recovery it broke: let the reaper say whether one was unplanned.
                     if !r.success { pool.awaitEndingsReported(within: .seconds(2)) }
                     let overtaking = r.success ? [] : handleUnplanned()
+                    acknowledge()
                     if !overtaking.isEmpty, overtaking.allSatisfy(\.success) {
                         recovered = true
                         seconds += overtaking.reduce(0) { $0 + $1.duration }
@@ -209,6 +239,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                     // connection closed on a missed deadline): the strategy repairs whatever it
                     // finds, so the next fault strikes a whole pool.
                     let r = pool.recover(using: plan.strategy)
+                    acknowledge()
                     faults.append(SoakFault(kind: kind.rawValue, targets: [], planned: true, struck: struck, detectionSeconds: nil,
                                             recoverySeconds: r.duration, recovered: false,
                                             message: "could not inject: \(error); the pool afterwards: \(r.message)"))
@@ -233,6 +264,11 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         }
         var result = SoakResult(requests: lock.withLock { requests }, faults: faults, seconds: seconds)
         result.interrupted = stopped.map { String(format: "%@ after %.1f s", $0, seconds) }
+        // Simple leaves a crashed browser down by design: that is its degradation, not the pool's.
+        let leftDown = plan.strategy == .simple ? acknowledged : []
+        result.degradedAtEnd = Dictionary(uniqueKeysWithValues: pool.contexts
+            .filter { $0.backend == .webgpu && $0.state != .ready && !($0.state == .crashed && leftDown.contains($0.name)) }
+            .map { ($0.name, $0.state.rawValue) })
         result.detections = pool.corruptionDetections
         result.scrubs = scrubs
         result.scrubSeconds = scrubSeconds

@@ -42,11 +42,12 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
 
     var process: BrowserProcess? { lock.withLock { current } }
 
-    /// The watchdog killed this browser's process: a request to `context` waited `waited` s.
-    func recordWatchdog(context: String, waited: Double, pid: Int32) {
+    /// The watchdog killed this browser's process: a request to `context` waited `waited` s,
+    /// or the process was frozen (`why`).
+    func recordWatchdog(context: String, waited: Double, pid: Int32, why: String) {
         let t = log.now
         lock.withLock { firings.append((t, waited)) }
-        log.record("watchdog", context: context, String(format: "no answer after %.3f s: SIGKILL to pid %d", waited, pid))
+        log.record("watchdog", context: context, "\(why): SIGKILL to pid \(pid)")
     }
 
     /// How long the first request the watchdog gave up on at or after `t` had waited.
@@ -85,7 +86,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         let home = configuration.browserDevices[browser].flatMap {
             environment.physicalDevices.indices.contains($0) ? environment.physicalDevices[$0] : nil
         }
-        let spec = WorkerSpec(browser: browser, contexts: contexts, sharedDevice: configuration.contextMode == .queue,
+        var spec = WorkerSpec(browser: browser, contexts: contexts, sharedDevice: configuration.contextMode == .queue,
                               config: environment.config, weightsPath: SharedWeightFile.path(descriptor: 3), weightsDirectory: false,
                               weightsLabel: "\(environment.weights.source)", deviceIndex: index, deviceName: name,
                               requireGPU: selection.requireGPU, stagedUploads: environment.stagedUploads,
@@ -93,11 +94,19 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
                               spirvCachePath: directory.spirvCachePath, validationPath: directory.validationPath,
                               crashOnStart: crashOnStart, deviceUUID: deviceUUID ?? home?.deviceUUID,
                               integrity: configuration.integrity)
+        // The token through a pipe, never the environment (which /proc/<pid>/environ shows for life).
+        var tokenPipe: [Int32] = [-1, -1]
+        guard pipe(&tokenPipe) == 0 else { throw PoolError.isolation("pipe for the run's token: \(String(cString: strerror(errno)))") }
+        for fd in tokenPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        defer { close(tokenPipe[0]) }
+        let written = Array(directory.token.utf8).withUnsafeBytes { write(tokenPipe[1], $0.baseAddress, $0.count) }
+        close(tokenPipe[1])
+        guard written == directory.token.utf8.count else { throw PoolError.isolation("could not hand the run's token to the browser process") }
+        spec.tokenDescriptor = Int32(5 + contexts.count)
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
-        var env = ProcessInfo.processInfo.environment
-        env[WorkerSpec.tokenVariable] = directory.token
+        let env = ProcessInfo.processInfo.environment
         let descriptors = [(shared.readOnlyDescriptor, Int32(3)), (watch.descriptor, Int32(4))]
-            + listeners.enumerated().map { ($0.element, Int32(5 + $0.offset)) }
+            + listeners.enumerated().map { ($0.element, Int32(5 + $0.offset)) } + [(tokenPipe[0], spec.tokenDescriptor)]
         let pid = try ProcessSpawner.shared.spawn(.init(executable: executable, arguments: ["worker", "--spec", json],
                                                         environment: env, descriptors: descriptors))
         watch.closeDescriptor()  // the child has its copy; the mapping stays
@@ -121,7 +130,10 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
     /// A new connection to `context`'s socket (the worker accepts when it is ready).
     func dial(_ context: String) throws -> Connection {
         let path = directory.socketPath(context)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        // Non-blocking, so that no call on it can wait past its deadline: a connect to a browser
+        // that stopped accepting fails at once (EAGAIN) instead of waiting for room in its backlog;
+        // Connection polls before every read and write.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw PoolError.isolation("socket(): \(String(cString: strerror(errno)))") }
         guard Self.withAddress(path, { connect(fd, $0, $1) }) == 0 else {
             let code = errno

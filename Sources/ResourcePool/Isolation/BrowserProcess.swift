@@ -144,6 +144,15 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
         }
     }
 
+    /// browser_freeze: SIGSTOP through the pidfd. The process lives but runs nothing and answers
+    /// nothing; its end (the watchdog's SIGKILL, which a stopped process still takes) comes later.
+    func freeze() {
+        condition.withLock {
+            guard ending == nil else { return }
+            if pidfd >= 0 { _ = pf_pidfd_send_signal(pidfd, SIGSTOP) } else { _ = Glibc.kill(pid, SIGSTOP) }
+        }
+    }
+
     /// Waits until the process has been reaped, at most `timeout`. Returns how it ended.
     @discardableResult
     func waitForExit(timeout: Duration) -> Ending? {

@@ -41,7 +41,8 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
         self.token = token
         self.watchdog = watchdog
         self.startDeadline = startDeadline
-        let (connection, welcome) = try Self.handshake(context, host: host, process: process, token: token, deadline: startDeadline)
+        let (connection, welcome) = try Self.handshake(context, host: host, process: process, token: token, deadline: startDeadline,
+                                                       watchdog: watchdog)
         guard case let .welcome(_, pid, _, device, uuid, serial, steps, compute) = welcome, pid == process.pid else {
             connection.close()
             throw VulkanError.deviceLost("\(context): the welcome did not come from pid \(process.pid)")
@@ -58,14 +59,31 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
     /// The worker's start steps (empty unless this connection was the context's first).
     let startupSteps: [WireStep]
 
+    /// The start can take long (lavapipe compiles the pipelines cold), so it has no short
+    /// deadline: a process that stops making progress for the watchdog's time is frozen, and
+    /// is killed as a hung one is.
     private static func handshake(_ context: String, host: BrowserHost, process: BrowserProcess, token: String,
-                                  deadline: Duration) throws -> (Connection, Message) {
+                                  deadline: Duration, watchdog: Duration) throws -> (Connection, Message) {
+        let liveness = ProcessLiveness(pid: process.pid, threshold: watchdog)
         do {
             let connection = try host.dial(context)
-            return (connection, try Handshake.greet(connection, token: token, deadline: deadline))
+            return (connection, try Handshake.greet(connection, token: token, deadline: deadline, slice: Self.slice(watchdog),
+                                                    alive: liveness.check))
         } catch let error as ConnectionError {
+            if case .stalled(let why) = error { throw Self.frozen(process, host: host, context: context, why, stage: "start") }
             throw Self.loss(error, process: process, context: context, stage: "connect")
         }
+    }
+
+    /// How often a long wait looks at the process.
+    static func slice(_ watchdog: Duration) -> Duration { max(.milliseconds(20), min(watchdog / 4, .milliseconds(250))) }
+
+    /// A frozen process is killed (it can be reclaimed no other way) and the context counts as crashed.
+    static func frozen(_ process: BrowserProcess, host: BrowserHost, context: String, _ why: String, stage: String) -> VulkanError {
+        process.kill(SIGKILL, reason: "watchdog: \(why)")
+        host.recordWatchdog(context: context, waited: 0, pid: process.pid, why: why)
+        _ = process.waitUntilExited(within: 2000)
+        return .deviceLost("watchdog: \(context) froze during \(stage): \(why); browser process pid \(process.pid) killed")
     }
 
     var pid: Int32 { process.pid }
@@ -120,7 +138,8 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
 
     func reconnect() throws -> String {
         guard !process.hasExited else { throw VulkanError.deviceLost("\(name): browser process pid \(process.pid) \(process.exit?.description ?? "has ended")") }
-        let (connection, welcome) = try Self.handshake(name, host: host, process: process, token: token, deadline: startDeadline)
+        let (connection, welcome) = try Self.handshake(name, host: host, process: process, token: token, deadline: startDeadline,
+                                                       watchdog: watchdog)
         guard case let .welcome(_, pid, _, _, _, serial, _, _) = welcome, pid == process.pid, Int(serial) == deviceSerial else {
             connection.close()
             throw VulkanError.deviceLost("\(name): reconnected to a different process or device")
@@ -171,6 +190,13 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
         return record
     }
 
+    /// browser_freeze: SIGSTOP to the browser's process: it lives, holds its devices, answers nothing.
+    func freeze() -> String {
+        guard !process.hasExited else { return "\(name): browser process pid \(process.pid) already ended" }
+        process.freeze()
+        return "SIGSTOP to \(process.browser)'s process (pid \(process.pid)): alive, answering nothing"
+    }
+
     /// gpu_hang: the process starts a dispatch that never finishes on this context's queue.
     /// Fault control does work (building the hang's kernel): it is held to the start deadline,
     /// not the watchdog, which would take the slow build for the hang itself.
@@ -200,14 +226,20 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
             }
             let reply: Message
             let sent = ContinuousClock.now
+            // A watched request is held to the watchdog itself; a long one (a shard's first run,
+            // a load, a scrub) is watched for progress instead.
+            let liveness = watched ? nil : ProcessLiveness(pid: process.pid, threshold: watchdog)
             do throws(ConnectionError) {
-                reply = try connection.request(make(id), deadline: deadline)
+                reply = try connection.request(make(id), deadline: deadline, slice: liveness.map { _ in Self.slice(watchdog) },
+                                               alive: liveness.map { l in { l.check() } })
             } catch {
                 lock.withLock { if self.connection === connection { self.connection = nil } }
                 connection.close()
+                if case .stalled(let why) = error { throw Self.frozen(process, host: host, context: name, why, stage: "a request") }
                 if case .deadline = error, watched {
                     process.kill(SIGKILL, reason: "watchdog: \(name) did not answer within \(String(format: "%.3f", deadline.seconds)) s")
-                    host.recordWatchdog(context: name, waited: (ContinuousClock.now - sent).seconds, pid: process.pid)
+                    host.recordWatchdog(context: name, waited: (ContinuousClock.now - sent).seconds, pid: process.pid,
+                                        why: String(format: "no answer after %.3f s", (ContinuousClock.now - sent).seconds))
                     // Known dead before the error moves on: the context is crashed, not disconnected.
                     _ = process.waitUntilExited(within: 2000)
                     throw VulkanError.deviceLost(String(format: "watchdog: %@ did not answer within %.3f s; browser process pid %d killed",

@@ -16,8 +16,8 @@ final class RunDirectory: @unchecked Sendable {  // immutable after init
     /// socket paths there would pass the limit, /tmp (its own private directory all the same).
     /// Throws, naming the fix, when neither can be used: the environment's fault, not the
     /// hardware's, so no scenario runs (and no node is drained for it).
-    static func base(longestContext: String) throws -> (path: String, note: String?) {
-        let asked = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 }
+    static func base(longestContext: String, tmpdir: String? = ProcessInfo.processInfo.environment["TMPDIR"]) throws -> (path: String, note: String?) {
+        let asked = tmpdir.flatMap { $0.isEmpty ? nil : $0 }
         let candidate = asked ?? "/tmp"
         if let problem = usability(candidate) {
             throw PoolError.environment("TMPDIR=\(candidate) \(problem): set TMPDIR to a writable directory (or unset it for /tmp)")

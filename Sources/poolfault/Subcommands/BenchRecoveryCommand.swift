@@ -20,7 +20,7 @@ struct BenchRecoveryCommand: ParsableCommand {
     @Option(help: "Trials per scenario × strategy (each on a fresh pool).")
     var trials = 3
 
-    @Option(help: "Only this scenario (default: the original four, and gpu_hang in process isolation; all: the same).")
+    @Option(help: "Only this scenario (default: the original four, and gpu_hang and browser_freeze in process isolation; all: the same).")
     var scenario: ScenarioChoice?
 
     @Option(help: "Only this strategy (default: all three).")
@@ -65,12 +65,12 @@ struct BenchRecoveryCommand: ParsableCommand {
 
     func scenarios(for isolation: PoolConfiguration.Isolation) -> [FaultKind] {
         switch scenario {
-        case .one(.gpuHang)? where isolation == .thread && poolOptions.isolationChoice == nil:
+        case .one(let kind)? where kind.needsProcess && isolation == .thread && poolOptions.isolationChoice == nil:
             return []  // compared in process isolation only; asking for thread is refused below
         case .one(let kind)?: return [kind]
-        case .all?: return FaultKind.allCases.filter { isolation == .process || $0 != .gpuHang }
+        case .all?: return FaultKind.allCases.filter { isolation == .process || !$0.needsProcess }
         // silent_corruption is measured by `bench corruption` (detection is its question, not recovery).
-        case nil: return FaultKind.allCases.filter { (isolation == .process || $0 != .gpuHang) && $0 != .silentCorruption }
+        case nil: return FaultKind.allCases.filter { (isolation == .process || !$0.needsProcess) && $0 != .silentCorruption }
         }
     }
 
@@ -167,7 +167,7 @@ struct BenchRecoveryCommand: ParsableCommand {
                         }
                         guard !bytes.isEmpty else { break modes }
                         rows.append(Row(scenario: kind.rawValue, strategy: strategy.rawValue, isolation: isolation.rawValue,
-                                        detectionP50Ms: detection.ms(50), watchdogP50Ms: kind == .gpuHang ? watchdog.ms(50) : nil, p50Ms: recovery.ms(50),
+                                        detectionP50Ms: detection.ms(50), watchdogP50Ms: kind.needsProcess ? watchdog.ms(50) : nil, p50Ms: recovery.ms(50),
                                         p95Ms: recovery.ms(95), p99Ms: recovery.ms(99), maxMs: recovery.ms(100),
                                         steps: steps.mapValues { $0.ms(50) }, inference: inference.mapValues { $0.ms(50) },
                                         claimedMs: Self.claimed[kind.rawValue]?[strategy.rawValue], failures: failures, trials: trials,

@@ -56,7 +56,7 @@ struct ReportMergeCommand: ParsableCommand {
             let outputs = [output, junit, html].compactMap { $0 }.map { URL(fileURLWithPath: $0) }
             for url in outputs { try ReportFiles.checkWritable(file: url) }
             let files: [URL]
-            let reports: [NodeReport]
+            var reports: [NodeReport]
             do {
                 // The merge's own outputs are never inputs, even when they sit among the reports.
                 let written = Set(outputs.map(\.standardizedFileURL.path))
@@ -67,11 +67,18 @@ struct ReportMergeCommand: ParsableCommand {
             } catch let error as FleetInputError {
                 throw DataError(message: error.description)
             }
+            let (distinct, duplicates) = FleetMerge.distinct(reports)
+            reports = distinct
+            for copy in duplicates { printError("poolfault: counted once: \(copy)") }
             if reports.isEmpty {
                 printError("poolfault: no poolfault report found in \(paths.joined(separator: ", ")) (looked for results_*.json, soak_*.json, bench_recovery_*.json): the fleet fails")
             }
-            let fleet = FleetMerge.merge(reports, outlierFactor: outlierFactor, requireGPU: requireGPU, expectNodes: expectNodes,
+            var fleet = FleetMerge.merge(reports, outlierFactor: outlierFactor, requireGPU: requireGPU, expectNodes: expectNodes,
                                          mergedAt: ISO8601DateFormatter().string(from: Date()))
+            fleet.summary.duplicateReports = duplicates.isEmpty ? nil : duplicates
+            if let extra = fleet.summary.unexpectedNodes {
+                printError("poolfault: \(fleet.summary.nodes) nodes reported, \(extra) more than --expect-nodes \(expectNodes ?? 0): were reports of another fleet merged too?")
+            }
             try ReportFiles.replace(URL(fileURLWithPath: output), with: try FleetViews.json(fleet))
             var written = ["fleet report written to \(output)"]
             if let junit {

@@ -22,7 +22,7 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var deviceOptions: DeviceOptions
     @OptionGroup var poolOptions: PoolOptions
 
-    @Option(help: "Scenario to run (default: the original four, in order; all: every scenario, gpu_hang included).")
+    @Option(help: "Scenario to run (default: the original four, in order; all: every scenario, gpu_hang and browser_freeze included).")
     var scenario: ScenarioChoice?
 
     /// Validation levels, as `dcgmi diag -r 1|2` (README: "Validating a GPU node").
@@ -36,7 +36,7 @@ struct RunCommand: ParsableCommand {
         case long
     }
 
-    @Option(help: "A validation level: quick (the four original scenarios, one strategy, a reduced model: under 30 s), medium (every scenario incl. gpu_hang × every strategy, full model) or long (medium, a 60 s soak and 100 crash/recover cycles). Chooses the scenarios itself.")
+    @Option(help: "A validation level: quick (the four original scenarios, one strategy, a reduced model: under 30 s), medium (every scenario incl. gpu_hang and browser_freeze × every strategy, full model) or long (medium, a 60 s soak and 100 crash/recover cycles). Chooses the scenarios itself.")
     var level: Level?
 
     @Option(help: "Recovery strategy.")
@@ -80,10 +80,10 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if level != nil, scenario != nil {
-            throw ValidationError("--level chooses the scenarios itself: drop --scenario (quick: the original four; medium: all five × every strategy)")
+            throw ValidationError("--level chooses the scenarios itself: drop --scenario (quick: the original four; medium: every scenario × every strategy)")
         }
         if (level == .medium || level == .long) && poolOptions.isolation == .thread {
-            throw ValidationError("--level \(level!.rawValue) runs gpu_hang, which needs --isolation process")
+            throw ValidationError("--level \(level!.rawValue) runs gpu_hang and browser_freeze, which need --isolation process")
         }
         guard (1...Self.maxRepeat).contains(`repeat`) else {
             throw ValidationError("--repeat must be from 1 to \(Self.maxRepeat) (got \(`repeat`)): each repeat's results are kept for the report")
@@ -167,7 +167,7 @@ struct RunCommand: ParsableCommand {
             let environment = try makePoolEnvironment(instance: instance, selection: deviceOptions.selection, config: config,
                                                       weights: weights, isolation: poolOptions.isolation)
             if scenario == .all && poolOptions.isolation == .thread {
-                printError("poolfault: --scenario all: gpu_hang left out (it needs --isolation process: a hung queue cannot be reclaimed inside one process)")
+                printError("poolfault: --scenario all: gpu_hang and browser_freeze left out (they need --isolation process: a hung queue or a stopped process is reclaimed by killing the process)")
             }
             var pool = poolConfiguration
             pool.browsers = browsers

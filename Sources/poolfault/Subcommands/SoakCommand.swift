@@ -24,7 +24,7 @@ struct SoakCommand: ParsableCommand {
     @Option(help: "Mean time between planned faults (each drawn ±25% with --seed): 5s, 500ms, …")
     var faultInterval = "5s"
 
-    @Option(help: "Fault kinds to draw from, comma-separated (default: the original four the pool can host; add gpu_hang to hold requests for the watchdog).")
+    @Option(help: "Fault kinds to draw from, comma-separated (default: the original four the pool can host; add gpu_hang or browser_freeze to hold requests for the watchdog).")
     var faults: String?
 
     @Option(help: "Recovery strategy after each fault.")

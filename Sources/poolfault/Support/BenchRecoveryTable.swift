@@ -45,11 +45,13 @@ enum BenchRecoveryTable {
         if let line = verdict(crashes, bound: 5, label: "process: crash detection (SIGKILL → the pool knows) p50 ≤ 5 ms", value: \.detectionP50Ms) {
             out.append(line)
         }
-        let hangs = rows.filter { $0.scenario == "gpu_hang" }
-        if let line = verdict(hangs, bound: watchdogMs + 50,
-                              label: String(format: "process: gpu_hang detected within the watchdog + 50 ms (%.0f ms; the hung request's wait)", watchdogMs + 50),
-                              value: { $0.watchdogP50Ms ?? .infinity }) {
-            out.append(line)
+        for kind in ["gpu_hang", "browser_freeze"] {
+            let hangs = rows.filter { $0.scenario == kind }
+            if let line = verdict(hangs, bound: watchdogMs + 50,
+                                  label: String(format: "process: %@ detected within the watchdog + 50 ms (%.0f ms; the hung request's wait)", kind, watchdogMs + 50),
+                                  value: { $0.watchdogP50Ms ?? .infinity }) {
+                out.append(line)
+            }
         }
         return out.joined(separator: "\n")
     }

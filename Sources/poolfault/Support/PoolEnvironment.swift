@@ -35,7 +35,7 @@ enum ScenarioChoice: ExpressibleByArgument, Equatable {
         switch choice {
         case nil: return FaultKind.original
         case .one(let kind): return [kind]
-        case .all: return FaultKind.allCases.filter { isolation == .process || $0 != .gpuHang }
+        case .all: return FaultKind.allCases.filter { isolation == .process || !$0.needsProcess }
         }
     }
 }

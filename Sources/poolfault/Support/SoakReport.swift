@@ -148,6 +148,9 @@ struct SoakReport: Encodable {
         let unrecovered = result.faults.filter { !$0.recovered }.count
         if unrecovered > 0 { reasons.append("\(unrecovered) fault(s) not recovered") }
         if let interrupted = result.interrupted { reasons.append("interrupted by \(interrupted): the soak did not run its course") }
+        else if !result.degradedAtEnd.isEmpty {
+            reasons.append("the pool ended degraded: " + result.degradedAtEnd.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
         if all.isEmpty { reasons.append("no request was served") }
         let corruptionFaults = result.faults.filter { $0.kind == "silent_corruption" }
         let planned = corruptionFaults.filter(\.planned)
