@@ -70,6 +70,27 @@ import Testing
         #expect(verdict?["pass"] as? Bool == false, "an interrupted soak does not pass")
     }
 
+    // Test that SIGINT in bench recovery stops it at its next trial: exit 130, every browser it
+    // had ended, and the rows measured so far written, marked interrupted, not passing.
+    @Test func aSignalEndsBenchRecoveryWithItsReport() throws {
+        let dir = RunCLITests.tempDir("bench-signal")
+        let bench = try Background(["bench", "recovery"] + Self.small + ["--trials", "500", "--scenario", "browser_crash",
+                                                                         "--isolation", "process", "--output-dir", dir],
+                                   errFile: dir + ".stderr")
+        defer { bench.end() }
+        var seen = Set(bench.browsers(atLeast: 3))
+        #expect(seen.count >= 3, "the bench started its browsers: \(bench.stderr)")
+        for _ in 0..<100 { seen.formUnion(liveChildProcesses(of: bench.pid)); usleep(20_000) }  // a few trials in
+        kill(bench.pid, SIGINT)
+        bench.process.waitUntilExit()
+        #expect(bench.process.terminationStatus == 130, "\(bench.stderr)")
+        for pid in seen { #expect(!FileManager.default.fileExists(atPath: "/proc/\(pid)"), "browser \(pid) outlived the bench") }
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("bench_recovery_") })
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))) as? [String: Any])
+        #expect((report["interrupted"] as? String)?.hasPrefix("SIGINT") == true, "\(report["interrupted"] ?? "none")")
+        #expect((report["verdict"] as? [String: Any])?["pass"] as? Bool == false)
+    }
+
     // Test that a browser stopped from outside during a soak (SIGSTOP: alive, answering nothing)
     // is found by the watchdog, recovered, and reported as an unplanned fault; the soak loses no
     // request, ends with every browser serving, and passes.
@@ -101,13 +122,13 @@ import Testing
     // one (a failed injection once left the pool damaged and every later one failed).
     @Test func aSoakOfHangsAtAShortWatchdogRecoversEveryOne() throws {
         let dir = RunCLITests.tempDir("soak-hangs")
-        let r = try CLIRunner.run(["soak"] + Self.small + ["--duration", "12s", "--clients", "2", "--faults", "gpu_hang,browser_freeze",
+        let r = try CLIRunner.run(["soak"] + Self.small + ["--fault-count", "4", "--clients", "2", "--faults", "gpu_hang,browser_freeze",
                                                            "--fault-interval", "2s", "--watchdog", "0.3", "--slo-p99-ratio", "1000",
                                                            "--slo-availability", "0", "--output-dir", dir])
         #expect(r.status == 0, "\(r.stderr)")
         let report = try Self.soakReport(in: dir)
         let faults = report["faults"] as? [[String: Any]] ?? []
-        #expect(faults.count >= 2, "\(faults)")
+        #expect(faults.count == 4, "\(faults)")
         #expect(faults.allSatisfy { $0["recovered"] as? Bool == true }, "\(faults)")
         #expect(Set(faults.compactMap { $0["kind"] as? String }).isSubset(of: ["gpu_hang", "browser_freeze"]), "only planned faults: \(faults)")
     }

@@ -72,7 +72,7 @@ import Testing
     func aSoakServesWrongAnswersOnlyWithItsChecksOff(checks: Bool) throws {
         let dir = RunCLITests.tempDir("sdc-soak-\(checks)")
         let off = checks ? ["--scrub-interval", "2s"] : ["--verify", "off", "--abft", "off", "--scrub", "off"]
-        let r = try CLIRunner.run(["soak", "--layers", "3", "--seq-len", "8", "--duration", "6s", "--clients", "2", "--fault-interval", "1s", "--faults", "silent_corruption",
+        let r = try CLIRunner.run(["soak", "--layers", "3", "--seq-len", "8", "--fault-count", "2", "--clients", "2", "--fault-interval", "1s", "--faults", "silent_corruption",
                                                             "--corruption", "gross", "--slo-p99-ratio", "1000", "--slo-availability", "0",
                                                             "--output-dir", dir] + off)
         let (_, json) = try Self.report(in: dir, prefix: "soak_")
@@ -80,7 +80,7 @@ import Testing
         let served = corruption["wrong_answers_served"] as? Int ?? -1
         if checks {
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
-            #expect(served == 0 && (corruption["caught"] as? Int ?? 0) >= 1 && corruption["uncaught"] as? Int == 0, "\(corruption)")
+            #expect(served == 0 && corruption["injected"] as? Int == 2 && corruption["uncaught"] as? Int == 0, "\(corruption)")
         } else {
             #expect(r.status == 1, "\(r.stdout)")
             #expect(served > 0 && served == json["requests_wrong"] as? Int, "\(corruption)")

@@ -14,14 +14,18 @@ public struct SoakPlan: Sendable {
     public var seed: UInt64
     /// Stop after this many requests (nil: run for `duration`), whatever the machine's speed.
     public var requests: Int?
+    /// Stop after this many planned faults (nil: run for `duration`); with `requests` too, the
+    /// soak ends once both are reached. A fault count, unlike a duration, is the same on every
+    /// machine.
+    public var faultCount: Int?
     /// How often every context's weights are scrubbed (nil: never, but at the end if a
     /// corruption is still uncaught).
     public var scrubInterval: Duration?
     public init(duration: Duration, clients: Int, faultInterval: Duration, faults: [FaultKind], strategy: RecoveryStrategyKind, seed: UInt64,
-                requests: Int? = nil, scrubInterval: Duration? = nil) {
+                requests: Int? = nil, faultCount: Int? = nil, scrubInterval: Duration? = nil) {
         self.duration = duration; self.clients = clients; self.faultInterval = faultInterval
         self.faults = faults; self.strategy = strategy; self.seed = seed
-        self.requests = requests; self.scrubInterval = scrubInterval
+        self.requests = requests; self.faultCount = faultCount; self.scrubInterval = scrubInterval
     }
 }
 
@@ -121,7 +125,10 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                                              degraded: false, outcome: .lost("\(error)"))
                     }
                     let count = lock.withLock { requests.append(record); return requests.count }
-                    if let limit = plan.requests, count >= limit { stopCondition.withLock { stopping = true; stopCondition.broadcast() } }
+                    // With a fault count too, the supervisor decides when both are reached.
+                    if plan.faultCount == nil, let limit = plan.requests, count >= limit {
+                        stopCondition.withLock { stopping = true; stopCondition.broadcast() }
+                    }
                 }
                 group.leave()
             }
@@ -144,6 +151,8 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         var nextFault = plan.faultInterval.seconds * (0.75 + 0.5 * draw())
         var seenUnplanned = 0
         var lastProgress = 0.0
+        /// When the last planned fault's recovery ended (seconds since the soak began).
+        var lastFaultEnded = 0.0
         /// A browser that died on its own: recovered at once, reported as unplanned. Returns the
         /// recoveries it ran.
         @discardableResult
@@ -190,7 +199,15 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         }
         while true {
             let now = (ContinuousClock.now - began).seconds
-            if plan.requests == nil, now >= plan.duration.seconds { break }
+            let planned = faults.filter(\.planned).count
+            if plan.requests == nil, plan.faultCount == nil, now >= plan.duration.seconds { break }
+            // A fault count is reached once the pool has served a request begun after the last
+            // fault (the steady state checked after it, as before and during).
+            if plan.requests != nil || plan.faultCount != nil,
+               plan.requests.map({ limit in lock.withLock { requests.count } >= limit }) ?? true,
+               plan.faultCount.map({ limit in planned >= limit && lock.withLock { requests.last { $0.start >= lastFaultEnded } != nil } }) ?? true {
+                break
+            }
             if isStopping || RunStop.requested != nil { break }
             if !handleUnplanned().isEmpty { acknowledge() }
             handleUnplannedDamage()
@@ -202,7 +219,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                 record(corruption.settle(strategy: plan.strategy))
                 nextScrub = (ContinuousClock.now - began).seconds + (plan.scrubInterval?.seconds ?? .infinity)
             }
-            if now >= nextFault, !plan.faults.isEmpty {
+            if now >= nextFault, !plan.faults.isEmpty, plan.faultCount.map({ planned < $0 }) ?? true {
                 let kind = plan.faults[min(plan.faults.count - 1, Int(draw() * Double(plan.faults.count)))]
                 let struck = (ContinuousClock.now - began).seconds
                 do {
@@ -212,7 +229,8 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                         corruption.injected(fault, index: faults.count, struck: struck)
                         faults.append(SoakFault(kind: kind.rawValue, targets: fault.targets, planned: true, struck: struck, detectionSeconds: nil,
                                                 recoverySeconds: 0, recovered: false, message: "not caught yet"))
-                        nextFault = (ContinuousClock.now - began).seconds + plan.faultInterval.seconds * (0.75 + 0.5 * draw())
+                        lastFaultEnded = (ContinuousClock.now - began).seconds
+                nextFault = lastFaultEnded + plan.faultInterval.seconds * (0.75 + 0.5 * draw())
                         continue
                     }
                     let r = pool.recover(using: plan.strategy)
@@ -244,7 +262,8 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                                             recoverySeconds: r.duration, recovered: false,
                                             message: "could not inject: \(error); the pool afterwards: \(r.message)"))
                 }
-                nextFault = (ContinuousClock.now - began).seconds + plan.faultInterval.seconds * (0.75 + 0.5 * draw())
+                lastFaultEnded = (ContinuousClock.now - began).seconds
+                nextFault = lastFaultEnded + plan.faultInterval.seconds * (0.75 + 0.5 * draw())
             }
             if let progress, now - lastProgress >= 1 {
                 lastProgress = now

@@ -54,6 +54,9 @@ struct SoakCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Stop after this many requests instead of --duration (1–10000000): a run whose length does not depend on the machine's speed.")
     var requests: Int?
 
+    @Option(parsing: .unconditional, help: "Stop after this many planned faults instead of --duration (1–100000); with --requests too, once both are reached.")
+    var faultCount: Int?
+
     var durationValue: Duration? { Self.parseDuration(duration) }
     /// --verify as the pool's verifyEvery: 1, N, or 0 (nil when it does not parse).
     var verifyEvery: Int? {
@@ -90,6 +93,9 @@ struct SoakCommand: ParsableCommand {
         if let requests, !(1...10_000_000).contains(requests) {
             throw ValidationError("--requests must be from 1 to 10000000 (got \(requests))")
         }
+        if let faultCount, !(1...100_000).contains(faultCount) {
+            throw ValidationError("--fault-count must be from 1 to 100000 (got \(faultCount))")
+        }
         guard sloAvailability.isFinite, (0...1).contains(sloAvailability) else {
             throw ValidationError("--slo-availability must be from 0 to 1, e.g. 0.99 (got \(sloAvailability))")
         }
@@ -100,6 +106,9 @@ struct SoakCommand: ParsableCommand {
             throw ValidationError("--faults takes \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated (got \(faults))")
         }
         let pool = poolConfiguration
+        if faultCount != nil, kinds.isEmpty {
+            throw ValidationError("--fault-count needs a fault this pool can host: name one with --faults, or add browsers with --browsers")
+        }
         for kind in faultKinds ?? [] where pool.refusal(toHost: kind, target: .drawn) != nil {
             throw ValidationError("--faults \(kind.rawValue): \(pool.refusal(toHost: kind, target: .drawn)!)")
         }
@@ -147,7 +156,7 @@ struct SoakCommand: ParsableCommand {
                 pool.browserDevices = spread.devices
             }
             let plan = SoakPlan(duration: durationValue!, clients: clients, faultInterval: intervalValue!, faults: kinds,
-                                strategy: recoveryStrategy, seed: model.seed, requests: requests,
+                                strategy: recoveryStrategy, seed: model.seed, requests: requests, faultCount: faultCount,
                                 scrubInterval: poolOptions.scrub == .on ? (scrubIntervalValue ?? nil) : nil)
             let live = SoakProgressLine()
             let result = try SoakRunner(environment: environment, configuration: pool, plan: plan).run { count, faults, recent in

@@ -44,8 +44,8 @@ struct SoakReport: Encodable {
     }
 
     /// 1.1: `timestamp`, `host` and `histograms` (HdrHistograms that `poolfault report merge` adds);
-    /// 1.2: `requests_limit`, `corruption`.
-    let schemaVersion = "1.2"
+    /// 1.2: `requests_limit`, `corruption`; 1.3: `fault_limit`.
+    let schemaVersion = "1.3"
     let tool = "poolfault soak"
     let timestamp: String
     let host: HostIdentity?
@@ -79,6 +79,8 @@ struct SoakReport: Encodable {
     let examples: [String]
     /// `--requests`: the soak stopped after this many requests instead of a duration.
     let requestsLimit: Int?
+    /// `--fault-count`: the soak stopped after this many planned faults instead of a duration.
+    let faultLimit: Int?
     /// A signal stopped the soak early: which, and when (it then does not pass).
     let interrupted: String?
     let corruption: Corruption
@@ -86,6 +88,7 @@ struct SoakReport: Encodable {
     init(result: SoakResult, plan: SoakPlan, model: String, browsers: [String], integrity: String = "", device: String, isolation: String,
          sloAvailability: Double, sloP99Ratio: Double, timestamp: String = "", host: HostIdentity? = nil) {
         requestsLimit = plan.requests
+        faultLimit = plan.faultCount
         interrupted = result.interrupted
         self.timestamp = timestamp; self.host = host
         self.model = model; self.browsers = browsers; self.device = device; self.isolation = isolation
