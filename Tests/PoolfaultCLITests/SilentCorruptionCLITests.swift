@@ -71,8 +71,11 @@ import Testing
     @Test(arguments: [false, true])
     func aSoakServesWrongAnswersOnlyWithItsChecksOff(checks: Bool) throws {
         let dir = RunCLITests.tempDir("sdc-soak-\(checks)")
-        let off = checks ? ["--scrub-interval", "2s"] : ["--verify", "off", "--abft", "off", "--scrub", "off"]
-        let r = try CLIRunner.run(["soak", "--layers", "3", "--seq-len", "8", "--fault-count", "2", "--clients", "2", "--fault-interval", "1s", "--faults", "silent_corruption",
+        // Checks on: two corruptions, and requests enough to outlast them (no third is struck).
+        // Checks off: one, and the soak goes on until a request begun after it is served.
+        let off = checks ? ["--scrub-interval", "2s", "--fault-count", "2", "--requests", "200", "--fault-interval", "500ms"]
+                         : ["--verify", "off", "--abft", "off", "--scrub", "off", "--fault-count", "1", "--fault-interval", "1s"]
+        let r = try CLIRunner.run(["soak", "--layers", "3", "--seq-len", "8", "--clients", "2", "--faults", "silent_corruption",
                                                             "--corruption", "gross", "--slo-p99-ratio", "1000", "--slo-availability", "0",
                                                             "--output-dir", dir] + off)
         let (_, json) = try Self.report(in: dir, prefix: "soak_")
@@ -83,7 +86,7 @@ import Testing
             #expect(served == 0 && corruption["injected"] as? Int == 2 && corruption["uncaught"] as? Int == 0, "\(corruption)")
         } else {
             #expect(r.status == 1, "\(r.stdout)")
-            #expect(served > 0 && served == json["requests_wrong"] as? Int, "\(corruption)")
+            #expect(corruption["injected"] as? Int == 1 && served > 0 && served == json["requests_wrong"] as? Int, "\(corruption)")
             #expect(r.stdout.contains("never caught") && r.stdout.contains("differ from the CPU reference"), "\(r.stdout)")
         }
     }
