@@ -72,7 +72,7 @@ let package = Package(
                                          .product(name: "Logging", package: "swift-log")]),
 
         .testTarget(name: "VulkanComputeTests",
-                    dependencies: ["VulkanCompute", "Shaders"]),
+                    dependencies: ["VulkanCompute", "Shaders", "Transformer"]),  // Transformer: Numerics.worst
         .testTarget(name: "BrowserProtocolTests",
                     dependencies: ["BrowserProtocol"]),
         // Browser processes for real: pools in process isolation over the built `poolfault`

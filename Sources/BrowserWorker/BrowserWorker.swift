@@ -57,7 +57,9 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         }
         if let cached = FileManager.default.contents(atPath: spec.spirvCachePath) { ShaderCompiler.shared.importCache(cached) }
         let compiledBefore = ShaderCompiler.shared.cachedCount
-        let instance = try Timed.step("instance_creation", &shared) { try VulkanInstance() }
+        let instance = try Timed.step("instance_creation", &shared) {
+            try VulkanInstance(validation: spec.validation || VulkanInstance.validationRequestedByEnvironment)
+        }
         self.instance = instance
         let physical = try Timed.step("device_query", &shared) { () throws -> PhysicalDevice in
             let devices = try instance.physicalDevices()

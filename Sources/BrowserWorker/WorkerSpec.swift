@@ -43,6 +43,11 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     /// The silent-corruption checks its contexts run on their devices (checksums, scrubbing).
     public var integrity: IntegrityChecks
 
+    /// The Khronos validation layer in this process: on when the pool's own instance has it
+    /// (`--validate` or POOLFAULT_VALIDATE), so a flag reaches every browser without the
+    /// environment carrying it.
+    public var validation = false
+
     /// The read end of a pipe holding the run's token (the worker reads it to the end and closes it).
     public var tokenDescriptor: Int32 = -1
 

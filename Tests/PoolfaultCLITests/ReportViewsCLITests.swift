@@ -19,27 +19,36 @@ import Testing
         return (dir, trace, r?.status ?? -1, r?.stderr ?? "")
     }()
 
-    static var events: [[String: Any]] { crashRun.trace["traceEvents"] as? [[String: Any]] ?? [] }
+    /// The shared run's trace events; a failed run or an empty trace fails every test that reads them.
+    static var events: [[String: Any]] {
+        get throws {
+            try #require(crashRun.status == 0, "the shared run failed: \(crashRun.stderr.suffix(500))")
+            let events = crashRun.trace["traceEvents"] as? [[String: Any]] ?? []
+            try #require(events.count > 20, "the shared run left no trace")
+            return events
+        }
+    }
 
     static func track(_ e: [String: Any]) -> String { "\(e["pid"] as? Int ?? -1)/\(e["tid"] as? Int ?? -1)" }
 
     // Test that the trace parses and every event has name, ph, ts, pid and tid.
     @Test func theTraceParsesAndEveryEventIsComplete() throws {
-        #expect(Self.crashRun.status == 0, "\(Self.crashRun.stderr)")
-        #expect(Self.events.count > 20)
-        for e in Self.events {
+        let events = try Self.events
+        for e in events {
             #expect(e["name"] is String && e["ph"] is String && e["ts"] is NSNumber && e["pid"] is NSNumber && e["tid"] is NSNumber, "\(e)")
         }
-        let names = Self.events.filter { $0["ph"] as? String == "M" && $0["name"] as? String == "thread_name" }
+        let names = events.filter { $0["ph"] as? String == "M" && $0["name"] as? String == "thread_name" }
             .compactMap { ($0["args"] as? [String: Any])?["name"] as? String }
         #expect(names.contains("context chrome") && names.contains("router"), "\(names)")
-        #expect(Self.events.contains { $0["ph"] as? String == "C" && $0["name"] as? String == "requests_in_flight" })
-        #expect(Self.events.contains { $0["ph"] as? String == "C" && $0["name"] as? String == "bytes_uploaded" })
+        #expect(events.contains { $0["ph"] as? String == "C" && $0["name"] as? String == "requests_in_flight" })
+        #expect(events.contains { $0["ph"] as? String == "C" && $0["name"] as? String == "bytes_uploaded" })
     }
 
     // Test that complete events nest per track (disjoint or contained) and time never runs backwards.
     @Test func slicesNestPerTrackAndNeverRunBackwards() throws {
-        let slices = Self.events.filter { $0["ph"] as? String == "X" }
+        let events = try Self.events
+        let slices = events.filter { $0["ph"] as? String == "X" }
+        #expect(slices.count > 10, "complete events to check")
         let byTrack = Dictionary(grouping: slices, by: Self.track)
         for (track, list) in byTrack {
             var open: [(start: Int64, end: Int64, name: String)] = []
@@ -60,16 +69,17 @@ import Testing
 
     // Test that in a crash the fault, the failover and the recovery steps sit on the right tracks, in order.
     @Test func aCrashShowsFaultFailoverAndRecoveryInOrder() throws {
-        let threads = Self.events.filter { $0["name"] as? String == "thread_name" }
+        let events = try Self.events
+        let threads = events.filter { $0["name"] as? String == "thread_name" }
         func tid(_ label: String) -> String? {
             threads.first { ($0["args"] as? [String: Any])?["name"] as? String == label }.map(Self.track)
         }
         let chrome = try #require(tid("context chrome")), router = try #require(tid("router"))
-        let fault = try #require(Self.events.first { $0["cat"] as? String == "fault" })
+        let fault = try #require(events.first { $0["cat"] as? String == "fault" })
         #expect(Self.track(fault) == chrome, "the fault on chrome's track")
-        let failover = try #require(Self.events.first { $0["cat"] as? String == "failover" })
+        let failover = try #require(events.first { $0["cat"] as? String == "failover" })
         #expect(Self.track(failover) == router, "the failover on the router's track")
-        let steps = Self.events.filter { $0["cat"] as? String == "recovery" && Self.track($0) == chrome }
+        let steps = events.filter { $0["cat"] as? String == "recovery" && Self.track($0) == chrome }
         let names = steps.compactMap { $0["name"] as? String }
         for step in ["device_creation", "pipeline_creation", "weight_upload", "first_dispatch"] {
             #expect(names.contains(step), "\(names)")

@@ -80,8 +80,10 @@ import Testing
         // 1.2: every phase has its start on the run's clock, in order.
         let scenarios = object?["scenarios"] as? [String: Any] ?? [:]
         for case let scenario as [String: Any] in scenarios.values {
-            let phases = (scenario["phases"] as? [String: [String: Any]] ?? [:]).values.compactMap { $0["start"] as? Double }
-            #expect(phases.count == 6 && phases.allSatisfy { $0 >= 0 }, "\(phases)")
+            let byName = scenario["phases"] as? [String: [String: Any]] ?? [:]
+            let starts = ["initialize", "initial_inference", "fault_injection", "fault_inference", "recovery", "recovery_inference"]
+                .compactMap { byName[$0]?["start"] as? Double }
+            #expect(starts.count == 6 && (starts.first ?? -1) >= 0 && starts == starts.sorted(), "phases in order on one clock: \(starts)")
         }
         // What changes timings is recorded: lavapipe's width, OpenBLAS's spin, each context's kernels.
         let info = object?["test_info"] as? [String: Any] ?? [:]
@@ -122,13 +124,21 @@ import Testing
         #expect(r.stderr.contains(file))
     }
 
+    // Test that colour follows --color and, by default, the terminal: on under a pseudo-terminal
+    // (util-linux `script` gives the run one), off there under NO_COLOR, off on a pipe.
     @Test func colourIsOnWhenAskedAndOffUnderNO_COLOR() throws {
         let always = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost", "--color", "always",
                                         "--output-dir", Self.tempDir("c1")])
         #expect(always.stdout.contains("\u{1B}["))
-        let auto = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost",
-                                      "--output-dir", Self.tempDir("c2")], environment: ["NO_COLOR": "1"])
-        #expect(!auto.stdout.contains("\u{1B}["))
+        let piped = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost", "--output-dir", Self.tempDir("c2")])
+        #expect(piped.status == 0 && !piped.stdout.contains("\u{1B}["))
+        for noColor in [nil, "1"] as [String?] {
+            let command = "'\(CLIRunner.binary.path)' --layers 3 --seq-len 8 --scenario connection_lost --output-dir '\(Self.tempDir("c3"))'"
+            let tty = try CLIRunner.run(shell: "script -qec \"$COMMAND\" /dev/null", environment: ["COMMAND": command, "NO_COLOR": noColor, "TERM": "xterm"])
+            #expect(tty.status == 0, "\(tty.stdout.suffix(300))")
+            #expect(tty.stdout.contains("SUMMARY"), "the run's report came through the terminal: \(tty.stdout.suffix(300))")
+            #expect(tty.stdout.contains("\u{1B}[") == (noColor == nil), "NO_COLOR=\(noColor ?? "unset"): \(tty.stdout.suffix(300))")
+        }
     }
 }
 

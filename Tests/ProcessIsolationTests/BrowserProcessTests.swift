@@ -38,8 +38,8 @@ extension ProcessSuite {
             let killedAt = ContinuousClock.now
             #expect(group.wait(timeout: .now() + 120) == .success, "every client finished")
             #expect(fault.simulated == false && fault.mechanism == "SIGKILL" && fault.pids == [chrome])
-            #expect(results.count == clients * perClient, "no request lost")
-            #expect(results.failures.isEmpty, "every answer matches the CPU reference: \(results.failures.prefix(3))")
+            // Every outcome is recorded, so a lost request is a failure (it threw), not a short count.
+            #expect(results.failures.isEmpty, "no request lost, every answer matches the CPU reference: \(results.failures.prefix(3))")
             #expect(results.overlapping(killedAt) > 0, "requests were in flight when the process was killed")
 
             let recovery = pool.recover(using: .progressive)

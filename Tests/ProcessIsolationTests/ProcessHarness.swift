@@ -34,8 +34,7 @@ enum ProcessHarness {
         if ProcessInfo.processInfo.environment["VK_DRIVER_FILES"] == nil, FileManager.default.fileExists(atPath: lavapipe) {
             setenv("VK_DRIVER_FILES", lavapipe, 0)
         }
-        setenv("POOLFAULT_VALIDATE", "1", 1)  // inherited by every worker
-        let instance = try VulkanInstance(validation: true)
+        let instance = try VulkanInstance(validation: true)  // and so every worker's
         var configuration = PoolConfiguration()
         configuration.browsers = browsers
         configuration.seed = seed

@@ -56,8 +56,7 @@ extension ProcessSuite {
                                               vocabSize: 300, maxPositionEmbeddings: 16, typeVocabSize: 2, seqLen: 8)
             let shared = try SharedWeightFile(copying: try WeightStore.seeded(config: config, seed: 7))
             if ProcessInfo.processInfo.environment["VK_DRIVER_FILES"] == nil { setenv("VK_DRIVER_FILES", ProcessHarness.lavapipe, 0) }
-            setenv("POOLFAULT_VALIDATE", "1", 1)
-            let instance = try VulkanInstance(validation: true)
+            let instance = try VulkanInstance(validation: true)  // and so every worker's
             let environment = try GPUEnvironment(instance: instance, selection: DeviceSelection(), config: config, weights: shared.store,
                                                  cpu: try CPUReference(weights: shared.store), sharedWeights: shared)
             var failures: [String] = [], refused = 0, ran = 0

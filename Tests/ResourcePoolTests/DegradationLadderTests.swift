@@ -86,7 +86,7 @@ extension PoolSuite {
             #expect(rungs == [.software, .software, .cpu, .cpu], "decided in rounds 1 and 3, applied at the next rebuild")
             #expect(pool.context(named: "chrome")?.backend == .webnn, "the CPU path serves chrome's shard")
             #expect(pool.events.events.filter { $0.kind == "demoted" }.count == 2)
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
     }
 }

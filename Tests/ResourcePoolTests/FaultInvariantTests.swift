@@ -13,7 +13,7 @@ extension PoolSuite {
             let result = try PoolHarness.inferMatching(pool)
             #expect(result.route == ["chrome", "firefox", "edge"])
             #expect(result.failovers.isEmpty && !result.degraded)
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         @Test(arguments: RecoveryStrategyKind.allCases)
@@ -37,7 +37,7 @@ extension PoolSuite {
             #expect(recovery.steps.contains { $0.name == "detection" })
             let after = try PoolHarness.inferMatching(pool)
             #expect(after.route == ["chrome", "firefox", "edge"])
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         @Test(arguments: RecoveryStrategyKind.allCases)
@@ -52,7 +52,7 @@ extension PoolSuite {
             #expect(recovery.bytesUploaded == victim.byteSize(in: PoolHarness.config))
             #expect(recovery.placementAfter == pool.placement)
             try PoolHarness.inferMatching(pool)
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         @Test func browserCrashUnderSimpleKeepsTheBrowserDown() throws {
@@ -67,7 +67,7 @@ extension PoolSuite {
             #expect(recovery.placementAfter != pool.placement)
             let after = try PoolHarness.inferMatching(pool)
             #expect(!after.route.contains("firefox") && !after.degraded)
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         @Test(arguments: [RecoveryStrategyKind.progressive, .coordinated])
@@ -90,7 +90,7 @@ extension PoolSuite {
             #expect(switches.first?.context == (strategy == .coordinated ? "pool" : "firefox"))
             let after = try PoolHarness.inferMatching(pool)
             #expect(after.route == ["chrome", "firefox", "edge"])
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         @Test func multipleFailuresDrawTheSameFaultsFromTheSameSeed() throws {
@@ -100,7 +100,7 @@ extension PoolSuite {
                 try PoolHarness.inferMatching(pool)
                 #expect(pool.recover(using: .progressive).success)
                 try PoolHarness.inferMatching(pool)
-                PoolHarness.expectClean(instance)
+                PoolHarness.expectClean(instance, after: pool)
                 return record
             }
             let a = try draw(7), b = try draw(7)

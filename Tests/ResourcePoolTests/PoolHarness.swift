@@ -45,7 +45,10 @@ enum PoolHarness {
         return result
     }
 
-    static func expectClean(_ instance: VulkanInstance, sourceLocation: SourceLocation = #_sourceLocation) {
+    /// Shuts `pool` down first (every context torn down, every device destroyed): the layer
+    /// reports leaks at device destruction, so a check before it would miss them.
+    static func expectClean(_ instance: VulkanInstance, after pool: Pool, sourceLocation: SourceLocation = #_sourceLocation) {
+        pool.shutdown()
         let messages = instance.validationLog?.drain() ?? []
         #expect(messages.isEmpty, "validation: \(messages.map(\.description).joined(separator: "\n"))", sourceLocation: sourceLocation)
     }

@@ -20,7 +20,7 @@ extension PoolSuite {
             let shared = try #require(pool.sharedDevice)
             #expect(pool.contexts.allSatisfy { $0.device === shared })
             try PoolHarness.inferMatching(pool)
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         // Test that a browser crash in queue mode releases only that context's objects.
@@ -46,7 +46,7 @@ extension PoolSuite {
                 #expect(recovery.placementAfter == pool.placement)
             }
             try PoolHarness.inferMatching(pool)
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         @Test func aLostConnectionInQueueModeReconnectsWithoutUploads() throws {
@@ -56,7 +56,7 @@ extension PoolSuite {
             let recovery = pool.recover(using: .progressive)
             #expect(recovery.success && recovery.bytesUploaded == 0, "\(recovery.message)")
             try PoolHarness.inferMatching(pool)
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
     }
 }

@@ -26,7 +26,7 @@ extension PoolSuite {
             #expect(recovery.steps.contains { $0.name == "backoff" })
             let after = try PoolHarness.inferMatching(pool)
             #expect(!after.route.contains("edge") && !after.degraded)
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         // Test that a restart budget smaller than the breaker's threshold gives up with its reason.
@@ -44,7 +44,7 @@ extension PoolSuite {
             #expect(recovery.message.contains("rolled back"))
             #expect(recovery.attempts == 2)
             try PoolHarness.inferMatching(pool)  // served elsewhere meanwhile
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         // Test that with every webgpu context gone the CPU path serves, reported as degraded.
@@ -59,7 +59,7 @@ extension PoolSuite {
             let recovery = pool.recover(using: .simple)
             #expect(recovery.degraded && !recovery.success, "\(recovery.message)")
             #expect(recovery.message.contains("degraded"))
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         // Test that a WebNN browser is a real failover target (not degraded).
@@ -69,7 +69,7 @@ extension PoolSuite {
             _ = try FaultInjector.inject(.browserCrash, into: pool, target: .named("chrome"))
             let result = try PoolHarness.inferMatching(pool)
             #expect(result.route == ["edge", "edge"] && !result.degraded)
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         // Test that one fault counts once against the breaker, however many requests and
@@ -92,7 +92,7 @@ extension PoolSuite {
                 #expect(firefox.breaker.state == .closed && firefox.breaker.consecutiveFailures == 0)
                 #expect(after.route == pool.placement.contexts || strategy == .simple, "\(after.route)")
             }
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         // Test that faults striking a pool under load lose no request and give no wrong answer:
@@ -131,7 +131,7 @@ extension PoolSuite {
             #expect(results.errors.isEmpty, "lost: \(results.errors.prefix(3))")
             #expect(results.wrong == 0 && results.ok == load.completed, "ok \(results.ok) of \(load.completed)")
             #expect(results.failovers > 0, "faults struck while requests were in flight")
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         // Test that 100 crash/recover cycles leave no Vulkan object behind and RSS bounded.
@@ -155,7 +155,7 @@ extension PoolSuite {
             #expect(liveNow <= liveAtStart + 3, "live objects: \(liveAtStart) → \(liveNow)")  // + cached probe batches
             let growth = residentBytes() - rssAtStart
             #expect(growth < 256 << 20, "RSS grew by \(growth >> 20) MiB over 100 cycles")
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
     }
 }

@@ -49,7 +49,7 @@ extension PoolSuite {
                 #expect(pool.scrub().detections.isEmpty)
             }
             pool.shutdown()
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         /// Each request check alone, the others off, catches a gross corruption of a Linear; the
@@ -76,7 +76,7 @@ extension PoolSuite {
                 #expect(pool.recover(using: .progressive).success)
             }
             pool.shutdown()
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         /// A device that corrupts its weights again after they are restored is bad hardware:
@@ -98,7 +98,7 @@ extension PoolSuite {
                 #expect(!pool.recover(using: .progressive).contextsRebuilt.contains("chrome"), "an isolated context is never rebuilt")
             }
             pool.shutdown()
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         /// Clean requests on several inputs, every check on, and scrubs between them: nothing fires.
@@ -113,7 +113,7 @@ extension PoolSuite {
                 #expect(pool.corruptionDetections.isEmpty)
             }
             pool.shutdown()
-            PoolHarness.expectClean(instance)
+            PoolHarness.expectClean(instance, after: pool)
         }
 
         /// `verifyEvery`: every request, every Nth, or none, as configured.
@@ -125,7 +125,7 @@ extension PoolSuite {
                     #expect(verified == expected, "verifyEvery \(every)")
                 }
                 pool.shutdown()
-                PoolHarness.expectClean(instance)
+                PoolHarness.expectClean(instance, after: pool)
             }
         }
     }

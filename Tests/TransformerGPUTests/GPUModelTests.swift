@@ -20,7 +20,10 @@ import Transformer
         return (instance, try Channel(device: device, label: "test"))
     }
 
-    static func expectClean(_ instance: VulkanInstance, sourceLocation: SourceLocation = #_sourceLocation) {
+    /// Destroys `channel`'s device first: the layer reports leaked objects at device
+    /// destruction, so a check while it lives would miss them.
+    static func expectClean(_ instance: VulkanInstance, destroying channel: Channel, sourceLocation: SourceLocation = #_sourceLocation) {
+        channel.device.destroy(reason: "the test's end")
         let messages = instance.validationLog?.drain() ?? []
         #expect(messages.isEmpty, "validation: \(messages.map(\.description).joined(separator: "\n"))", sourceLocation: sourceLocation)
     }
@@ -60,7 +63,7 @@ import Transformer
             for c in config.components { try context.run([c], state: &stepwise) }
             #expect(stepwise.output.compared(to: reference).lastHiddenState.passes())
         }
-        Self.expectClean(instance)
+        Self.expectClean(instance, destroying: channel)
     }
 
     @Test(arguments: GEMMFamily.allCases)
@@ -158,7 +161,7 @@ import Transformer
                 #expect(throws: VulkanError.self) { try kernels.gemm(b, b, b, b, m: 1, n: 4, k: 6, label: "K = 6") }
             }
         }
-        Self.expectClean(instance)
+        Self.expectClean(instance, destroying: channel)
     }
 
     /// Exactly the Linear weights (and ViT's patch projection) get the GEMM row pitch; embedding
@@ -186,7 +189,7 @@ import Transformer
             #expect(throws: GPUModelError.self) { try weights.gemmWeight(name, pitch: h) }
             #expect(throws: GPUModelError.self) { try weights.gemmWeight("encoder.layer.0.attention.self.query.bias", pitch: h) }
         }
-        Self.expectClean(instance)
+        Self.expectClean(instance, destroying: channel)
     }
 
     @Test func aShardWithAnUnloadedComponentFailsWithATypedError() throws {
@@ -204,7 +207,7 @@ import Transformer
             #expect(stats.bytes == ModelComponent.attention(layer: 1).byteSize(in: config))
             try context.run(config.components, state: &state)
         }
-        Self.expectClean(instance)
+        Self.expectClean(instance, destroying: channel)
     }
 }
 

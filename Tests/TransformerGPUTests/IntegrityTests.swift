@@ -33,9 +33,9 @@ import Transformer
             try m.context.run(m.config.components, state: &state)
         } catch let finding as CorruptionFinding {
             #expect(state.hidden == before, "a run that failed its checksum changed the state")
-            return (finding, try m.context.checksumRatios(of: m.config.components).values.max() ?? 0, nil)
+            return (finding, Numerics.worst(try m.context.checksumRatios(of: m.config.components).values), nil)
         }
-        return (nil, try m.context.checksumRatios(of: m.config.components).values.max() ?? 0, state.output)
+        return (nil, Numerics.worst(try m.context.checksumRatios(of: m.config.components).values), state.output)
     }
 
     /// Correct but hard inputs: both GEMM families; 512 tokens; ViT; weights ten times the usual
@@ -66,7 +66,7 @@ import Transformer
                 #expect(checked == config.parameters.filter { ComponentWeights.isGEMMWeight($0.name, shape: $0.shape) }.count)
             }
         }
-        GPUModelTests.expectClean(m.instance)
+        GPUModelTests.expectClean(m.instance, destroying: m.channel)
     }
 
     /// Gross and mixed corruption of every Linear of a layer, on both families: caught by the
@@ -92,7 +92,7 @@ import Transformer
             #expect(try Self.forward(m, input).finding == nil)
             #expect(try m.context.scrub().findings.isEmpty)
         }
-        GPUModelTests.expectClean(m.instance)
+        GPUModelTests.expectClean(m.instance, destroying: m.channel)
     }
 
     /// Every kind of tensor (a GEMM weight in the texel kernel's row order, a bias, a LayerNorm,
@@ -123,7 +123,7 @@ import Transformer
                 }
             }
         }
-        GPUModelTests.expectClean(m.instance)
+        GPUModelTests.expectClean(m.instance, destroying: m.channel)
     }
 
     /// What a corruption does is what its record says: the block's elements, bits from the
@@ -150,7 +150,7 @@ import Transformer
                 try m.context.load(.feedForward(layer: 0), from: m.weights)
             }
         }
-        GPUModelTests.expectClean(m.instance)
+        GPUModelTests.expectClean(m.instance, destroying: m.channel)
     }
 
     /// The bound is tight enough where it matters: subtle corruptions (low mantissa bits) of the
@@ -176,6 +176,6 @@ import Transformer
             #expect(changed >= 2, "the test needs subtle corruptions that change the output (\(changed))")
             #expect(caught == changed, "missed: \(missed.joined(separator: "\n"))")
         }
-        GPUModelTests.expectClean(m.instance)
+        GPUModelTests.expectClean(m.instance, destroying: m.channel)
     }
 }

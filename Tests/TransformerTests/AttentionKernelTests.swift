@@ -52,7 +52,7 @@ import Testing
         CPUKernels.attention(q: base, k: base + s * h, v: base + 2 * s * h, sequence: s, hidden: h, heads: heads,
                              additiveMask: mask == nil ? nil : base + 3 * s * h, scratch: scratch.baseAddress!, into: ctx.baseAddress!)
         let want = Self.reference(q: q, k: k, v: v, s: s, h: h, heads: heads, mask: mask)
-        let worst = zip(ctx, want).map { abs(Double($0) - $1) }.max() ?? .nan
+        let worst = Numerics.worstAbsDifference(ctx, want)
         // fp32 sums of 64–197 terms of magnitude ≤ 4: a few 1e-7; NaN (a value never written) fails.
         #expect(worst < 2e-6, "max |fp32 − double| = \(worst) (s \(s), d \(headDim))")
     }

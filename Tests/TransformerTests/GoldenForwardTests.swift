@@ -6,10 +6,7 @@ import Testing
 import Transformer
 
 @Suite struct GoldenForwardTests {
-    private func maxAbs(_ a: [Float], _ b: [Double]) -> Double {
-        guard a.count == b.count else { return .infinity }
-        return zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
-    }
+    private func maxAbs(_ a: [Float], _ b: [Double]) -> Double { Numerics.worstAbsDifference(a, b) }
 
     /// Seeded weights with every non-LayerNorm tensor multiplied by `factor`. At factor 1
     /// (std 0.02) a tiny model's activations are so small that tanh-GELU or a wrong eps

@@ -36,6 +36,21 @@ import Transformer
         #expect(Numerics.maxAbsDifference([1, 2, 3], [1, 2.5, 2]) == 1)
         #expect(Numerics.maxAbsDifference([1], [1, 2]) == .infinity)
         #expect(Numerics.maxAbsDifference([.nan], [1]) == .infinity)
+        #expect(Numerics.maxAbsDifference([0, 0, 0], [1e-7, .nan, 3e-7]) == .infinity)
+    }
+
+    // Test that the worst of some errors sees a NaN wherever it is (`max()` sees it only first).
+    @Test(arguments: 0..<4)
+    func theWorstSeesANaNAnywhere(at index: Int) {
+        var errors: [Double] = [1e-7, 3e-7, 2e-7, 0]
+        #expect(Numerics.worst(errors) == 3e-7 && Numerics.worst([Double]()) == 0)
+        errors[index] = .nan
+        #expect(Numerics.worst(errors) == .infinity, "\(errors)")
+        let a: [Float] = [1, 2, 3, 4]
+        var b: [Double] = [1, 2.5, 3, 4]
+        #expect(Numerics.worstAbsDifference(a, b) == 0.5 && Numerics.worstAbsDifference(a, [1.0]) == .infinity)
+        b[index] = .nan
+        #expect(Numerics.worstAbsDifference(a, b) == .infinity)
         #expect(Numerics.relativeL2([3, 4], [3, 4]) == 0)
         #expect(abs(Numerics.relativeL2([3, 5], [3, 4]) - 0.2) < 1e-7)
         #expect(Numerics.relativeL2([0, 0], [0, 0]) == 0)

@@ -1,6 +1,7 @@
 import Foundation
 import Shaders
 import Testing
+import Transformer
 @testable import VulkanCompute
 
 /// Real dispatches on lavapipe, checked against CPU loops.
@@ -57,7 +58,7 @@ extension GPUSuite { @Suite struct ComputeTests {
             try channel.run([.dispatch(Dispatch(kernel, buffers: buffers + [c], push: [UInt32(m), UInt32(n), UInt32(k)],
                                                 groups: (groupCount(n, 8), groupCount(m, 8), 1)))])
             let got = try c.readFloats(m * n, via: channel)
-            let worst = zip(got, expected).map { abs($0 - $1) }.max() ?? 0
+            let worst = Numerics.worstAbsDifference(got, expected)
             #expect(worst <= 1e-5, "max abs error \(worst)")
         }
         GPU.expectClean(instance)

@@ -3,7 +3,7 @@
 /// computed exactly from the added histograms; outlier nodes; nodes that ran on software
 /// Vulkan. Its JSON shape is documented in docs/report-schema.md ("Fleet report").
 public struct FleetReport: Codable, Sendable {
-    public static let schemaVersion = "1.1"
+    public static let schemaVersion = ReportVersion.fleet
 
     public var schemaVersion = FleetReport.schemaVersion
     public var tool = NodeReport.fleetTool

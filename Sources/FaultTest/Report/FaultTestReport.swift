@@ -6,7 +6,7 @@ import TransformerGPU
 /// Its JSON shape (ReportCoding.swift) is documented in docs/report-schema.md and checked by
 /// docs/report.schema.json.
 public struct FaultTestReport: Sendable, Codable {
-    public static let schemaVersion = "1.6"
+    public static let schemaVersion = ReportVersion.run
     public static let tool = "poolfault run"
 
     public var schemaVersion: String = FaultTestReport.schemaVersion

@@ -149,6 +149,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         var random = Xoshiro256StarStar(seed: plan.seed)
         func draw() -> Double { Double(random.next() >> 11) / Double(1 << 53) }
         var nextFault = plan.faultInterval.seconds * (0.75 + 0.5 * draw())
+        var deck = FaultDeck(kinds: plan.faults, seed: plan.seed)
         var seenUnplanned = 0
         var lastProgress = 0.0
         /// When the last planned fault's recovery ended (seconds since the soak began).
@@ -220,7 +221,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                 nextScrub = (ContinuousClock.now - began).seconds + (plan.scrubInterval?.seconds ?? .infinity)
             }
             if now >= nextFault, !plan.faults.isEmpty, plan.faultCount.map({ planned < $0 }) ?? true {
-                let kind = plan.faults[min(plan.faults.count - 1, Int(draw() * Double(plan.faults.count)))]
+                let kind = deck.deal()
                 let struck = (ContinuousClock.now - began).seconds
                 do {
                     let fault = try FaultInjector.inject(kind, into: pool)

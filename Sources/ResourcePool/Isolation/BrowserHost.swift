@@ -103,6 +103,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         close(tokenPipe[1])
         guard written == directory.token.utf8.count else { throw PoolError.isolation("could not hand the run's token to the browser process") }
         spec.tokenDescriptor = Int32(5 + contexts.count)
+        spec.validation = environment.instance.validationLog != nil
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         let env = ProcessInfo.processInfo.environment
         let descriptors = [(shared.readOnlyDescriptor, Int32(3)), (watch.descriptor, Int32(4))]

@@ -64,7 +64,7 @@ struct BenchCorruptionCommand: ParsableCommand {
     }
 
     struct Report: Encodable {
-        let schemaVersion = "1.0"
+        let schemaVersion = ReportVersion.benchCorruption
         let tool = "poolfault bench corruption"
         let timestamp: String
         let host: HostIdentity?

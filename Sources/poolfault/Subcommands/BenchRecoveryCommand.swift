@@ -233,7 +233,7 @@ struct BenchRecoveryCommand: ParsableCommand {
 /// histograms that `poolfault report merge` adds across nodes.
 struct BenchRecoveryReport: Encodable {
     struct Verdict: Encodable { let pass: Bool; let reasons: [String] }
-    let schemaVersion = "1.0"
+    let schemaVersion = ReportVersion.benchRecovery
     let tool = "poolfault bench recovery"
     let timestamp: String
     let host: HostIdentity

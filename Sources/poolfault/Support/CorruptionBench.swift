@@ -102,8 +102,7 @@ struct CorruptionBench {
             let stats = try context.run(config.components, state: &state, enforcingChecksums: false)
             if detectors.contains(.checksum) {
                 if stats.checksumFinding != nil { falsePositives["checksum", default: 0] += 1 }
-                let ratio = try context.checksumRatios(of: config.components).values.max() ?? 0
-                worst = max(worst ?? 0, ratio)
+                worst = Numerics.worst([worst ?? 0] + (try context.checksumRatios(of: config.components).values))
             }
             if detectors.contains(.reference), !state.output.compared(to: reference).lastHiddenState.passes() {
                 falsePositives["reference", default: 0] += 1

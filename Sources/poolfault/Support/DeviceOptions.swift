@@ -18,8 +18,7 @@ struct DeviceOptions: ParsableArguments {
     /// Creates the instance and picks the physical device, saying on stderr when it falls back
     /// to a software driver.
     func open(logger: Logger) throws -> (VulkanInstance, PhysicalDevice) {
-        // Browser processes inherit the environment: --validate turns the layer on in each of them too.
-        if validate { setenv("POOLFAULT_VALIDATE", "1", 1) }
+        // Browser processes validate when this instance does (their spec says so).
         let instance = try VulkanInstance(validation: validate || VulkanInstance.validationRequestedByEnvironment)
         let devices = try instance.physicalDevices()
         let (index, reason) = try selection.choose(from: devices.map(\.info))

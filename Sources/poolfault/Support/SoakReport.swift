@@ -45,7 +45,7 @@ struct SoakReport: Encodable {
 
     /// 1.1: `timestamp`, `host` and `histograms` (HdrHistograms that `poolfault report merge` adds);
     /// 1.2: `requests_limit`, `corruption`; 1.3: `fault_limit`.
-    let schemaVersion = "1.3"
+    let schemaVersion = ReportVersion.soak
     let tool = "poolfault soak"
     let timestamp: String
     let host: HostIdentity?
