@@ -264,8 +264,7 @@ import Transformer
                        "--recovery-strategy", "simple", "--isolation", "thread"],
                       ["bench", "corruption", "--layers", "2", "--seq-len", "8", "--trials", "2", "--runs", "1"],
                       ["bench", "kernels", "--runs", "1"],
-                      ["bench", "vulkan", "--runs", "1"],
-                      ["devices"]])
+                      ["bench", "vulkan", "--runs", "1"]])
     func validateIsReadBy(args: [String]) throws {
         func command() -> [String] {
             let dir = RunCLITests.tempDir("validate")
@@ -279,5 +278,14 @@ import Transformer
                                                                 "VK_LAYER_ENABLES": "VK_VALIDATION_FEATURE_ENABLE_BEST_PRACTICES_EXT"])
         #expect(warned.stderr.contains("validation: ") && warned.stderr.contains("BestPractices"), "\(args): \(warned.stderr.suffix(300))")
         #expect(warned.status == 1, "\(args): \(warned.status)")
+    }
+
+    // `devices` makes no device, so the layer has nothing to say: it reports whether it is on.
+    @Test func validateIsReadByDevices() throws {
+        for flag in [true, false] {
+            let r = try CLIRunner.run(["devices", "--json"] + (flag ? ["--validate"] : []), environment: ["POOLFAULT_VALIDATE": nil])
+            let listing = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            #expect(r.status == 0 && listing?["validation"] as? Bool == flag, "--validate \(flag): \(r.stdout.prefix(200)) \(r.stderr)")
+        }
     }
 }
