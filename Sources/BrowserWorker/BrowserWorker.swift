@@ -8,7 +8,8 @@ import VulkanCompute
 /// The worker role: one browser process. It maps the pool's weights, creates its contexts'
 /// devices, queues and pipelines, then serves each context on its listening socket: a
 /// connection per context, the token checked first, a request at a time. It knows no plan,
-/// strategy or report; it lives until the pool kills it, or dies with the pool.
+/// strategy or report; it lives until the pool ends it (SIGTERM: devices destroyed in order and
+/// the validation log flushed, then exit 0; SIGKILL when it must not wait), or dies with the pool.
 public enum BrowserWorker {
     /// Runs the worker; never returns. Exit status 3: it could not start (the reason on stderr).
     public static func main(spec: WorkerSpec) -> Never {
@@ -23,6 +24,12 @@ public enum BrowserWorker {
             say("poolfault: browser process \(spec.browser): cannot hold the death watch's mutex\n")
             _exit(3)
         }
+        // SIGTERM is the pool's orderly end: blocked here, before any thread exists (every thread
+        // inherits the mask), and taken by `serve` alone with sigwait.
+        var orderly = sigset_t()
+        sigemptyset(&orderly)
+        sigaddset(&orderly, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &orderly, nil)
         let token = readToken(spec.tokenDescriptor)
         do {
             let process = try WorkerProcess(spec: spec, token: token, mainStart: mainStart)
@@ -100,6 +107,7 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         if !FileManager.default.fileExists(atPath: pipelineCachePath), let blob = PipelineCacheStore.shared.blob(for: uuid), !blob.isEmpty {
             Self.save(blob, to: pipelineCachePath)
         }
+        if let misuse = spec.vulkanMisuse, let first = built.first { try first.device.commit(misuse) }
         flushValidation()
         if spec.crashOnStart {
             // A browser that keeps crashing: a real crash of this process, after its devices exist.
@@ -120,18 +128,29 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         guard let log = instance.validationLog, let file = validationFile else { return }
         let messages = log.drain()
         guard !messages.isEmpty else { return }
-        let text = messages.map { "\($0.severity.rawValue)\t\($0.id)\t\($0.text.replacingOccurrences(of: "\n", with: " "))\n" }.joined()
+        let me = "\(spec.browser) (pid \(getpid()))"
+        let text = messages.map { "\($0.severity.rawValue)\t\($0.id)\t\(me): \($0.text.replacingOccurrences(of: "\n", with: " "))\n" }.joined()
         lock.withLock { file.write(Data(text.utf8)) }
     }
 
-    /// Accepts on every context's socket; each connection is served on its own thread.
+    /// Accepts on every context's socket; each connection is served on its own thread. The
+    /// main thread waits for SIGTERM, then ends in order.
     func serve() -> Never {
         for (context, listener) in zip(contexts, spec.listenDescriptors) {
             let thread = Thread { [self] in acceptLoop(context, listener) }
             thread.name = "accept \(context.name)"
             thread.start()
         }
-        while true { pause() }
+        var orderly = sigset_t()
+        sigemptyset(&orderly)
+        sigaddset(&orderly, SIGTERM)
+        var received: Int32 = 0
+        while sigwait(&orderly, &received) != 0 || received != SIGTERM {}
+        // The pool sends it with no request in flight. Destroying each device destroys what it
+        // still holds first; the layer reports what was never destroyed as the device goes.
+        for context in contexts { context.device.destroy(reason: "the pool ended this browser") }
+        flushValidation()
+        _exit(0)
     }
 
     /// Connections served at once per context: the pool needs one (a reconnect replaces it);

@@ -47,6 +47,8 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     /// (`--validate` or POOLFAULT_VALIDATE), so a flag reaches every browser without the
     /// environment carrying it.
     public var validation = false
+    /// A deliberate misuse of Vulkan on the first context's device (`--vulkan-misuse`, hidden).
+    public var vulkanMisuse: VulkanMisuse?
 
     /// The read end of a pipe holding the run's token (the worker reads it to the end and closes it).
     public var tokenDescriptor: Int32 = -1

@@ -189,9 +189,11 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     }
 
     /// Releases every device (end of a scenario): in process isolation every browser process
-    /// is killed and reaped, the workers' validation messages join this process's log, and the
-    /// run directory goes.
+    /// is ended in order (SIGTERM: it destroys its devices and flushes its validation log;
+    /// SIGKILL past the deadline) and reaped, the workers' validation messages join this
+    /// process's log, and the run directory goes.
     public func shutdown() {
+        for host in hosts.values { host.beginShutdown() }
         for host in hosts.values { host.shutdown() }
         for context in contexts { _ = context.tearDown() }
         sharedDevice?.destroy(reason: "pool shut down")
@@ -200,7 +202,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
                 let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)
                 guard fields.count == 3 else { continue }
                 environment.instance.validationLog?.record(ValidationMessage(severity: fields[0] == "error" ? .error : .warning,
-                                                                             id: fields[1], text: "[browser process] \(fields[2])"))
+                                                                             id: fields[1], text: "browser process \(fields[2])"))
             }
             runDirectory.remove()
         }

@@ -1,5 +1,6 @@
 import Transformer
 import TransformerGPU
+import VulkanCompute
 
 /// How a pool is laid out and how hard it tries.
 public struct PoolConfiguration: Sendable {
@@ -61,6 +62,9 @@ public struct PoolConfiguration: Sendable {
     /// Silent-corruption checks on every webgpu context's device: checksummed Linears, and the
     /// source's row digests for scrubbing.
     public var integrity = IntegrityChecks.all
+    /// Process isolation: the first browser's process misuses Vulkan once (`--vulkan-misuse`,
+    /// hidden), to show the validation layer's messages reach the report from a browser.
+    public var vulkanMisuse: VulkanMisuse?
     /// Which requests are checked against the CPU reference shard by shard (the reference
     /// detector): every one (1), every Nth, or none (0).
     public var verifyEvery = 1

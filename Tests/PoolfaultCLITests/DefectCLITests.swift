@@ -280,6 +280,20 @@ import Transformer
         #expect(warned.status == 1, "\(args): \(warned.status)")
     }
 
+    // Test that the layer's messages raised inside a browser process reach the run: a worker
+    // that misuses Vulkan once, or leaks a buffer (reported only when its device is destroyed,
+    // which a worker does when the pool ends it in order), fails the run with exit 1, naming the
+    // browser's process and the message.
+    @Test(arguments: [("invalid", "VUID-VkBufferCreateInfo-size-00912"), ("leak", "has not been destroyed")])
+    func aValidationMessageInABrowserProcessFailsTheRun(misuse: String, message: String) throws {
+        let r = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost", "--validate", "--vulkan-misuse", misuse,
+                                   "--output-dir", RunCLITests.tempDir("misuse")], environment: ["POOLFAULT_VALIDATE": nil])
+        #expect(r.status == 1, "\(r.stderr)")
+        let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("validation: ") }
+        #expect(lines.contains { $0.contains("browser process chrome (pid ") && $0.contains(message) }, "\(r.stderr.suffix(800))")
+        #expect(r.stdout.contains("Overall Result: ✅ SUCCESS"), "the scenario itself passed: only the layer failed the run")
+    }
+
     // `devices` makes no device, so the layer has nothing to say: it reports whether it is on.
     @Test func validateIsReadByDevices() throws {
         for flag in [true, false] {

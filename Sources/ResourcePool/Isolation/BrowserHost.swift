@@ -104,6 +104,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         guard written == directory.token.utf8.count else { throw PoolError.isolation("could not hand the run's token to the browser process") }
         spec.tokenDescriptor = Int32(5 + contexts.count)
         spec.validation = environment.instance.validationLog != nil
+        if browser == configuration.browsers.first { spec.vulkanMisuse = configuration.vulkanMisuse }
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         let env = ProcessInfo.processInfo.environment
         let descriptors = [(shared.readOnlyDescriptor, Int32(3)), (watch.descriptor, Int32(4))]
@@ -159,6 +160,12 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
     }
 
     /// Ends every process of this browser and waits for each (the pool's end).
+    /// Asks every process of this browser to end in order (the pool asks all browsers first,
+    /// then waits for each).
+    func beginShutdown() {
+        for process in allProcesses { process.requestExit(reason: "pool shut down") }
+    }
+
     func shutdown() {
         for process in allProcesses { process.terminate(reason: "pool shut down") }
     }

@@ -163,9 +163,25 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
         }
     }
 
-    /// Ends the process for good (the pool's end): SIGKILL, then wait for the reap.
+    /// How long a browser may take over its orderly end (its devices destroyed, its validation
+    /// log flushed) before SIGKILL.
+    static let orderlyExitDeadline: Duration = .seconds(2)
+
+    /// The pool's end, first half: SIGTERM, which a browser answers by destroying its devices in
+    /// order (the layer reports leaks only then) and exiting. A stopped process would never
+    /// answer: it gets SIGKILL.
+    func requestExit(reason: String) {
+        let stopped = ProcessLiveness.read(pid).map { $0.0 == "T" || $0.0 == "t" } ?? false
+        kill(stopped ? SIGKILL : SIGTERM, reason: reason)
+    }
+
+    /// Ends the process for good (the pool's end): the orderly exit asked for, SIGKILL past its
+    /// deadline, then the reap.
     func terminate(reason: String) {
-        kill(SIGKILL, reason: reason)
-        waitForExit(timeout: .seconds(5))
+        requestExit(reason: reason)
+        if waitForExit(timeout: Self.orderlyExitDeadline) == nil {
+            kill(SIGKILL, reason: reason)
+            waitForExit(timeout: .seconds(5))
+        }
     }
 }

@@ -5,6 +5,7 @@ import TransformerGPU
 import VulkanCompute
 
 extension PoolConfiguration.Isolation: ExpressibleByArgument {}
+extension VulkanMisuse: ExpressibleByArgument {}
 
 /// A check that is on or off.
 enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
@@ -17,6 +18,9 @@ struct PoolOptions: ParsableArguments {
 
     @Option(parsing: .unconditional, help: "The faulted browser crashes again on each of its next N starts (in process isolation its new process kills itself), to exercise the restart budget (3 rebuilds) and the circuit breaker: recoveries that must fail.")
     var keepCrashing = 0
+
+    @Option(help: .hidden)  // a test knob: the first browser's process misuses Vulkan (invalid: once; leak: a buffer never destroyed)
+    var vulkanMisuse: VulkanMisuse?
 
     @Option(name: .customLong("isolation"), help: "process: each browser is its own OS process (a crash is a SIGKILL, a lost connection a broken socket, a hang a dispatch that never returns); thread: every browser in this process, faults are deliberate teardowns (debugging). Default: process (bench recovery: both, compared).")
     var isolationChoice: PoolConfiguration.Isolation?
@@ -91,6 +95,7 @@ struct PoolOptions: ParsableArguments {
         pool.integrity = IntegrityChecks(checksums: abft == .on, scrubbing: scrub == .on)
         if let spec = corruptionSpec { pool.corruption = spec }
         pool.keepCorrupting = keepCorrupting
+        pool.vulkanMisuse = vulkanMisuse
     }
 
     var hardwareIndices: Set<Int>? {
