@@ -24,12 +24,7 @@ public enum BrowserWorker {
             say("poolfault: browser process \(spec.browser): cannot hold the death watch's mutex\n")
             _exit(3)
         }
-        // SIGTERM is the pool's orderly end: blocked here, before any thread exists (every thread
-        // inherits the mask), and taken by `serve` alone with sigwait.
-        var orderly = sigset_t()
-        sigemptyset(&orderly)
-        sigaddset(&orderly, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &orderly, nil)
+        OrderlyEnd.arm()
         let token = readToken(spec.tokenDescriptor)
         do {
             let process = try WorkerProcess(spec: spec, token: token, mainStart: mainStart)
@@ -141,11 +136,7 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
             thread.name = "accept \(context.name)"
             thread.start()
         }
-        var orderly = sigset_t()
-        sigemptyset(&orderly)
-        sigaddset(&orderly, SIGTERM)
-        var received: Int32 = 0
-        while sigwait(&orderly, &received) != 0 || received != SIGTERM {}
+        OrderlyEnd.wait()
         // The pool sends it with no request in flight. Destroying each device destroys what it
         // still holds first; the layer reports what was never destroyed as the device goes.
         for context in contexts { context.device.destroy(reason: "the pool ended this browser") }

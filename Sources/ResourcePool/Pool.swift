@@ -194,7 +194,12 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     /// process's log, and the run directory goes.
     public func shutdown() {
         for host in hosts.values { host.beginShutdown() }
-        for host in hosts.values { host.shutdown() }
+        for process in hosts.values.flatMap({ $0.shutdown() }) {
+            // Said, so a validated run cannot pass on checks that never ran.
+            environment.instance.validationLog?.record(ValidationMessage(
+                severity: .warning, id: "poolfault-orderly-end",
+                text: "browser process \(process.browser) (pid \(process.pid)) did not end in order within \(BrowserProcess.orderlyExitDeadline) and was killed: the layer's checks at its device destruction did not run"))
+        }
         for context in contexts { _ = context.tearDown() }
         sharedDevice?.destroy(reason: "pool shut down")
         if let runDirectory {

@@ -166,7 +166,8 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         for process in allProcesses { process.requestExit(reason: "pool shut down") }
     }
 
-    func shutdown() {
-        for process in allProcesses { process.terminate(reason: "pool shut down") }
+    /// Ends every process of this browser; returns those that missed the orderly deadline.
+    func shutdown() -> [BrowserProcess] {
+        allProcesses.filter { !$0.terminate(reason: "pool shut down") }
     }
 }

@@ -176,12 +176,14 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
     }
 
     /// Ends the process for good (the pool's end): the orderly exit asked for, SIGKILL past its
-    /// deadline, then the reap.
-    func terminate(reason: String) {
+    /// deadline, then the reap. False when the deadline passed (its device-destruction checks
+    /// never ran).
+    @discardableResult
+    func terminate(reason: String) -> Bool {
         requestExit(reason: reason)
-        if waitForExit(timeout: Self.orderlyExitDeadline) == nil {
-            kill(SIGKILL, reason: reason)
-            waitForExit(timeout: .seconds(5))
-        }
+        guard waitForExit(timeout: Self.orderlyExitDeadline) == nil else { return true }
+        kill(SIGKILL, reason: reason)
+        waitForExit(timeout: .seconds(5))
+        return false
     }
 }
