@@ -115,25 +115,38 @@ import Testing
     }
 
     // Test that a real browser renders the timeline: headless Chromium screenshots it (the
-    // `#timeline-…` link fills the window with it) and the picture is not blank.
+    // `#timeline-…` link fills the window with it), and the picture holds the timeline's own
+    // colours — the phase bars' fill, the shard runs, the recovery steps, the fault line — in
+    // the light or the dark palette. A page that is not the timeline (the run's JSON report,
+    // screenshotted the same way) holds none of them: the check fails on it.
     @Test func chromiumRendersTheTimeline() throws {
         let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
         let browser = try #require(chromium, "Chromium is missing: ci/install-deps installs Debian's chromium")
+        func colours(of url: String, into png: String) throws -> [String: Double] {
+            let r = try CLIRunner.run(shell: "timeout 120 '\(browser)' --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                                      + "--window-size=1000,400 --screenshot='\(png)' '\(url)'")
+            try #require(FileManager.default.fileExists(atPath: png), "\(r.stderr.suffix(500))")
+            // Decode the PNG (Python's zlib; no imaging library needed) and count the palette's pixels.
+            let counted = try CLIRunner.run(shell: "python3 -c \"$PNGCOLOURS\" '\(png)'", environment: ["PNGCOLOURS": Self.pngColours])
+            try #require(counted.status == 0, "\(counted.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(counted.stdout.utf8)) as? [String: Double])
+        }
+        func isTimeline(_ c: [String: Double]) -> Bool {
+            (c["phase"] ?? 0) > 0.02 && (c["run"] ?? 0) > 0 && (c["step"] ?? 0) > 0 && (c["fault"] ?? 0) > 0
+        }
         let (path, _) = Self.html
-        let png = Self.crashRun.dir + "/timeline.png"
-        let r = try CLIRunner.run(shell: "timeout 120 '\(browser)' --headless --no-sandbox --disable-gpu --hide-scrollbars "
-                                  + "--window-size=1000,400 --screenshot='\(png)' 'file://\(path)#timeline-browser_crash'")
-        #expect(FileManager.default.fileExists(atPath: png), "\(r.stderr.suffix(500))")
-        // Decode the PNG (Python's zlib; no imaging library needed) and measure how much is not background.
-        let ink = try CLIRunner.run(shell: "python3 -c \"$PNGINK\" '\(png)'", environment: ["PNGINK": Self.pngInk])
-        #expect(ink.status == 0, "\(ink.stderr)")
-        let fields = ink.stdout.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        #expect(fields.count == 2 && fields[0] > 0.02 && fields[1] >= 5, "ink share, colours: \(ink.stdout)")
+        let rendered = try colours(of: "file://\(path)#timeline-browser_crash", into: Self.crashRun.dir + "/timeline.png")
+        #expect(isTimeline(rendered), "shares of the timeline's colours: \(rendered)")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: Self.crashRun.dir)) ?? []
+        let report = try #require(files.first { $0.hasPrefix("results_") && $0.hasSuffix(".json") }, "the crash run wrote no JSON report")
+        let json = Self.crashRun.dir + "/" + report
+        let other = try colours(of: "file://\(json)", into: Self.crashRun.dir + "/report-json.png")
+        #expect(!isTimeline(other), "the JSON report's page passed for the timeline: \(other)")
     }
 
-    /// Prints the share of pixels that differ from the top-left one, and the number of distinct colours.
-    static let pngInk = """
-        import sys, zlib, struct
+    /// Prints, as JSON, the share of pixels of each of the timeline's colours (light or dark).
+    static let pngColours = """
+        import sys, zlib, struct, json
         data = open(sys.argv[1], 'rb').read()
         assert data[:8] == b'\\x89PNG\\r\\n\\x1a\\n'
         pos, idat, w = 8, b'', 0
@@ -153,12 +166,14 @@ import Testing
                     p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
                     line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
             rows.append(bytes(line)); prev = line
-        bg = rows[0][:3]; total = w * h; ink = 0; colours = set()
+        palette = {'phase': ('ddf4ff', '1f3a5f'), 'run': ('0969da', '4493f8'), 'step': ('8250df', 'a371f7'), 'fault': ('cf222e', 'f85149')}
+        wanted = {bytes.fromhex(c): name for name, pair in palette.items() for c in pair}
+        counts = dict.fromkeys(palette, 0)
         for r in rows:
             for x in range(0, stride, bpp):
-                px = r[x:x + 3]; colours.add(px)
-                if px != bg: ink += 1
-        print(ink / total, len(colours))
+                name = wanted.get(r[x:x + 3])
+                if name: counts[name] += 1
+        print(json.dumps({k: v / (w * h) for k, v in counts.items()}))
         """
 
     // Test that the GitHub job summary gets the table and failed scenarios get ::error lines.

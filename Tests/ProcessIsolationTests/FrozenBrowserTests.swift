@@ -43,6 +43,13 @@ extension ProcessSuite {
                 usleep(1000)
             }
             #expect(state == "T")
+            // The idle one must have become `sleep` and gone to sleep before it is first looked
+            // at: the shell's start spends CPU time, which a later look would take for life.
+            for _ in 0..<5000 {
+                let comm = try? String(contentsOfFile: "/proc/\(idle.pid)/comm", encoding: .utf8)
+                if comm == "sleep\n", ProcessLiveness.read(idle.pid)?.0 == "S", !ProcessLiveness.hasRunnableThread(idle.pid) { break }
+                usleep(1000)
+            }
             let watched = [stopped, idle, busy].map { ProcessLiveness(pid: $0.pid, threshold: .seconds(5), now: { clock.now }) }
             for liveness in watched { _ = liveness.check() }
             clock.now += .seconds(4.9)
