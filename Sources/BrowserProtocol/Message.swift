@@ -41,7 +41,7 @@ public enum Message: Sendable, Equatable {
     case hello(version: UInt16, token: String)
     /// The worker's answer: who it is, which context this connection serves, what it runs on,
     /// and how its start went (steps; empty on a reconnection).
-    case welcome(version: UInt16, pid: Int32, context: String, device: String, deviceUUID: String, deviceSerial: UInt64,
+    case welcome(version: UInt16, pid: Int32, context: String, device: String, deviceIdentity: String, deviceSerial: UInt64,
                  startup: [WireStep], compute: String)
     /// Upload the weights of these components (ids such as "layer3.attention").
     case load(id: UInt64, components: [String])
@@ -75,9 +75,9 @@ public enum Message: Sendable, Equatable {
         var w = WireWriter()
         switch self {
         case let .hello(version, token): w.byte(Tag.hello.rawValue); w.u16(version); w.string(token)
-        case let .welcome(version, pid, context, device, uuid, serial, startup, compute):
+        case let .welcome(version, pid, context, device, identity, serial, startup, compute):
             w.byte(Tag.welcome.rawValue); w.u16(version); w.u32(UInt32(bitPattern: pid)); w.string(context); w.string(device)
-            w.string(uuid); w.u64(serial); w.steps(startup); w.string(compute)
+            w.string(identity); w.u64(serial); w.steps(startup); w.string(compute)
         case let .load(id, components): w.byte(Tag.load.rawValue); w.u64(id); w.strings(components)
         case let .unload(id, components): w.byte(Tag.unload.rawValue); w.u64(id); w.strings(components)
         case let .run(id, components, tensors):
@@ -103,7 +103,7 @@ public enum Message: Sendable, Equatable {
         case .hello: self = .hello(version: try r.u16(), token: try r.string())
         case .welcome:
             self = .welcome(version: try r.u16(), pid: Int32(bitPattern: try r.u32()), context: try r.string(), device: try r.string(),
-                            deviceUUID: try r.string(), deviceSerial: try r.u64(), startup: try r.steps(),
+                            deviceIdentity: try r.string(), deviceSerial: try r.u64(), startup: try r.steps(),
                             compute: try r.string())
         case .load: self = .load(id: try r.u64(), components: try r.strings())
         case .unload: self = .unload(id: try r.u64(), components: try r.strings())

@@ -65,7 +65,7 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         self.instance = instance
         let physical = try Timed.step("device_query", &shared) { () throws -> PhysicalDevice in
             let devices = try instance.physicalDevices()
-            if let uuid = spec.deviceUUID, let own = devices.first(where: { $0.info.deviceUUID == uuid }) { return own }
+            if let identity = spec.deviceIdentity, let own = devices.first(where: { $0.info.identity == identity }) { return own }
             return devices[try spec.selection.choose(from: devices.map(\.info)).index]
         }
         // The pipeline-cache data a previous process of this run saved (where the driver has it:
@@ -181,7 +181,7 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
     private func serve(_ connection: Connection, _ context: WorkerContext) {
         let steps = lock.withLock { startup.removeValue(forKey: context.name) ?? [] }
         let welcome = Message.welcome(version: Message.version, pid: getpid(), context: context.name,
-                                      device: context.device.physical.info.name, deviceUUID: context.device.physical.info.deviceUUID,
+                                      device: context.device.physical.info.name, deviceIdentity: context.device.physical.info.identity,
                                       deviceSerial: UInt64(context.device.serial), startup: steps,
                                       compute: context.kernels.summary)
         do {

@@ -38,8 +38,8 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     /// A browser that keeps crashing: the process kills itself (SIGKILL) right after it has
     /// created its devices, as a GPU process crashing at start would.
     public var crashOnStart: Bool
-    /// `--devices`: the browser's own physical device, by UUID; the selection decides when it is gone.
-    public var deviceUUID: String?
+    /// `--devices`: the browser's own physical device, by identity (`PhysicalDeviceInfo.identity`); the selection decides when it is gone.
+    public var deviceIdentity: String?
     /// The silent-corruption checks its contexts run on their devices (checksums, scrubbing).
     public var integrity: IntegrityChecks
 
@@ -56,8 +56,8 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     public init(browser: String, contexts: [String], sharedDevice: Bool, config: ModelConfig, weightsPath: String,
                 weightsDirectory: Bool, weightsLabel: String, deviceIndex: Int?, deviceName: String?, requireGPU: Bool,
                 stagedUploads: Bool, listenDescriptors: [Int32], deathWatchDescriptor: Int32, parentPID: Int32, spirvCachePath: String, validationPath: String,
-                crashOnStart: Bool, deviceUUID: String? = nil, integrity: IntegrityChecks = .none) {
-        self.deviceUUID = deviceUUID
+                crashOnStart: Bool, deviceIdentity: String? = nil, integrity: IntegrityChecks = .none) {
+        self.deviceIdentity = deviceIdentity
         self.integrity = integrity
         self.browser = browser; self.contexts = contexts; self.sharedDevice = sharedDevice; self.config = config
         self.weightsPath = weightsPath; self.weightsDirectory = weightsDirectory; self.weightsLabel = weightsLabel

@@ -82,6 +82,7 @@ public struct ScenarioRunner: Sendable {
                     summary.index = physical.index
                     summary.uuid = physical.deviceUUID
                     summary.pciBusID = physical.pciBusID
+                    summary.identity = physical.twinNote == nil ? nil : physical.identity
                 }
                 return summary
             }

@@ -141,14 +141,15 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     }
 
     /// The physical device this context runs on now (nil for webnn or while down): in this
-    /// process, or the one the browser process reported (matched by UUID).
+    /// process, or the one the browser process reported (matched by identity: twins share a UUID).
     public var physicalDevice: PhysicalDeviceInfo? {
-        lock.withLock {
-            if let local = engine as? LocalEngine { return local.stack.device.physical.info }
-            guard let remote = engine as? RemoteEngine else { return nil }
-            return environment.physicalDevices.first { $0.deviceUUID == remote.deviceUUID && $0.name == remote.deviceName }
-                ?? environment.physicalDevices.first { $0.deviceUUID == remote.deviceUUID }
-        }
+        lock.withLock { engine.flatMap(physicalDevice(of:)) }
+    }
+
+    private func physicalDevice(of engine: any ContextEngine) -> PhysicalDeviceInfo? {
+        if let local = engine as? LocalEngine { return local.stack.device.physical.info }
+        guard let remote = engine as? RemoteEngine else { return nil }
+        return environment.physicalDevices.first { $0.identity == remote.deviceIdentity }
     }
     public var heldComponents: Set<ModelComponent> { lock.withLock { held } }
     /// Bytes of weights held on the device.
@@ -170,7 +171,8 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             engine = started
             held = []
             knownLost = []
-            log.record("device", context: name, "device #\(started.deviceSerial) on \(started.deviceName)"
+            let physical = physicalDevice(of: started).map { " (device \($0.index), \($0.identity))" } ?? ""
+            log.record("device", context: name, "device #\(started.deviceSerial) on \(started.deviceName)\(physical)"
                        + (shared.map { ", shared, queue \($0.queue)" } ?? "") + (host != nil ? ", browser process pid \(started.pid)" : ""))
             transition(to: .ready, reason)
             return steps
@@ -189,7 +191,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             device = shared.device
         } else {
             let (physical, note) = try timed("device_query") {
-                try environment.choosePhysicalDevice(uuid: softwareOnly ? environment.softwareDevice?.deviceUUID : homeDevice?.deviceUUID)
+                try environment.choosePhysicalDevice(identity: softwareOnly ? environment.softwareDevice?.identity : homeDevice?.identity)
             }
             if let note { log.record("device", context: name, note) }
             device = try timed("device_creation") { try environment.makeDevice(physical, label: name) }
@@ -211,11 +213,11 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private func startRemote(crashOnStart: Bool) throws -> (any ContextEngine, [RecoveryStep]) {
         guard let host else { throw PoolError.isolation("\(name) has no browser process host") }
         let (process, spawnedAt) = try host.liveProcess(crashOnStart: crashOnStart,
-                                                         deviceUUID: softwareOnly ? environment.softwareDevice?.deviceUUID : nil)
+                                                         deviceIdentity: softwareOnly ? environment.softwareDevice?.identity : nil)
         let remote = try RemoteEngine(context: name, host: host, process: process, token: token, watchdog: watchdog,
                                       startDeadline: startDeadline)
-        if let home = homeDevice, !softwareOnly, remote.deviceUUID != home.deviceUUID {
-            log.record("device", context: name, "device \(home.index) (\(home.deviceUUID)) is gone: rebuilt on \(remote.deviceName) (\(remote.deviceUUID))")
+        if let home = homeDevice, !softwareOnly, remote.deviceIdentity != home.identity {
+            log.record("device", context: name, "device \(home.index) (\(home.identity)) is gone: rebuilt on \(remote.deviceName) (\(remote.deviceIdentity))")
         }
         // The worker's clock is CLOCK_MONOTONIC; ours is the log's. Both tick together.
         let (ourNow, theirNow) = (log.now, WireStep.monotonicNanos)

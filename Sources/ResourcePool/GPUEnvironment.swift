@@ -62,15 +62,15 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
         try ComputeDevice(physical: physical, label: label, queueCount: queueCount, stagedUploads: stagedUploads)
     }
 
-    /// A fresh physical-device query and choice: the device with `uuid` when it is still
+    /// A fresh physical-device query and choice: the device with `identity` when it is still
     /// there (a browser's own device), else the selection's choice, with a note saying so.
-    func choosePhysicalDevice(uuid: String? = nil) throws -> (device: PhysicalDevice, note: String?) {
+    func choosePhysicalDevice(identity: String? = nil) throws -> (device: PhysicalDevice, note: String?) {
         let devices = try instance.physicalDevices()
-        if let uuid {
-            if let own = devices.first(where: { $0.info.deviceUUID == uuid }) { return (own, nil) }
+        if let identity {
+            if let own = devices.first(where: { $0.info.identity == identity }) { return (own, nil) }
         }
         let (index, _) = try selection.choose(from: devices.map(\.info))
-        return (devices[index], uuid.map { "device \($0) is gone: rebuilt on \(devices[index].info.index): \(devices[index].info.name)" })
+        return (devices[index], identity.map { "device \($0) is gone: rebuilt on \(devices[index].info.index): \(devices[index].info.name)" })
     }
 }
 

@@ -103,8 +103,8 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     static func sharedDevice(for configuration: PoolConfiguration, environment: GPUEnvironment, contexts: Int) throws -> ComputeDevice? {
         guard configuration.contextMode == .queue, contexts > 0 else { return nil }
         guard Set(configuration.browserDevices.values).count <= 1 else { return nil }  // a device each: no one shared device
-        let physical = try environment.choosePhysicalDevice(uuid: configuration.browserDevices.values.first
-            .flatMap { environment.physicalDevices.indices.contains($0) ? environment.physicalDevices[$0].deviceUUID : nil }).device
+        let physical = try environment.choosePhysicalDevice(identity: configuration.browserDevices.values.first
+            .flatMap { environment.physicalDevices.indices.contains($0) ? environment.physicalDevices[$0].identity : nil }).device
         let queues = physical.info.computeFamily?.count ?? 1
         guard queues >= contexts || configuration.allowSharedQueues else { return nil }
         return try environment.makeDevice(physical, label: "shared", queueCount: contexts)

@@ -50,6 +50,9 @@ public struct PhysicalDeviceInfo: Sendable, Codable, Equatable {
     /// The PCI address, "dddd:bb:dd.f", where the driver reports it (VK_EXT_pci_bus_info);
     /// nil for software devices.
     public let pciBusID: String?
+    /// What names this device across processes: its UUID, or more where another device shares
+    /// it (`identities(of:)`). Set when the devices are enumerated.
+    public internal(set) var identity: String = ""
 
     /// A software rasteriser (lavapipe/llvmpipe, SwiftShader): never a hardware GPU.
     public var isSoftware: Bool { type == .cpu }
@@ -62,7 +65,7 @@ public struct PhysicalDeviceInfo: Sendable, Codable, Equatable {
 public struct PhysicalDevice: @unchecked Sendable {  // the handle lives as long as `instance`
     public let instance: VulkanInstance
     let handle: VkPhysicalDevice
-    public let info: PhysicalDeviceInfo
+    public internal(set) var info: PhysicalDeviceInfo
     let memory: VkPhysicalDeviceMemoryProperties
 
     init(instance: VulkanInstance, handle: VkPhysicalDevice, index: Int) {

@@ -97,9 +97,11 @@ public final class VulkanInstance: @unchecked Sendable {  // immutable after ini
         }
         var handles = [VkPhysicalDevice?](repeating: nil, count: Int(count))
         try check(functions.enumeratePhysicalDevices(handle, &count, &handles), "vkEnumeratePhysicalDevices")
-        return handles.prefix(Int(count)).enumerated().compactMap { index, h in
+        var devices = handles.prefix(Int(count)).enumerated().compactMap { index, h in
             h.map { PhysicalDevice(instance: self, handle: $0, index: index) }
         }
+        for (i, identity) in PhysicalDeviceInfo.identities(of: devices.map(\.info)).enumerated() { devices[i].info.identity = identity }
+        return devices
     }
 }
 

@@ -12,7 +12,7 @@ import Testing
         return (Connection(fd: fds[0]), Connection(fd: fds[1]))
     }
 
-    static let welcome = Message.welcome(version: Message.version, pid: getpid(), context: "chrome", device: "llvmpipe", deviceUUID: "u",
+    static let welcome = Message.welcome(version: Message.version, pid: getpid(), context: "chrome", device: "llvmpipe", deviceIdentity: "u",
                                         deviceSerial: 1, startup: [], compute: "")
 
     // Test that the right token gets a welcome and requests then flow both ways.

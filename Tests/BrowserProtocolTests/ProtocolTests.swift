@@ -8,7 +8,7 @@ import Testing
     static let tensor = WireTensor(name: "hidden", shape: [1, 3, 2], values: [0, -1.5, .pi, 1e-30, -0, 42])
     static let messages: [Message] = [
         .hello(version: Message.version, token: "3f9a…run-token"),
-        .welcome(version: 1, pid: 4242, context: "chrome-2", device: "llvmpipe (LLVM 15.0.6, 512 bits)", deviceUUID: "00112233-4455",
+        .welcome(version: 1, pid: 4242, context: "chrome-2", device: "llvmpipe (LLVM 15.0.6, 512 bits)", deviceIdentity: "00112233-4455",
                  deviceSerial: 7, startup: [WireStep(name: "device_creation", startNanos: 123_456_789, seconds: 0.004)],
                  compute: "texel GEMM 33x16"),
         .load(id: 1, components: ["embeddings", "layer0.attention", "layer0.feed_forward"]),

@@ -95,7 +95,7 @@ public enum FleetMerge {
             var reasons = mine.filter { !$0.pass }.flatMap { r in r.reasons.map { "\((r.file as NSString).lastPathComponent): \($0)" } }
             if requireGPU && software { reasons.append("ran on software Vulkan (--require-gpu)") }
             var gpus: [GPUIdentity] = []
-            for g in mine.compactMap(\.host).flatMap(\.gpus) where !gpus.contains(where: { $0.uuid == g.uuid && $0.name == g.name }) { gpus.append(g) }
+            for g in mine.compactMap(\.host).flatMap(\.gpus) where !gpus.contains(where: { ($0.identity ?? $0.uuid) == (g.identity ?? g.uuid) && $0.name == g.name }) { gpus.append(g) }
             let latency = counts.keys.sorted().map { key -> FleetReport.NodeLatency in
                 let p = counts[key]!.seconds(atPercentiles: [50, 99, 100]).map { $0 * 1000 }
                 if outlierMetrics.contains(key.metric) { nodeMedians.append((name, key, p[0])) }

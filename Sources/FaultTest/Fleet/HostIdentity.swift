@@ -71,13 +71,17 @@ public struct GPUIdentity: Codable, Sendable, Equatable {
     public var uuid: String
     public var pciBusID: String?
     public var software: Bool
+    /// Where another device shares the UUID (identical GPUs, one driver listed twice): what tells
+    /// this one apart (`PhysicalDeviceInfo.identity`); absent otherwise.
+    public var identity: String?
 
     // "pciBusId": what .convertFromSnakeCase makes of "pci_bus_id", so the key round-trips.
-    private enum CodingKeys: String, CodingKey { case index, name, type, driver, apiVersion, uuid, pciBusID = "pciBusId", software }
+    private enum CodingKeys: String, CodingKey { case index, name, type, driver, apiVersion, uuid, pciBusID = "pciBusId", software, identity }
 
     init(_ d: PhysicalDeviceInfo) {
         index = d.index; name = d.name; type = d.type.rawValue; driver = "\(d.driverName) \(d.driverInfo)"
         apiVersion = d.apiVersion; uuid = d.deviceUUID; pciBusID = d.pciBusID; software = d.isSoftware
+        identity = d.twinNote == nil ? nil : d.identity
     }
 }
 

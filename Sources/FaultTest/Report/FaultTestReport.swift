@@ -120,10 +120,13 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
     public var index: Int?
     public var uuid: String?
     public var pciBusID: String?
+    /// What tells the device apart where another device shares its UUID (schema 1.7; absent
+    /// where the UUID is the device's alone): `PhysicalDeviceInfo.identity`.
+    public var identity: String?
 
     // "pciBusId": what .convertFromSnakeCase makes of "pci_bus_id", so the key round-trips.
     private enum CodingKeys: String, CodingKey {
-        case context, backend, name, driver, type, software, compute, pid, index, uuid, pciBusID = "pciBusId"
+        case context, backend, name, driver, type, software, compute, pid, index, uuid, pciBusID = "pciBusId", identity
     }
 
     public init(context: String, backend: String, name: String, driver: String, type: String, software: Bool,

@@ -56,12 +56,12 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
 
     /// The live process, spawning one if there is none. Returns the spawn's start instant
     /// when this call spawned it (its first context reports the process's start steps).
-    /// `deviceUUID`: the device to start on instead of the browser's own (a demotion to software Vulkan).
-    func liveProcess(crashOnStart: Bool, deviceUUID: String? = nil) throws -> (BrowserProcess, spawnedAt: ContinuousClock.Instant?) {
+    /// `deviceIdentity`: the device to start on instead of the browser's own (a demotion to software Vulkan).
+    func liveProcess(crashOnStart: Bool, deviceIdentity: String? = nil) throws -> (BrowserProcess, spawnedAt: ContinuousClock.Instant?) {
         try lock.withLock {
             if let current, !current.hasExited { return (current, nil) }
             let start = ContinuousClock.now
-            let process = try spawn(crashOnStart: crashOnStart, deviceUUID: deviceUUID)
+            let process = try spawn(crashOnStart: crashOnStart, deviceIdentity: deviceIdentity)
             current = process
             spawned.append(process)
             log.record("process", context: contexts.first, "\(browser): started pid \(process.pid)")
@@ -69,7 +69,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         }
     }
 
-    private func spawn(crashOnStart: Bool, deviceUUID: String?) throws -> BrowserProcess {
+    private func spawn(crashOnStart: Bool, deviceIdentity: String?) throws -> BrowserProcess {
         let shared = try environment.sharedWeightFile()
         let watch = try DeathWatch()
         var listeners: [Int32] = []
@@ -92,7 +92,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
                               requireGPU: selection.requireGPU, stagedUploads: environment.stagedUploads,
                               listenDescriptors: contexts.indices.map { Int32(5 + $0) }, deathWatchDescriptor: 4, parentPID: getpid(),
                               spirvCachePath: directory.spirvCachePath, validationPath: directory.validationPath,
-                              crashOnStart: crashOnStart, deviceUUID: deviceUUID ?? home?.deviceUUID,
+                              crashOnStart: crashOnStart, deviceIdentity: deviceIdentity ?? home?.identity,
                               integrity: configuration.integrity)
         // The token through a pipe, never the environment (which /proc/<pid>/environ shows for life).
         var tokenPipe: [Int32] = [-1, -1]

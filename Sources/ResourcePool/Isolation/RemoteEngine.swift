@@ -16,7 +16,7 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
     let process: BrowserProcess
     let deviceSerial: Int
     let deviceName: String
-    let deviceUUID: String
+    let deviceIdentity: String
     private let watchdog: Duration
     private let startDeadline: Duration
     private let token: String
@@ -43,14 +43,14 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
         self.startDeadline = startDeadline
         let (connection, welcome) = try Self.handshake(context, host: host, process: process, token: token, deadline: startDeadline,
                                                        watchdog: watchdog)
-        guard case let .welcome(_, pid, _, device, uuid, serial, steps, compute) = welcome, pid == process.pid else {
+        guard case let .welcome(_, pid, _, device, identity, serial, steps, compute) = welcome, pid == process.pid else {
             connection.close()
             throw VulkanError.deviceLost("\(context): the welcome did not come from pid \(process.pid)")
         }
         self.connection = connection
         process.watchForDeath()
         deviceName = device
-        deviceUUID = uuid
+        deviceIdentity = identity
         deviceSerial = Int(serial)
         startupSteps = steps
         kernelsSummary = "\(compute) (browser process pid \(pid))"

@@ -39,6 +39,7 @@ struct DevicesCommand: ParsableCommand {
             lines.append("\(mark) \(d.index): \(d.name) — \(d.type.rawValue)\(d.isSoftware ? " (software)" : "")")
             lines.append("     vendor 0x\(String(d.vendorID, radix: 16)) device 0x\(String(d.deviceID, radix: 16)) · driver \(d.driverName) (\(d.driverInfo)) · Vulkan \(d.apiVersion)")
             lines.append("     UUID \(d.deviceUUID) · PCI bus \(d.pciBusID ?? "none (not a PCI device, or the driver does not say)")")
+            if let twin = d.twinNote { lines.append("     \(twin): known to poolfault as \(d.identity)") }
             for q in d.queueFamilies {
                 lines.append("     queue family \(q.index): \(q.flags.joined(separator: ", ")) × \(q.count) (timestamps \(q.timestampValidBits) bits)")
             }
