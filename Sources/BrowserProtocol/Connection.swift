@@ -26,10 +26,11 @@ public enum ConnectionError: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 /// One end of a stream socket speaking the protocol. Every read and write has a deadline
-/// (poll before each system call); a protocol violation closes the connection. One thread
-/// reads and one writes at a time (callers serialise requests).
-public final class Connection: @unchecked Sendable {  // the descriptor and buffer under `lock`
-    private let lock = NSLock()
+/// (poll before each system call); a protocol violation closes the connection. One thread may
+/// read while another writes (a pool with several requests in flight sends the next while
+/// waiting for replies); readers take turns, and so do writers.
+public final class Connection: @unchecked Sendable {  // reads under `readLock`, writes under `writeLock`, `fd` under `state`
+    private let readLock = NSLock(), writeLock = NSLock(), state = NSLock()
     private var fd: Int32
     private var buffer = Data()
     private var pending: [Data] = []
@@ -38,8 +39,8 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
     /// The largest frame this side takes: lowered before a peer has proven who it is, so an
     /// unauthenticated peer cannot make it buffer a large declared frame.
     public var frameLimit: Int {
-        get { lock.withLock { limit } }
-        set { lock.withLock { limit = newValue } }
+        get { state.withLock { limit } }
+        set { state.withLock { limit = newValue } }
     }
 
     /// Takes ownership of `fd` (closed by `close()` or deinit).
@@ -50,23 +51,35 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
 
     deinit { close() }
 
-    public var isOpen: Bool { lock.withLock { fd >= 0 } }
+    public var isOpen: Bool { state.withLock { fd >= 0 } }
 
     /// The descriptor, for tests that write raw bytes.
-    var rawDescriptorForTests: Int32 { lock.withLock { fd } }
+    var rawDescriptorForTests: Int32 { state.withLock { fd } }
 
-    /// Closes the descriptor (the peer sees EOF).
+    private var descriptor: Int32 { state.withLock { fd } }
+
+    /// Closes the descriptor (the peer sees EOF). A reader or writer inside a call is woken
+    /// first (shutdown), and the descriptor is closed only once neither holds it, so no call
+    /// ever polls a number the process has since reused.
     public func close() {
-        lock.withLock {
-            if fd >= 0 { _ = Glibc.close(fd) }
-            fd = -1
+        shutDown()
+        readLock.withLock { closeHoldingRead() }
+    }
+
+    /// With `readLock` held: waits for the writer, then closes.
+    private func closeHoldingRead() {
+        writeLock.withLock {
+            state.withLock {
+                if fd >= 0 { _ = Glibc.close(fd) }
+                fd = -1
+            }
         }
     }
 
     /// Shuts the socket down in both directions, keeping the descriptor: a lost connection as
     /// the peer sees it (EOF) and as this side does (every later call fails).
     public func shutDown() {
-        lock.withLock { if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) } }
+        state.withLock { if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) } }
     }
 
     /// Sends one message within `deadline`. `alive`, asked every `slice` while the peer takes
@@ -76,11 +89,12 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
         let frame = Frame.encode(message.encoded())
         let until = ContinuousClock.now + deadline
         var result: ConnectionError?
-        lock.withLock {
+        writeLock.withLock {
+            let fd = descriptor
             var offset = 0
             while offset < frame.count {
                 let end = slice.map { min(until, .now + $0) } ?? until
-                if let e = wait(for: Int16(POLLOUT), until: end, stage: "send", deadline: deadline) {
+                if let e = Self.wait(fd, for: Int16(POLLOUT), until: end, stage: "send", deadline: deadline) {
                     if case .deadline = e, end < until {
                         if let why = alive?() { result = .stalled(why); return }
                         continue
@@ -102,13 +116,15 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
         if let result { throw result }
     }
 
-    /// The next message, waiting at most `deadline`.
+    /// The next message, waiting at most `deadline`. A deadline that passes inside a frame
+    /// keeps what was read: the next call goes on from there.
     public func receive(deadline: Duration) throws(ConnectionError) -> Message {
         let until = ContinuousClock.now + deadline
         var outcome: Result<Message, ConnectionError> = .failure(.closed("not read"))
-        lock.withLock {
+        readLock.withLock {
+            let fd = descriptor
             while pending.isEmpty {
-                if let e = wait(for: Int16(POLLIN), until: until, stage: "receive", deadline: deadline) { outcome = .failure(e); return }
+                if let e = Self.wait(fd, for: Int16(POLLIN), until: until, stage: "receive", deadline: deadline) { outcome = .failure(e); return }
                 var chunk = [UInt8](repeating: 0, count: 65536)
                 let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
                 if n < 0 {
@@ -123,9 +139,9 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
                 }
                 buffer.append(contentsOf: chunk[0..<n])
                 do throws(ProtocolError) {
-                    pending += try Frame.decode(&buffer, limit: limit)
+                    pending += try Frame.decode(&buffer, limit: frameLimit)
                 } catch {
-                    closeLocked()
+                    violated()
                     outcome = .failure(.protocolViolation(error))
                     return
                 }
@@ -134,11 +150,17 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
             do throws(ProtocolError) {
                 outcome = .success(try Message(decoding: payload))
             } catch {
-                closeLocked()
+                violated()
                 outcome = .failure(.protocolViolation(error))
             }
         }
         return try outcome.get()
+    }
+
+    /// A peer that broke the protocol is heard no more (called with `readLock` held).
+    private func violated() {
+        shutDown()
+        closeHoldingRead()
     }
 
     /// Sends a request and waits for its reply. `alive`: asked every `slice` while the reply
@@ -160,13 +182,9 @@ public final class Connection: @unchecked Sendable {  // the descriptor and buff
         }
     }
 
-    private func closeLocked() {
-        if fd >= 0 { _ = Glibc.close(fd) }
-        fd = -1
-    }
-
-    /// Polls for `events` until `until`; nil when ready.
-    private func wait(for events: Int16, until: ContinuousClock.Instant, stage: String, deadline: Duration) -> ConnectionError? {
+    /// Polls `fd` for `events` until `until`; nil when ready.
+    private static func wait(_ fd: Int32, for events: Int16, until: ContinuousClock.Instant, stage: String,
+                             deadline: Duration) -> ConnectionError? {
         while true {
             guard fd >= 0 else { return .closed("closed by this side") }
             let left = until - .now

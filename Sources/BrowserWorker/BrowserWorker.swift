@@ -175,9 +175,11 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         }
     }
 
-    /// One connection: the handshake, then requests until the pool hangs up. A connection
-    /// without the token, or one that breaks the protocol, is closed and logged; the context
-    /// and its weights stay, waiting for the next connection.
+    /// One connection: the handshake, then requests until the pool hangs up. A reader thread
+    /// queues requests as they arrive (up to the pool's window), this thread runs them in the
+    /// order sent and answers each in turn — the order `RequestPipeline` counts deadlines by.
+    /// A connection without the token, or one that breaks the protocol, is closed and logged;
+    /// the context and its weights stay, waiting for the next connection.
     private func serve(_ connection: Connection, _ context: WorkerContext) {
         let steps = lock.withLock { startup.removeValue(forKey: context.name) ?? [] }
         let welcome = Message.welcome(version: Message.version, pid: getpid(), context: context.name,
@@ -194,23 +196,28 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
             connection.close()
             return
         }
-        while true {
-            let request: Message
-            do {
-                request = try connection.receive(deadline: .seconds(3600))
-            } catch .deadline {
-                continue  // an idle pool: keep waiting
-            } catch {
-                connection.close()  // EOF (the pool hung up or dropped us) or garbage
-                return
-            }
-            let reply = context.handle(request)
-            flushValidation()
-            do { try connection.send(reply, deadline: .seconds(30)) } catch {
-                connection.close()
-                return
+        let queue = RequestQueue(capacity: spec.requestsInFlight)
+        let reader = Thread {
+            while true {
+                do throws(ConnectionError) {
+                    guard queue.put(try connection.receive(deadline: .seconds(3600))) else { return }
+                } catch .deadline {
+                    continue  // an idle pool: keep waiting
+                } catch {
+                    queue.close()  // EOF (the pool hung up or dropped us) or garbage
+                    return
+                }
             }
         }
+        reader.name = "read \(context.name)"
+        reader.start()
+        while let request = queue.take() {
+            let reply = context.handle(request)
+            flushValidation()
+            do { try connection.send(reply, deadline: .seconds(30)) } catch { break }
+        }
+        queue.close()
+        connection.close()  // wakes the reader, which then ends
     }
 }
 

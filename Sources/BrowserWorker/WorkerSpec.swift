@@ -47,6 +47,8 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     /// (`--validate` or POOLFAULT_VALIDATE), so a flag reaches every browser without the
     /// environment carrying it.
     public var validation = false
+    /// Requests a connection may have in flight: the pool's window, this process's queue.
+    public var requestsInFlight = 16
     /// A deliberate misuse of Vulkan on the first context's device (`--vulkan-misuse`, hidden).
     public var vulkanMisuse: VulkanMisuse?
 

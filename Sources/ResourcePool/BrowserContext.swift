@@ -48,9 +48,10 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private let isolation: PoolConfiguration.Isolation
     private let watchdog: Duration
     private let startDeadline: Duration
+    private let requestWindow: Int
     private let integrity: IntegrityChecks
     private let token: String
-    /// `--devices`: this browser's own physical device (its UUID), to return to on a rebuild.
+    /// `--devices`: this browser's own physical device, to return to on a rebuild.
     let homeDevice: PhysicalDeviceInfo?
 
     init(name: String, browser: String, backend: Backend, environment: GPUEnvironment, log: EventLog, breaker: CircuitBreaker,
@@ -67,6 +68,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         isolation = host == nil ? .thread : .process
         watchdog = configuration.watchdog
         startDeadline = configuration.startDeadline
+        requestWindow = configuration.requestsInFlight
         integrity = configuration.integrity
         self.token = token
         homeDevice = configuration.browserDevices[browser].flatMap {
@@ -215,7 +217,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         let (process, spawnedAt) = try host.liveProcess(crashOnStart: crashOnStart,
                                                          deviceIdentity: softwareOnly ? environment.softwareDevice?.identity : nil)
         let remote = try RemoteEngine(context: name, host: host, process: process, token: token, watchdog: watchdog,
-                                      startDeadline: startDeadline)
+                                      startDeadline: startDeadline, window: requestWindow)
         if let home = homeDevice, !softwareOnly, remote.deviceIdentity != home.identity {
             log.record("device", context: name, "device \(home.index) (\(home.identity)) is gone: rebuilt on \(remote.deviceName) (\(remote.deviceIdentity))")
         }
@@ -345,6 +347,11 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             return text
         }
     }
+
+    /// Process isolation: requests sent to the browser's process and not yet answered.
+    public var requestsInFlight: Int { lock.withLock { (engine as? RemoteEngine)?.requestsInFlight ?? 0 } }
+    /// Process isolation: how many requests the last crash caught unanswered in the process.
+    var requestsCaughtByKill: Int? { lock.withLock { (engine as? RemoteEngine)?.requestsCaughtByKill } }
 
     /// browser_freeze (process isolation only): its browser's process stopped.
     func freeze() throws -> String {

@@ -125,8 +125,10 @@ public enum FaultInjector {
         case .browserCrash:
             let siblings = pool.contexts.filter { $0.browser == context.browser && $0.backend == .webgpu }
             let pids = Array(Set(siblings.compactMap(\.pid))).sorted()
-            return record(siblings.map(\.name), siblings.map { $0.crash() }, simulated: !real,
-                          mechanism: real ? "SIGKILL" : "vkDestroyDevice", pids: real ? pids : nil)
+            var made = record(siblings.map(\.name), siblings.map { $0.crash() }, simulated: !real,
+                              mechanism: real ? "SIGKILL" : "vkDestroyDevice", pids: real ? pids : nil)
+            if real { made.requestsInFlight = siblings.compactMap(\.requestsCaughtByKill).reduce(0, +) }
+            return made
         case .browserFreeze:
             let siblings = pool.contexts.filter { $0.browser == context.browser && $0.backend == .webgpu }
             let pids = Array(Set(siblings.compactMap(\.pid))).sorted()

@@ -55,6 +55,9 @@ public struct FaultRecord: Sendable, Codable {
     public var watchdogSeconds: Double?
     /// silent_corruption: what was written where (schema 1.6).
     public var corruption: CorruptionRecord?
+    /// browser_crash in process isolation: requests the struck process had been sent and had
+    /// not answered when the signal went — lost with it, re-driven by the pool (schema 1.7).
+    public var requestsInFlight: Int?
 
     public init(kind: FaultKind, targets: [String], simulated: Bool, seed: UInt64?, teardown: [String], parts: [FaultRecord],
                 mechanism: String? = nil, pids: [Int32]? = nil, start: Double? = nil, detectionSeconds: Double? = nil,

@@ -27,12 +27,17 @@ public struct PoolConfiguration: Sendable {
     /// Process isolation: how long a browser process may take to start, and a shard's first
     /// run (it compiles pipelines; lavapipe JITs then, minutes on a cold cache for a big model).
     public var startDeadline: Duration = .seconds(300)
+    /// Process isolation: requests a context may have in flight in its browser's process (the
+    /// browser queues them and runs them in order; 1: one at a time).
+    public var requestsInFlight = PoolConfiguration.defaultRequestsInFlight
+    public static let defaultRequestsInFlight = 16
+    public static let requestsInFlightRange = 1...64
     /// Process isolation: the executable to start in its worker role (default: this one).
     public var workerExecutable: String?
 
     /// `--devices`: the physical device (index at start) each browser runs on; a browser not
     /// listed takes the selection's device. A rebuilt browser returns to its own device (found
-    /// again by UUID after a fresh query), or goes elsewhere if it is gone, saying so.
+    /// again by its identity after a fresh query), or goes elsewhere if it is gone, saying so.
     public var browserDevices: [String: Int] = [:]
     /// When a browser that keeps crashing is demoted (hardware → software Vulkan → CPU).
     public var crashPolicy = CrashPolicy()

@@ -82,7 +82,8 @@ import Testing
     // Test that bad --devices values exit 64 before any scenario, naming the valid ones.
     @Test(arguments: [["--devices", "9"], ["--devices", "0,,1"], ["--devices", "no-such-gpu"], ["--devices", ""],
                       ["--browsers-per-device", "2"], ["--devices", "0", "--browsers-per-device", "0"],
-                      ["--crash-limit", "0"], ["--crash-window", "-1"], ["--forgive-after", "0"], ["--treat-as-hardware", "x"]])
+                      ["--crash-limit", "0"], ["--crash-window", "-1"], ["--forgive-after", "0"], ["--treat-as-hardware", "x"],
+                      ["--in-flight", "0"], ["--in-flight", "65"]])
     func badDeviceFlagsExit64(_ flags: [String]) throws {
         let dir = RunCLITests.tempDir("bad-devices")
         let r = try CLIRunner.run(flags + ["--output-dir", dir])

@@ -146,11 +146,23 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
 
     /// browser_freeze: SIGSTOP through the pidfd. The process lives but runs nothing and answers
     /// nothing; its end (the watchdog's SIGKILL, which a stopped process still takes) comes later.
-    func freeze() {
-        condition.withLock {
-            guard ending == nil else { return }
+    /// Returns once every thread of the process has stopped (a stop lands when the thread
+    /// the kernel chose runs, which on a busy machine may be after other threads answered a
+    /// request), or false after `within`.
+    @discardableResult
+    func freeze(within: Duration = .seconds(5)) -> Bool {
+        let sent = condition.withLock { () -> Bool in
+            guard ending == nil else { return false }
             if pidfd >= 0 { _ = pf_pidfd_send_signal(pidfd, SIGSTOP) } else { _ = Glibc.kill(pid, SIGSTOP) }
+            return true
         }
+        guard sent else { return false }
+        let until = ContinuousClock.now + within
+        while !ProcessLiveness.isStopped(pid) {
+            guard ContinuousClock.now < until, !hasExited else { return false }
+            usleep(500)
+        }
+        return true
     }
 
     /// Waits until the process has been reaped, at most `timeout`. Returns how it ended.

@@ -49,6 +49,16 @@ final class ProcessLiveness {
         }
     }
 
+    /// Whether every thread of the process is stopped (SIGSTOP's group stop complete).
+    static func isStopped(_ pid: Int32) -> Bool {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return !tasks.isEmpty && tasks.allSatisfy { tid in
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+                  let close = text.lastIndex(of: ")"), let state = text[text.index(after: close)...].split(separator: " ").first else { return true }
+            return state == "T" || state == "t" || state == "Z" || state == "X"
+        }
+    }
+
     /// State letter and user + system time in clock ticks (every thread's), from /proc/<pid>/stat.
     static func read(_ pid: Int32) -> (Character, UInt64)? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -5,12 +5,13 @@ import Transformer
 import TransformerGPU
 import VulkanCompute
 
-/// Process isolation: a context served by its browser's process over a socket. Requests go one
-/// at a time; each has a deadline. A run or heartbeat that outlasts the watchdog is a hang, and
+/// Process isolation: a context served by its browser's process over a socket. Several requests
+/// are in flight at once (`RequestPipeline`); each has a deadline from when it runs. A run or
+/// heartbeat that outlasts the watchdog is a hang, and
 /// the watchdog kills the process as Chrome's GPU watchdog does (a hung queue cannot be
 /// reclaimed from outside). A broken connection is a crash when the process has ended and a
 /// lost connection when it lives, which is what the pool's recovery then repairs.
-final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state under `lock`; requests under `requestLock`
+final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state under `lock`
     let name: String
     let host: BrowserHost
     let process: BrowserProcess
@@ -20,9 +21,9 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
     private let watchdog: Duration
     private let startDeadline: Duration
     private let token: String
+    private let window: Int
     private let lock = NSLock()
-    private let requestLock = NSLock()
-    private var connection: Connection?
+    private var pipeline: RequestPipeline?
     private var nextID: UInt64 = 1
     private var known: Set<ModelComponent> = []
     private var bytesHeld = 0
@@ -33,9 +34,11 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
 
     /// Connects to `context` in `process` and reads its welcome (the start steps, on the
     /// context's first connection to this process).
+    /// `window`: requests in flight at most on the connection.
     init(context: String, host: BrowserHost, process: BrowserProcess, token: String, watchdog: Duration,
-         startDeadline: Duration) throws {
+         startDeadline: Duration, window: Int) throws {
         name = context
+        self.window = window
         self.host = host
         self.process = process
         self.token = token
@@ -47,13 +50,13 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
             connection.close()
             throw VulkanError.deviceLost("\(context): the welcome did not come from pid \(process.pid)")
         }
-        self.connection = connection
         process.watchForDeath()
         deviceName = device
         deviceIdentity = identity
         deviceSerial = Int(serial)
         startupSteps = steps
         kernelsSummary = "\(compute) (browser process pid \(pid))"
+        pipeline = makePipeline(connection)
     }
 
     /// The worker's start steps (empty unless this connection was the context's first).
@@ -144,14 +147,15 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
             connection.close()
             throw VulkanError.deviceLost("\(name): reconnected to a different process or device")
         }
-        requestLock.withLock { lock.withLock { self.connection = connection } }
+        let fresh = makePipeline(connection)
+        lock.withLock { pipeline = fresh }
         return "new connection to pid \(pid), same device #\(serial) (weights intact)"
     }
 
     // MARK: - Faults (real: a socket, a process, a hung queue)
 
     func dropConnection() -> String {
-        let dropped = lock.withLock { () -> Connection? in defer { connection = nil }; return connection }
+        let dropped = lock.withLock { () -> Connection? in defer { pipeline = nil }; return pipeline?.connection }
         dropped?.shutDown()
         dropped?.close()
         return "shut down the socket to \(name) in both directions (pid \(process.pid) and device #\(deviceSerial) live on)"
@@ -168,9 +172,20 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
 
     func crash() -> String {
         guard !process.hasExited else { return "\(name): browser process pid \(process.pid) already ended" }
-        process.kill(SIGKILL, reason: "browser_crash fault")
-        return "SIGKILL to \(process.browser)'s process (pid \(process.pid))"
+        // Counted with no reply taken in between: the requests the kill catches inside the process.
+        let caught = (lock.withLock { pipeline }?.holdingReplies { inFlight -> Int in
+            process.kill(SIGKILL, reason: "browser_crash fault")
+            return inFlight
+        }) ?? { process.kill(SIGKILL, reason: "browser_crash fault"); return 0 }()
+        lock.withLock { caughtByKill = caught }
+        return "SIGKILL to \(process.browser)'s process (pid \(process.pid)) with \(caught) request\(caught == 1 ? "" : "s") in flight"
     }
+
+    /// Requests sent to the process and not yet answered.
+    var requestsInFlight: Int { lock.withLock { pipeline }?.inFlight ?? 0 }
+    /// How many requests the last `crash()` caught unanswered inside the process.
+    var requestsCaughtByKill: Int? { lock.withLock { caughtByKill } }
+    private var caughtByKill: Int?
 
     func scrub() throws -> ScrubResult {
         // Reads every weight once: held to the start deadline, like a load, not to the watchdog.
@@ -193,8 +208,9 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
     /// browser_freeze: SIGSTOP to the browser's process: it lives, holds its devices, answers nothing.
     func freeze() -> String {
         guard !process.hasExited else { return "\(name): browser process pid \(process.pid) already ended" }
-        process.freeze()
+        let stopped = process.freeze()
         return "SIGSTOP to \(process.browser)'s process (pid \(process.pid)): alive, answering nothing"
+            + (stopped ? "" : " (not every thread had stopped after 5 s)")
     }
 
     /// gpu_hang: the process starts a dispatch that never finishes on this context's queue.
@@ -206,52 +222,51 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
     }
 
     func release(reason: String) {
-        let old = lock.withLock { () -> Connection? in defer { connection = nil }; return connection }
+        let old = lock.withLock { () -> Connection? in defer { pipeline = nil }; return pipeline?.connection }
         old?.close()
     }
 
     // MARK: - Requests
 
-    /// Sends one request and waits for its reply within `deadline`. `watched`: a missed
-    /// deadline is a hang, and the process is killed (the watchdog).
-    private func request(deadline: Duration, watched: Bool = false, _ make: (UInt64) -> Message) throws -> Message {
-        try requestLock.withLock {
-            let (connection, id) = try lock.withLock { () throws -> (Connection, UInt64) in
-                guard let connection = self.connection else {
-                    if process.hasExited { throw VulkanError.deviceLost("\(name): browser process pid \(process.pid) \(process.exit?.description ?? "ended")") }
-                    throw VulkanError.queueLost("\(name): no connection to pid \(process.pid) (lost)")
-                }
-                defer { nextID += 1 }
-                return (connection, nextID)
+    /// The connection's pipeline. Its first failure drops the connection and becomes the error
+    /// every request in flight gets: a frozen process is killed, a watched request's missed
+    /// deadline is a hang (the watchdog kills the process), anything else a loss.
+    private func makePipeline(_ connection: Connection) -> RequestPipeline {
+        let watcher = { [pid = process.pid, watchdog] in ProcessLiveness(pid: pid, threshold: watchdog).check }
+        return RequestPipeline(connection: connection, window: window, slice: Self.slice(watchdog), watcher: watcher) {
+            [name, process, host, unowned self] error, ticket, waited in
+            lock.withLock { if pipeline?.connection === connection { pipeline = nil } }
+            connection.close()
+            if case .stalled(let why) = error { return Self.frozen(process, host: host, context: name, why, stage: "a request") }
+            if case .deadline = error, let ticket, ticket.watched {
+                process.kill(SIGKILL, reason: "watchdog: \(name) did not answer within \(String(format: "%.3f", ticket.deadline.seconds)) s")
+                host.recordWatchdog(context: name, waited: waited.seconds, pid: process.pid,
+                                    why: String(format: "no answer after %.3f s", waited.seconds))
+                // Known dead before the error moves on: the context is crashed, not disconnected.
+                _ = process.waitUntilExited(within: 2000)
+                return VulkanError.deviceLost(String(format: "watchdog: %@ did not answer within %.3f s; browser process pid %d killed",
+                                                     name, ticket.deadline.seconds, process.pid))
             }
-            let reply: Message
-            let sent = ContinuousClock.now
-            // A watched request is held to the watchdog itself; a long one (a shard's first run,
-            // a load, a scrub) is watched for progress instead.
-            let liveness = watched ? nil : ProcessLiveness(pid: process.pid, threshold: watchdog)
-            do throws(ConnectionError) {
-                reply = try connection.request(make(id), deadline: deadline, slice: liveness.map { _ in Self.slice(watchdog) },
-                                               alive: liveness.map { l in { l.check() } })
-            } catch {
-                lock.withLock { if self.connection === connection { self.connection = nil } }
-                connection.close()
-                if case .stalled(let why) = error { throw Self.frozen(process, host: host, context: name, why, stage: "a request") }
-                if case .deadline = error, watched {
-                    process.kill(SIGKILL, reason: "watchdog: \(name) did not answer within \(String(format: "%.3f", deadline.seconds)) s")
-                    host.recordWatchdog(context: name, waited: (ContinuousClock.now - sent).seconds, pid: process.pid,
-                                        why: String(format: "no answer after %.3f s", (ContinuousClock.now - sent).seconds))
-                    // Known dead before the error moves on: the context is crashed, not disconnected.
-                    _ = process.waitUntilExited(within: 2000)
-                    throw VulkanError.deviceLost(String(format: "watchdog: %@ did not answer within %.3f s; browser process pid %d killed",
-                                                        name, deadline.seconds, process.pid))
-                }
-                throw Self.loss(error, process: process, context: name, stage: "request")
-            }
-            if case let .failed(_, failure, message) = reply {
-                throw Self.error(failure, message, context: name)
-            }
-            return reply
+            return Self.loss(error, process: process, context: name, stage: "request")
         }
+    }
+
+    /// Sends one request and waits for its reply within `deadline` of its running. `watched`:
+    /// a missed deadline is a hang (the watchdog); else a long wait is watched for progress.
+    private func request(deadline: Duration, watched: Bool = false, _ make: (UInt64) -> Message) throws -> Message {
+        let (live, id) = try lock.withLock { () throws -> (RequestPipeline, UInt64) in
+            guard let pipeline else {
+                if process.hasExited { throw VulkanError.deviceLost("\(name): browser process pid \(process.pid) \(process.exit?.description ?? "ended")") }
+                throw VulkanError.queueLost("\(name): no connection to pid \(process.pid) (lost)")
+            }
+            defer { nextID += 1 }
+            return (pipeline, nextID)
+        }
+        let reply = try live.request(make(id), id: id, deadline: deadline, watched: watched)
+        if case let .failed(_, failure, message) = reply {
+            throw Self.error(failure, message, context: name)
+        }
+        return reply
     }
 
     /// A broken connection as the pool must read it: the process ended (a crash: device lost)

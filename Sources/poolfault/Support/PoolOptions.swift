@@ -31,6 +31,9 @@ struct PoolOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Process isolation: seconds a shard run or heartbeat may take before the watchdog declares its context hung and kills the browser's process (Chrome's GPU watchdog).")
     var watchdog: Double = 2
 
+    @Option(name: .customLong("in-flight"), parsing: .unconditional, help: "Process isolation: requests each context may have in flight in its browser's process, which queues them and runs them in order (1–64; 1: one at a time). A crash loses what is in flight; the pool re-drives it.")
+    var requestsInFlight = PoolConfiguration.defaultRequestsInFlight
+
     @Option(help: "Spread the browsers over physical devices: all (every GPU), indices (0,1,2; repeats allowed: 0,0,0) or names (nvidia,amd). A browser's contexts stay on its device; a crashed browser is rebuilt on its own device.")
     var devices: String?
 
@@ -92,6 +95,7 @@ struct PoolOptions: ParsableArguments {
         pool.crashPolicy.demotion = !noDemotion
         pool.crashPolicy.hardwareDevices = hardwareIndices
         pool.watchdog = .milliseconds(Int64((watchdog * 1000).rounded()))
+        pool.requestsInFlight = requestsInFlight
         pool.integrity = IntegrityChecks(checksums: abft == .on, scrubbing: scrub == .on)
         if let spec = corruptionSpec { pool.corruption = spec }
         pool.keepCorrupting = keepCorrupting
@@ -126,6 +130,10 @@ struct PoolOptions: ParsableArguments {
         }
         if let list = treatAsHardware, hardwareIndices == nil {
             throw ValidationError("--treat-as-hardware takes device indices, comma-separated, e.g. 0 or 0,1 (got \(list))")
+        }
+        guard PoolConfiguration.requestsInFlightRange.contains(requestsInFlight) else {
+            let range = PoolConfiguration.requestsInFlightRange
+            throw ValidationError("--in-flight must be from \(range.lowerBound) to \(range.upperBound) requests (got \(requestsInFlight))")
         }
         guard watchdog.isFinite, watchdog >= 0.01, watchdog <= 3600 else {
             throw ValidationError("--watchdog must be from 0.01 to 3600 seconds (got \(watchdog))")
