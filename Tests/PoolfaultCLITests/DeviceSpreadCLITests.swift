@@ -45,9 +45,10 @@ import Testing
     // device, not on its twin.
     @Test(arguments: ["process", "thread"])
     func devicesSpreadAndACrashComesBackOnItsDevice(isolation: String) throws {
+        let dir = RunCLITests.tempDir("devices")
         let r = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--devices", "0,1,0", "--scenario", "browser_crash",
                                    "--fault-target", "firefox", "--isolation", isolation, "--json", "--no-html",
-                                   "--output-dir", RunCLITests.tempDir("devices")],
+                                   "--output-dir", dir],
                                   environment: ["VK_DRIVER_FILES": try Self.twinDrivers()])
         #expect(r.status == 0, "\(r.stderr)")
         let report = try Self.report(r)
@@ -67,6 +68,9 @@ import Testing
         #expect(firefox.allSatisfy { $0.contains("(device 1, ") }, "firefox on its own device, twice: \(firefox)")
         #expect((started("chrome") + started("edge")).allSatisfy { $0.contains("(device 0, ") })
         #expect(!events.contains { ($0["detail"] as? String)?.contains("is gone") == true }, "its own device was there")
+        let file = try #require(RunCLITests.reports(in: dir).first)
+        let problems = try SchemaCheck.problems(dir + "/" + file)
+        #expect(problems == nil, "identities and the crash's requests in flight are in the schema: \(problems ?? "")")
     }
 
     // Test that --browsers-per-device makes N browsers per listed device.
