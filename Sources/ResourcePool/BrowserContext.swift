@@ -149,9 +149,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     }
 
     private func physicalDevice(of engine: any ContextEngine) -> PhysicalDeviceInfo? {
-        if let local = engine as? LocalEngine { return local.stack.device.physical.info }
-        guard let remote = engine as? RemoteEngine else { return nil }
-        return environment.physicalDevices.first { $0.identity == remote.deviceIdentity }
+        environment.physicalDevices.first { $0.identity == engine.deviceIdentity }
     }
     public var heldComponents: Set<ModelComponent> { lock.withLock { held } }
     /// Bytes of weights held on the device.
@@ -349,24 +347,20 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     }
 
     /// Process isolation: requests sent to the browser's process and not yet answered.
-    public var requestsInFlight: Int { lock.withLock { (engine as? RemoteEngine)?.requestsInFlight ?? 0 } }
+    public var requestsInFlight: Int { lock.withLock { engine?.requestsInFlight ?? 0 } }
     /// Process isolation: how many requests the last crash caught unanswered in the process.
-    var requestsCaughtByKill: Int? { lock.withLock { (engine as? RemoteEngine)?.requestsCaughtByKill } }
+    var requestsCaughtByKill: Int? { lock.withLock { engine?.requestsCaughtByKill } }
 
     /// browser_freeze (process isolation only): its browser's process stopped.
     func freeze() throws -> String {
-        guard let remote = lock.withLock({ engine as? RemoteEngine }) else {
-            throw PoolError.unknownTarget("browser_freeze needs process isolation: \(name) runs in this process")
-        }
-        return remote.freeze()
+        guard let live = lock.withLock({ engine }) else { throw PoolError.unknownTarget("\(name) is down: no process to stop") }
+        return try live.freeze()
     }
 
     /// gpu_hang (process isolation only): a dispatch that never finishes on this context's queue.
     func hang() throws -> String {
-        guard let remote = lock.withLock({ engine as? RemoteEngine }) else {
-            throw PoolError.unknownTarget("gpu_hang needs process isolation: \(name) runs in this process")
-        }
-        return try remote.hang()
+        guard let live = lock.withLock({ engine }) else { throw PoolError.unknownTarget("\(name) is down: no queue to hang") }
+        return try live.hang()
     }
 
     /// The browser process's death, noticed by its reaper: every context it served is lost.
@@ -465,11 +459,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         lock.withLock {
             let start = ContinuousClock.now
             var detail: String?
-            if let remote = engine as? RemoteEngine, !remote.process.hasExited {
-                remote.process.kill(SIGKILL, reason: "cleanup before rebuild of \(name)")
-                remote.process.waitForExit(timeout: .seconds(2))
-                detail = "SIGKILL to pid \(remote.process.pid), which could not serve"
-            }
+            detail = engine?.reclaim(context: name)
             engine?.release(reason: "cleanup before rebuild")
             engine = nil
             held = []

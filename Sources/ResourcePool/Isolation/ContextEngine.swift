@@ -11,6 +11,8 @@ protocol ContextEngine: AnyObject, Sendable {
     /// The VkDevice's creation number (a reconnect keeps it, a rebuild changes it).
     var deviceSerial: Int { get }
     var deviceName: String { get }
+    /// What names the physical device across processes (`PhysicalDeviceInfo.identity`).
+    var deviceIdentity: String { get }
     /// The process the context runs in (this one for thread isolation).
     var pid: Int32 { get }
     var kernelsSummary: String { get }
@@ -19,6 +21,10 @@ protocol ContextEngine: AnyObject, Sendable {
     var weightBytes: Int { get }
     /// True while a reconnect can work (the device, or the process, lives).
     var canReconnect: Bool { get }
+    /// Requests sent to another process and not yet answered (0 in this one).
+    var requestsInFlight: Int { get }
+    /// How many requests the last `crash()` caught unanswered in the process (nil in this one).
+    var requestsCaughtByKill: Int? { get }
 
     func load(_ component: ModelComponent, from weights: WeightStore) throws -> Int
     func unload(_ component: ModelComponent)
@@ -33,6 +39,12 @@ protocol ContextEngine: AnyObject, Sendable {
     func dropConnection() -> String
     func failComponent(_ component: ModelComponent) -> String
     func crash() -> String
+    /// browser_freeze and gpu_hang: faults only a separate process can suffer (throws in this one).
+    func freeze() throws -> String
+    func hang() throws -> String
+    /// Cleanup before a rebuild: a process that lives but cannot serve is killed (a hung queue
+    /// cannot be reclaimed from outside). What was done, or nil when nothing needed it.
+    func reclaim(context: String) -> String?
     /// Silent corruption: wrong bits in a component's weights where its kernels read them.
     func corrupt(_ component: ModelComponent, _ spec: CorruptionSpec) throws -> CorruptionRecord
     /// Releases whatever is left (cleanup before a rebuild, or the pool's end).
@@ -62,7 +74,10 @@ final class LocalEngine: ContextEngine, @unchecked Sendable {  // immutable afte
 
     var deviceSerial: Int { stack.device.serial }
     var deviceName: String { stack.device.physical.info.name }
+    var deviceIdentity: String { stack.device.physical.info.identity }
     var pid: Int32 { getpid() }
+    var requestsInFlight: Int { 0 }
+    var requestsCaughtByKill: Int? { nil }
     var kernelsSummary: String { stack.kernels.summary }
     var loadedComponents: Set<ModelComponent> { stack.model.loadedComponents }
     var weightBytes: Int { stack.model.weightBytes }
@@ -107,6 +122,16 @@ final class LocalEngine: ContextEngine, @unchecked Sendable {  // immutable afte
         stack.device.destroy(reason: "simulated browser crash")
         return "vkDestroyDevice on \(name) (device #\(serial), \(stack.device.physical.info.name))"
     }
+
+    func freeze() throws -> String {
+        throw PoolError.unknownTarget("browser_freeze needs process isolation: \(name) runs in this process")
+    }
+
+    func hang() throws -> String {
+        throw PoolError.unknownTarget("gpu_hang needs process isolation: \(name) runs in this process")
+    }
+
+    func reclaim(context: String) -> String? { nil }  // a device of this process is released, never killed
 
     func release(reason: String) {
         if sharedQueue != nil { releaseQueueObjects(reason: reason) } else { stack.device.destroy(reason: reason) }

@@ -221,6 +221,13 @@ final class RemoteEngine: ContextEngine, @unchecked Sendable {  // mutable state
         return "a dispatch that spins on a flag nobody sets, on \(name)'s queue in pid \(process.pid)"
     }
 
+    func reclaim(context: String) -> String? {
+        guard !process.hasExited else { return nil }
+        process.kill(SIGKILL, reason: "cleanup before rebuild of \(context)")
+        process.waitForExit(timeout: .seconds(2))
+        return "SIGKILL to pid \(process.pid), which could not serve"
+    }
+
     func release(reason: String) {
         let old = lock.withLock { () -> Connection? in defer { pipeline = nil }; return pipeline?.connection }
         old?.close()
