@@ -54,19 +54,24 @@ let package = Package(
                 dependencies: ["COpenBLAS", "CDNNL", "CProcess", "CVectorMath", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "TransformerGPU",
                 dependencies: ["VulkanCompute", "Transformer", "Shaders"]),
+        // What the pool hands a browser process: its start spec, and a model's activations as
+        // wire tensors. The pool and the worker both import it; neither imports the other.
+        .target(name: "BrowserLaunch",
+                dependencies: ["BrowserProtocol", "TransformerGPU", "Transformer", "VulkanCompute"]),
         // The worker role: a browser process serving its contexts over BrowserProtocol. Thin:
         // TransformerGPU behind a request loop; no plan, strategy or report.
         .target(name: "BrowserWorker",
-                dependencies: ["BrowserProtocol", "TransformerGPU", "Transformer", "VulkanCompute", "Shaders", "CProcess"]),
+                dependencies: ["BrowserLaunch", "BrowserProtocol", "TransformerGPU", "Transformer", "VulkanCompute", "Shaders", "CProcess"]),
         .target(name: "ResourcePool",
-                dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "Shaders", "BrowserProtocol", "BrowserWorker", "CProcess",
+                dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "Shaders", "BrowserProtocol", "BrowserLaunch", "CProcess",
                                .product(name: "Logging", package: "swift-log")]),
         .target(name: "FaultTest",
                 dependencies: ["ResourcePool", "Transformer", "VulkanCompute",
                                .product(name: "Histogram", package: "hdrhistogram-swift"),
                                .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .executableTarget(name: "poolfault",
-                          dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "ResourcePool", "FaultTest", "Shaders", "COpenBLAS", "BrowserWorker",
+                          dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "ResourcePool", "FaultTest", "Shaders", "COpenBLAS",
+                                         "BrowserLaunch", "BrowserWorker",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
@@ -78,8 +83,7 @@ let package = Package(
         // Browser processes for real: pools in process isolation over the built `poolfault`
         // (depending on it makes SwiftPM build it), and the CLI's process-mode contract.
         .testTarget(name: "ProcessIsolationTests",
-                    dependencies: ["poolfault", "ResourcePool", "FaultTest", "Transformer", "VulkanCompute", "BrowserProtocol",
-                                   "BrowserWorker"]),
+                    dependencies: ["poolfault", "ResourcePool", "FaultTest", "Transformer", "VulkanCompute", "BrowserProtocol"]),
         .testTarget(name: "TransformerTests",
                     dependencies: ["Transformer", "CVectorMath"]),
         .testTarget(name: "TransformerGPUTests",

@@ -1,3 +1,4 @@
+import BrowserLaunch
 import BrowserProtocol
 import Foundation
 import Shaders

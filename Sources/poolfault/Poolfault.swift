@@ -1,4 +1,5 @@
 import ArgumentParser
+import BrowserLaunch
 import BrowserWorker
 import Foundation
 import TransformerGPU

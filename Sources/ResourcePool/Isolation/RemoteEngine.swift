@@ -1,5 +1,5 @@
 import BrowserProtocol
-import BrowserWorker
+import BrowserLaunch
 import Foundation
 import Transformer
 import TransformerGPU

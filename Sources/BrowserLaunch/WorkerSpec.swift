@@ -69,7 +69,7 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
         self.spirvCachePath = spirvCachePath; self.validationPath = validationPath; self.crashOnStart = crashOnStart
     }
 
-    var selection: DeviceSelection {
+    public var selection: DeviceSelection {
         if let i = deviceIndex { return DeviceSelection(choice: .index(i), requireGPU: requireGPU) }
         if let n = deviceName { return DeviceSelection(choice: .name(n), requireGPU: requireGPU) }
         return DeviceSelection(choice: .automatic, requireGPU: requireGPU)
