@@ -270,7 +270,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         for context in contexts where context.browser == process.browser {
             if context.processEnded(pid: process.pid, why) {
                 events.record("noticed", context: context.name, (ending == nil ? "death watch: " : "waitpid: ") + why)
-                if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened") }
+                countFailure(of: context)
             }
         }
     }

@@ -97,7 +97,7 @@ extension Pool {
             } catch {
                 lastError = "\(error)"
                 countCrash(of: context, "crashed while starting: \(error)")  // a start that crashes is a crash
-                if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened") }
+                countFailure(of: context, "rebuild attempts that crashed")
                 events.record("rebuild", context: context.name, "attempt \(attempt) failed: \(error)")
             }
         }

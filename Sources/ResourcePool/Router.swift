@@ -153,8 +153,14 @@ extension Pool {
         }
         guard context.recordLoss(error, components: components) else { return detection }
         events.record("noticed", context: context.name, "\(error)")
-        if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened after repeated failures") }
+        countFailure(of: context)
         return detection
+    }
+
+    /// One fault counted against `context`'s circuit breaker, and said once when it opens: the
+    /// only place either happens.
+    func countFailure(of context: BrowserContext, _ why: String = "repeated failures") {
+        if context.breaker.recordFailure() { events.record("breaker", context: context.name, "opened after \(why)") }
     }
 
     /// Re-routes shard `i` away from a failed context: to the healthiest other context that can
