@@ -160,7 +160,7 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
         let until = ContinuousClock.now + within
         while !ProcessLiveness.isStopped(pid) {
             guard ContinuousClock.now < until, !hasExited else { return false }
-            usleep(500)
+            usleep(500)  // not a stand-in for work: polls /proc until the kernel has stopped every thread
         }
         return true
     }

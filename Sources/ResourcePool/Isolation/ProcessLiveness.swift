@@ -41,21 +41,22 @@ final class ProcessLiveness {
     /// Whether any of the process's threads is running or waiting for a core (the process's own
     /// state is its main thread's, which in a browser process only waits).
     static func hasRunnableThread(_ pid: Int32) -> Bool {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        return tasks.contains { tid in
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
-                  let close = text.lastIndex(of: ")") else { return false }
-            return text[text.index(after: close)...].split(separator: " ").first == "R"
-        }
+        threadStates(pid).contains("R")
     }
 
     /// Whether every thread of the process is stopped (SIGSTOP's group stop complete).
     static func isStopped(_ pid: Int32) -> Bool {
+        let states = threadStates(pid)
+        return !states.isEmpty && states.allSatisfy { "TtZX".contains($0) }
+    }
+
+    /// Each thread's state letter, from /proc/<pid>/task/<tid>/stat (a thread gone meanwhile is left out).
+    private static func threadStates(_ pid: Int32) -> [Character] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        return !tasks.isEmpty && tasks.allSatisfy { tid in
+        return tasks.compactMap { tid in
             guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
-                  let close = text.lastIndex(of: ")"), let state = text[text.index(after: close)...].split(separator: " ").first else { return true }
-            return state == "T" || state == "t" || state == "Z" || state == "X"
+                  let close = text.lastIndex(of: ")") else { return nil }
+            return text[text.index(after: close)...].split(separator: " ").first?.first
         }
     }
 
