@@ -118,6 +118,9 @@ public struct ScenarioRunner: Sendable {
             let r = pool.recover(using: strategy)
             recovery = r
             guard r.success else { return (false, r.message) }
+            if kind == .cascadingFailure, pool.cascade.struck == nil {
+                return (false, "Recovery failed to test what the scenario claims: the second crash never struck (recovery never reached its \(pool.cascade.drawnStage?.rawValue ?? "drawn") stage)")
+            }
             if kind == .silentCorruption, pool.corruptionDetections.isEmpty {
                 let checks = Self.integrityLabel(pool.configuration)
                 // A transient corruption no check caught is gone; it failed nothing if every answer it could touch was right.
@@ -130,6 +133,9 @@ public struct ScenarioRunner: Sendable {
             if let restored = r.contextsRestored { what.append("restored \(restored.joined(separator: ", ")) from the source") }
             if !r.contextsRebuilt.isEmpty { what.append("rebuilt \(r.contextsRebuilt.joined(separator: ", "))") }
             if !r.contextsReconnected.isEmpty { what.append("reconnected \(r.contextsReconnected.joined(separator: ", "))") }
+            if let second = pool.cascade.struck, let stage = pool.cascade.drawnStage {
+                what.insert("a second crash of \(second.targets.joined(separator: ", ")) during its \(stage.rawValue) survived in \(r.rounds ?? 1) round\((r.rounds ?? 1) == 1 ? "" : "s")", at: 0)
+            }
             what.append("\(ReportFormat.bytes(r.bytesUploaded)) re-uploaded")
             return (true, "Recovery succeeded: " + what.joined(separator: ", "))
         }

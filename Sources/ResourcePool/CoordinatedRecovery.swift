@@ -57,12 +57,10 @@ struct CoordinatedRecovery: RecoveryStrategy {
                 return rollBack("shard \(i)'s home \(home) is not ready")
             }
             let missing = pool.plan.shards[i].components.filter { !context.heldComponents.contains($0) }
-            let bytes = missing.reduce(0) { $0 + $1.byteSize(in: pool.config) }
             do {
-                if !missing.isEmpty {
-                    try log.timed("weight_upload", home, bytes: bytes, detail: "shard \(i)") { _ = try context.load(missing) }
-                }
+                try pool.upload(missing, shard: i, to: context, log)
             } catch {
+                pool.noteFailure(of: context, error)
                 return rollBack("loading shard \(i) on \(home): \(error)")
             }
             candidate[i] = home
@@ -75,12 +73,12 @@ struct CoordinatedRecovery: RecoveryStrategy {
             try log.timed("first_dispatch", "group", detail: "shards \(group.map(String.init).joined(separator: ",")) vs the CPU reference") {
                 for i in group where changed.contains(i) {
                     guard let context = pool.context(named: candidate[i]) else { throw PoolError.noContext(candidate[i]) }
-                    try pool.verify(shard: i, on: context)
+                    do { try pool.verifyRecovered(shard: i, on: context) } catch { pool.noteFailure(of: context, error); throw error }
                 }
             }
             try log.timed("verification", "group", detail: "heartbeat on every recovered context") {
                 for (context, _) in problems where context.state == .ready {
-                    try context.heartbeat(deadline: pool.configuration.heartbeatDeadline)
+                    do { try context.heartbeat(deadline: pool.configuration.heartbeatDeadline) } catch { pool.noteFailure(of: context, error); throw error }
                 }
             }
             // Proven healthy: whatever the fault counted against their breakers is settled.

@@ -48,6 +48,9 @@ public enum FaultInjector {
     /// The fault record with when the pool first noticed each part, and how struck processes
     /// ended (call after the pool has used or recovered the contexts).
     public static func observed(_ record: FaultRecord, in pool: Pool) -> FaultRecord {
+        // cascading_failure's second part exists once recovery struck it.
+        let record = record.kind == .cascadingFailure && record.parts.count == 1
+            ? .cascading(first: record.parts[0], second: pool.cascade.struck, seed: record.seed ?? pool.configuration.seed) : record
         func settle(_ part: FaultRecord) -> FaultRecord {
             var part = part
             let hit = Set(part.targets.map { String($0.split(separator: ":")[0]) })
@@ -71,6 +74,7 @@ public enum FaultInjector {
                                 teardown: record.teardown, parts: parts, mechanism: record.mechanism, pids: record.pids,
                                 start: record.start, detectionSeconds: parts.compactMap(\.detectionSeconds).min(),
                                 exitStatus: parts.compactMap(\.exitStatus).flatMap { $0 })
+            whole.requestsInFlight = record.requestsInFlight
         }
         return whole
     }
@@ -140,6 +144,10 @@ public enum FaultInjector {
                           mechanism: "hung dispatch (detected by the \(String(format: "%.3g", pool.configuration.watchdog.seconds)) s watchdog)", pids: pid)
         case .multipleFailures:
             return try multiple(pool, target: .drawn)
+        case .cascadingFailure:
+            let first = try single(.browserCrash, on: context, in: pool, component: nil, seed: nil)
+            pool.cascade.arm(after: first.targets)
+            return .cascading(first: first, second: nil, seed: seed ?? pool.configuration.seed)
         case .silentCorruption:
             let held = pool.placement.shards(on: context.name).flatMap { pool.plan.shards[$0].components }
             guard let victim = component ?? (held.isEmpty ? nil : held[min(held.count - 1, Int(pool.draw() * Double(held.count)))]) else {

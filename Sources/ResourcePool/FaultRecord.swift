@@ -15,6 +15,10 @@ public enum FaultKind: String, Sendable, Codable, CaseIterable {
     /// The browser's process is stopped (SIGSTOP): alive, holding its devices, answering
     /// nothing. Process isolation only; found by the watchdog, killed and respawned.
     case browserFreeze = "browser_freeze"
+    /// A browser crash, then a second crash while the pool recovers from the first (at a stage
+    /// drawn with the seed: as detection begins, during the weight upload, before the first
+    /// dispatch). Recovery must go round again within its restart budget.
+    case cascadingFailure = "cascading_failure"
 
     /// Faults only a browser process can suffer: a hung queue or a stopped process is reclaimed
     /// by killing the process.
@@ -58,6 +62,9 @@ public struct FaultRecord: Sendable, Codable {
     /// browser_crash in process isolation: requests the struck process had been sent and had
     /// not answered when the signal went — lost with it, re-driven by the pool (schema 1.7).
     public var requestsInFlight: Int?
+    /// cascading_failure's second part: the recovery step it struck in ("weight_upload of
+    /// chrome, after 2 of 4 components"); schema 1.8.
+    public var duringRecovery: String?
 
     public init(kind: FaultKind, targets: [String], simulated: Bool, seed: UInt64?, teardown: [String], parts: [FaultRecord],
                 mechanism: String? = nil, pids: [Int32]? = nil, start: Double? = nil, detectionSeconds: Double? = nil,
@@ -114,6 +121,8 @@ public struct RecoveryRecord: Sendable, Codable {
     public let contextsReconnected: [String]
     /// Contexts whose weights were restored from the source after silent corruption (schema 1.6).
     public var contextsRestored: [String]?
+    /// Rounds taken, when a fault during recovery made it go round again (schema 1.8).
+    public var rounds: Int?
     public let placementBefore: Placement
     public let placementAfter: Placement
     /// Rebuild attempts made (retries included).

@@ -24,6 +24,11 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     let corruption: CorruptionLedger
     /// Crash counts and rungs (hardware → software Vulkan → CPU) of every browser.
     let ladder: DegradationLadder
+    /// cascading_failure's second fault, waiting for the recovery it strikes in.
+    public let cascade = Cascade()
+    /// Losses that were news (a context serving, or a component not known lost): a recovery
+    /// round that meets a new one goes round again.
+    private var newsCount = 0
     private let lock = NSLock()
     /// Where each shard is served now: a context name, or `Pool.cpuFallback`.
     private var routes: [String]
@@ -152,6 +157,16 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     }
 
     /// A seeded uniform draw in [0, 1) (targets, jitter).
+    /// A loss that is news, said and counted against the breaker: the one place either happens.
+    func noticed(_ context: BrowserContext, _ what: String) {
+        lock.withLock { newsCount += 1 }
+        events.record("noticed", context: context.name, what)
+        countFailure(of: context)
+    }
+
+    /// How many losses were news so far.
+    var lossesNoticed: Int { lock.withLock { newsCount } }
+
     func draw() -> Double { lock.withLock { Double(random.next() >> 11) / Double(1 << 53) } }
 
     /// Starts every context and uploads the weights of the shards placed on it. The steps are
@@ -269,8 +284,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         }
         for context in contexts where context.browser == process.browser {
             if context.processEnded(pid: process.pid, why) {
-                events.record("noticed", context: context.name, (ending == nil ? "death watch: " : "waitpid: ") + why)
-                countFailure(of: context)
+                noticed(context, (ending == nil ? "death watch: " : "waitpid: ") + why)
             }
         }
     }

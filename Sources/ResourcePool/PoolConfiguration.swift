@@ -78,6 +78,8 @@ public struct PoolConfiguration: Sendable {
     /// silent_corruption: the corrupted context's device corrupts its weights again after each
     /// of its next N restores (bad hardware: the restore does not hold, and the pool isolates it).
     public var keepCorrupting = 0
+    /// cascading_failure: the recovery stage the second crash strikes at (nil: drawn with the seed).
+    public var cascadeStage: Cascade.Stage?
 
     public init() {}
 

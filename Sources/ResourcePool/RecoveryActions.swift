@@ -18,7 +18,10 @@ extension Pool {
     /// holds the components planned on it. Contexts already given up on are skipped unless
     /// their breaker allows a probe.
     func detect(_ log: RecoveryLog) -> [(BrowserContext, ContextProblem)] {
+        cascade.reached(.detection, on: nil, in: self, "the failover target crashed as recovery began to look")
         var problems: [(BrowserContext, ContextProblem)] = []
+        // What detection notices is this round's work; a loss noticed after it struck during the round.
+        defer { log.noticedBefore = lossesNoticed }
         for context in contexts where context.backend == .webgpu {
             if context.state == .failed && !context.breaker.allows { continue }
             if let finding = context.quarantineFinding {
@@ -67,12 +70,15 @@ extension Pool {
     /// No weights yet (the strategy loads what it needs).
     func rebuild(_ context: BrowserContext, _ log: RecoveryLog) -> Bool {
         let policy = configuration.retry
-        var lastError = ""
+        let budget = max(1, policy.maxAttempts)
+        let tried = log.rebuildsTried[context.name, default: 0]
+        var lastError = tried > 0 ? "crashed again after its rebuild in this recovery" : ""
         // The crash this rebuild recovers from counts once per browser and recovery (its
         // siblings rebuild from the same crash).
         applyDemotion(to: context)
         if log.crashesCounted.insert(context.browser).inserted { countCrash(of: context, "\(context.state.rawValue)") }
-        for attempt in 1...max(1, policy.maxAttempts) {
+        for attempt in stride(from: tried + 1, through: budget, by: 1) {
+            log.rebuildsTried[context.name] = attempt
             let delay = policy.delay(before: attempt, random: draw())
             if delay > 0 {
                 // Retry backoff, not a stand-in for work: a real pause between real rebuild
@@ -86,13 +92,13 @@ extension Pool {
             if context.backend == .webnn {
                 // Demoted to the CPU path: nothing to build; it serves from the host weights.
                 _ = try? context.start(reason: "demoted to the CPU path")
-                log.rebuilt.append(context.name)
+                log.noteRebuilt(context.name)
                 return true
             }
             do {
                 log.steps += try context.start(reason: "rebuilt on attempt \(attempt)")
                 context.breaker.recordSuccess()
-                log.rebuilt.append(context.name)
+                log.noteRebuilt(context.name)
                 return true
             } catch {
                 lastError = "\(error)"
@@ -102,8 +108,7 @@ extension Pool {
             }
         }
         context.transition(to: .failed, lastError)
-        let tried = max(1, policy.maxAttempts)
-        log.fail("\(context.name) stays down: restart budget spent, \(tried) rebuild\(tried == 1 ? "" : "s") tried (last: \(lastError))")
+        log.fail("\(context.name) stays down: restart budget spent, \(budget) rebuild\(budget == 1 ? "" : "s") tried (last: \(lastError))")
         return false
     }
 
@@ -113,24 +118,39 @@ extension Pool {
     /// a context whose weights and pipelines survived (a reconnect) only needs its new queue
     /// proven, by a heartbeat dispatch.
     func restore(shard i: Int, on context: BrowserContext, rebuilt: Bool, _ log: RecoveryLog) throws {
-        let components = plan.shards[i].components
-        let missing = components.filter { !context.heldComponents.contains($0) }
-        let bytes = missing.reduce(0) { $0 + $1.byteSize(in: config) }
-        if !missing.isEmpty {
-            try log.timed("weight_upload", context.name, bytes: bytes, detail: "shard \(i): \(missing.map(\.id).joined(separator: ", "))") {
-                _ = try context.load(missing)
-            }
-        }
+        let missing = plan.shards[i].components.filter { !context.heldComponents.contains($0) }
+        try upload(missing, shard: i, to: context, log)
         if missing.isEmpty && !rebuilt {
             try log.timed("verification", context.name, detail: "shard \(i): heartbeat on the new queue (weights and pipelines intact)") {
                 try context.heartbeat(deadline: configuration.heartbeatDeadline)
             }
         } else {
             try log.timed("first_dispatch", context.name, detail: "shard \(i), checked against the CPU reference") {
-                try verify(shard: i, on: context)
+                try verifyRecovered(shard: i, on: context)
             }
-        }        // Proven healthy: whatever the fault counted against its breaker is settled.
+        }
+        // Proven healthy: whatever the fault counted against its breaker is settled.
         context.breaker.recordSuccess()
+    }
+
+    /// Uploads a shard's missing weights to a context being restored, as one timed step.
+    func upload(_ missing: [ModelComponent], shard i: Int, to context: BrowserContext, _ log: RecoveryLog) throws {
+        guard !missing.isEmpty else { return }
+        let bytes = missing.reduce(0) { $0 + $1.byteSize(in: config) }
+        try log.timed("weight_upload", context.name, bytes: bytes, detail: "shard \(i): \(missing.map(\.id).joined(separator: ", "))") {
+            // A cascade waiting here strikes with part of the weights on the device.
+            let before = cascade.waits(for: .weightUpload, on: context) ? min(1, missing.count - 1) : missing.count
+            _ = try context.load(Array(missing.prefix(before)))
+            guard before < missing.count else { return }
+            cascade.reached(.weightUpload, on: context, in: self, "shard \(i)'s weights on \(context.name), \(before) of \(missing.count) components uploaded")
+            _ = try context.load(Array(missing.dropFirst(before)))
+        }
+    }
+
+    /// A restored shard's first dispatch, checked against the CPU reference.
+    func verifyRecovered(shard i: Int, on context: BrowserContext) throws {
+        cascade.reached(.firstDispatch, on: context, in: self, "shard \(i) on \(context.name), before its first dispatch")
+        try verify(shard: i, on: context)
     }
 
     /// Drops weights a context holds but no longer serves (failover copies), so memory returns

@@ -29,14 +29,29 @@ public protocol RecoveryStrategy: Sendable {
 
 extension Pool {
     /// Detects what is broken and restores the pool with `strategy`; every step timed.
+    /// A round that fails because a new fault struck while it worked (a rebuilt browser crashed
+    /// again, the failover target was lost) goes round again, up to `recoveryRounds` rounds;
+    /// the restart budget is the recovery's, not the round's.
     public func recover(using strategy: RecoveryStrategyKind) -> RecoveryRecord {
         let log = RecoveryLog(pool: self)
         events.record("recovery", "\(strategy.rawValue) starts")
-        strategy.strategy.recover(self, log: log)
+        if let stage = cascade.begin(strategy, chosen: configuration.cascadeStage, draw: draw) {
+            events.record("recovery", "cascading_failure: a second crash waits for this recovery's \(stage.rawValue)")
+        }
+        for round in 1...Self.recoveryRounds {
+            log.noticedBefore = lossesNoticed
+            strategy.strategy.recover(self, log: log)
+            guard !log.failures.isEmpty, lossesNoticed > log.noticedBefore, round < Self.recoveryRounds else { break }
+            events.record("recovery", "round \(round) failed on a fault that struck during it: round \(round + 1)")
+            log.nextRound()
+        }
         let record = log.record(strategy: strategy.rawValue, placementBefore: placement, placementAfter: currentRoute)
         events.record("recovery", "\(strategy.rawValue) \(record.success ? "succeeded" : "failed"): \(record.message)")
         return record
     }
+
+    /// Rounds one recovery may take: the first, one for a fault during it, one for a fault during that.
+    static let recoveryRounds = 3
 }
 
 /// What a recovery did so far: its timed steps and outcome.
@@ -51,6 +66,12 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
     /// Contexts whose weights were restored from the source after silent corruption.
     var restored: [String] = []
     var attempts = 0
+    /// Rebuilds tried per context, over every round (the restart budget is the recovery's).
+    var rebuildsTried: [String: Int] = [:]
+    /// Rounds begun, and how many losses were news when this round's detection ended (a loss
+    /// noticed later struck during the round).
+    private(set) var rounds = 1
+    var noticedBefore = 0
     var failures: [String] = []
     var notes: [String] = []
     /// When routing was back as promised (before the trailing cleanup).
@@ -72,6 +93,17 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
         return try body()
     }
 
+    /// A context rebuilt (named once however many rounds rebuilt it; `attempts` counts them).
+    func noteRebuilt(_ name: String) { if !rebuilt.contains(name) { rebuilt.append(name) } }
+
+    /// A new round: what failed in the last one is history (a note), and a crash met again is a new crash.
+    func nextRound() {
+        notes += failures.map { "round \(rounds): \($0)" }
+        failures = []
+        crashesCounted = []
+        rounds += 1
+    }
+
     func fail(_ why: String) {
         failures.append(why)
         pool.events.record("recovery", "problem: \(why)")
@@ -89,6 +121,7 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
                               placementBefore: placementBefore, placementAfter: placementAfter,
                               attempts: attempts, duration: ((restoredAt ?? .now) - start).seconds)
         record.contextsRestored = restored.isEmpty ? nil : restored
+        record.rounds = rounds > 1 ? rounds : nil
         return record
     }
 }

@@ -152,8 +152,7 @@ extension Pool {
             detection = found
         }
         guard context.recordLoss(error, components: components) else { return detection }
-        events.record("noticed", context: context.name, "\(error)")
-        countFailure(of: context)
+        noticed(context, "\(error)")
         return detection
     }
 

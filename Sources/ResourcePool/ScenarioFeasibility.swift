@@ -53,6 +53,15 @@ extension PoolConfiguration {
             for browser in crashable.sorted() where !entries.contains(where: { $0.browser != browser }) {
                 return "\(kind.rawValue) of \(browser) takes down every context of the pool (\(entries.map(\.name).joined(separator: ", "))): add another browser to --browsers"
             }
+        case .cascadingFailure:
+            // Two browsers may go down (the first crash, and the failover target during recovery): a third must serve.
+            let crashable = victim.map { [$0.browser] } ?? Array(gpuBrowsers)
+            for browser in crashable.sorted() where !entries.contains(where: { $0.browser != browser }) {
+                return "cascading_failure of \(browser) takes down every context of the pool (\(entries.map(\.name).joined(separator: ", "))): add another browser to --browsers"
+            }
+            guard gpuBrowsers.count >= 3 else {
+                return "cascading_failure crashes a browser, then another during recovery (the failover target, or the rebuilt one again): it needs three webgpu browsers so one always serves; the pool has \(gpuBrowsers.count) (\(gpuBrowsers.sorted().joined(separator: ", "))): add a browser to --browsers or take one out of --webnn"
+            }
         case .multipleFailures:
             guard gpuBrowsers.count >= 2 else {
                 return "multiple_failures strikes two different webgpu browsers; the pool has \(gpuBrowsers.count) (\(gpuBrowsers.sorted().joined(separator: ", "))): add a browser to --browsers or take one out of --webnn"

@@ -30,7 +30,7 @@ import Testing
     }
 }
 
-/// `--level long` end to end (reduced model): medium's twenty-one scenarios (seven kinds × three
+/// `--level long` end to end (reduced model): medium's twenty-four scenarios (eight kinds × three
 /// strategies), then the soak and the crash cycles, each a check with its own JUnit testcase.
 @Suite(.serialized) struct LongLevelCLITests {
     @Test func longRunsItsChecks() throws {
@@ -48,6 +48,6 @@ import Testing
         #expect(cycles["cycles"] == "100" && cycles["processes_left_behind"] == "0")
         #expect((report["summary"] as? [String: Any])?["failed_checks"] as? [String] == [])
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
-        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 23, "21 scenarios and 2 checks")
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 26, "24 scenarios and 2 checks")
     }
 }

@@ -24,7 +24,7 @@ import Testing
         let r = try CLIRunner.run(model + ["--scenario", "all", "--recovery-strategy", strategy, "--output-dir", dir, "--no-html",
                                            "--watchdog", "1", "--validate", "--color", "never"])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
-        #expect(r.stdout.contains("Scenarios: 7/7 successful"))
+        #expect(r.stdout.contains("Scenarios: 8/8 successful"))
         #expect(!r.stderr.contains("validation:"))
         let report = try Self.report(in: dir)
         let info = try #require(report["test_info"] as? [String: Any])
@@ -38,8 +38,8 @@ import Testing
 
         // Every scenario starts fresh browser processes, and says which.
         let processes = scenarios.values.compactMap { $0["processes"] as? [String: Int] }
-        #expect(processes.count == 7 && processes.allSatisfy { $0.count == 3 })
-        #expect(Set(processes.flatMap(\.values)).count == 21, "no pid shared between scenarios")
+        #expect(processes.count == 8 && processes.allSatisfy { $0.count == 3 })
+        #expect(Set(processes.flatMap(\.values)).count == 24, "no pid shared between scenarios")
 
         let lost = try fault("connection_lost")
         let lostTarget = try #require((lost["targets"] as? [String])?.first)
@@ -78,6 +78,45 @@ import Testing
         if strategy != "simple" {
             #expect(try recovery("browser_freeze")["contexts_rebuilt"] as? [String] == freeze["targets"] as? [String])
         }
+
+        // Two real crashes, the second inside the first one's recovery, each a SIGKILL of its own process.
+        let cascade = try fault("cascading_failure")
+        let parts = cascade["parts"] as? [[String: Any]] ?? []
+        #expect(parts.count == 2 && parts.allSatisfy { $0["mechanism"] as? String == "SIGKILL" }, "\(cascade)")
+        #expect(parts.allSatisfy { ($0["exit_status"] as? [String])?.first?.contains("signal 9") == true }, "\(parts)")
+        #expect(Set(parts.compactMap { ($0["pids"] as? [Int])?.first }).count == 2, "two processes struck")
+        let stage = (parts.last?["during_recovery"] as? String)?.split(separator: ":").first.map(String.init)
+        #expect(stage.map { ["detection", "weight_upload", "first_dispatch"].contains($0) } == true, "\(parts)")
+        let secondStart = parts.last?["start"] as? Double ?? -1
+        let recoveryPhase = (scenarios["cascading_failure"]?["phases"] as? [String: [String: Any]])?["recovery"]
+        let (began, took) = (recoveryPhase?["start"] as? Double ?? .infinity, recoveryPhase?["duration"] as? Double ?? 0)
+        #expect(secondStart >= began && secondStart <= began + took, "the second crash at \(secondStart) s, recovery \(began)–\(began + took) s")
+        #expect(try recovery("cascading_failure")["rounds"] as? Int == (stage == "detection" ? nil : 2))
+    }
+
+    // Test that cascading_failure passes with every strategy on ViT (reduced), each stage its
+    // strategies can meet, and that the report names the stage it struck in.
+    @Test(arguments: [("simple", "detection"), ("progressive", "first_dispatch"), ("coordinated", "weight_upload")])
+    func cascadingFailureOnViT(strategy: String, stage: String) throws {
+        let dir = Self.tempDir("cascade-\(strategy)")
+        let r = try CLIRunner.run(["--model", "vit-base-patch16-224", "--layers", "2", "--scenario", "cascading_failure",
+                                   "--recovery-strategy", strategy, "--cascade-stage", stage, "--output-dir", dir, "--no-html",
+                                   "--validate", "--color", "never"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("during its \(stage) survived"), "\(r.stdout)")
+        let scenarios = try #require(try Self.report(in: dir)["scenarios"] as? [String: [String: Any]])
+        let parts = (scenarios["cascading_failure"]?["fault"] as? [String: Any])?["parts"] as? [[String: Any]] ?? []
+        #expect((parts.last?["during_recovery"] as? String)?.hasPrefix(stage + ": ") == true, "\(parts)")
+    }
+
+    // Test that a stage the strategy never reaches, and a pool one more crash would empty, are
+    // refused before any work, saying why.
+    @Test func cascadingFailureRefusesWhatCannotHappen() throws {
+        let stage = try CLIRunner.run(["--scenario", "cascading_failure", "--recovery-strategy", "simple", "--cascade-stage", "weight_upload",
+                                       "--output-dir", Self.tempDir("refused")])
+        #expect(stage.status == 64 && stage.stderr.contains("never happens in simple's recovery"), "\(stage.stderr)")
+        let small = try CLIRunner.run(["--scenario", "cascading_failure", "--browsers", "chrome,firefox", "--output-dir", Self.tempDir("refused")])
+        #expect(small.status == 64 && small.stderr.contains("needs three webgpu browsers"), "\(small.stderr)")
     }
 
     // Test that SIGINT during a run ends every browser process within 2 s, writes a valid report

@@ -290,6 +290,7 @@ public enum ScenarioDescriptions {
         case .gpuHang: return "GPU hang scenario (a dispatch that never returns)"
         case .silentCorruption: return "Silent data corruption scenario (wrong weights in device memory, no error)"
         case .browserFreeze: return "Frozen browser scenario (the process stopped: alive, answering nothing)"
+        case .cascadingFailure: return "Cascading failure scenario (a second crash during recovery)"
         }
     }
 }

@@ -2,8 +2,8 @@
 /// and ReportVersionTests holds those statements to these.
 public enum ReportVersion {
     /// `results_<timestamp>.json` (`poolfault run`).
-    /// 1.7 added `identity` (devices that share a UUID).
-    public static let run = "1.7"
+    /// 1.8 added `cascading_failure`, `during_recovery` and `rounds`.
+    public static let run = "1.8"
     /// `soak_<timestamp>.json`; 1.3 added `fault_limit`.
     public static let soak = "1.3"
     /// `bench_recovery_<timestamp>.json`.

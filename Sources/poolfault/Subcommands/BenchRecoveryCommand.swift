@@ -87,6 +87,9 @@ struct BenchRecoveryCommand: ParsableCommand {
                     if let why = pool.refusal(toHost: kind, target: .drawn) { throw ValidationError("cannot run \(kind.rawValue): \(why)") }
                 }
             }
+            if isolations.contains(where: { scenarios(for: $0).contains(.cascadingFailure) }) {
+                try poolOptions.validateCascade(strategies: recoveryStrategy.map { [$0] } ?? RecoveryStrategyKind.allCases)
+            }
             for file in [html, poolOptions.trace].compactMap({ $0 }) { try ReportFiles.checkWritable(file: URL(fileURLWithPath: file)) }
             if let outputDir { try RunCommand.ensureWritable(URL(fileURLWithPath: outputDir)) }
             if isolations.contains(.process) {

@@ -95,6 +95,7 @@ struct RunCommand: ParsableCommand {
         guard unknown.isEmpty else {
             throw ValidationError("--webnn names \(unknown.sorted().joined(separator: ", ")), not in --browsers \(poolOptions.browsers)")
         }
+        if scenarios.contains(.cascadingFailure) { try poolOptions.validateCascade(strategies: strategies) }
         for kind in scenarios {
             if let why = poolConfiguration.refusal(toHost: kind, target: target) {
                 throw ValidationError("cannot run \(kind.rawValue): \(why)")

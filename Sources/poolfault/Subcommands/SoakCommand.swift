@@ -106,6 +106,7 @@ struct SoakCommand: ParsableCommand {
             throw ValidationError("--faults takes \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated (got \(faults))")
         }
         let pool = poolConfiguration
+        if kinds.contains(.cascadingFailure) { try poolOptions.validateCascade(strategies: [recoveryStrategy]) }
         if faultCount != nil, kinds.isEmpty {
             throw ValidationError("--fault-count needs a fault this pool can host: name one with --faults, or add browsers with --browsers")
         }

@@ -6,6 +6,7 @@ import VulkanCompute
 
 extension PoolConfiguration.Isolation: ExpressibleByArgument {}
 extension VulkanMisuse: ExpressibleByArgument {}
+extension Cascade.Stage: ExpressibleByArgument {}
 
 /// A check that is on or off.
 enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
@@ -70,6 +71,18 @@ struct PoolOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "silent_corruption: the corrupted context's device corrupts its weights again after each of its next N restores (bad hardware: the pool isolates it): a run that must fail.")
     var keepCorrupting = 0
 
+    @Option(help: "cascading_failure: where in recovery the second crash strikes: detection (the failover target, as recovery begins), weight_upload or first_dispatch (the rebuilt browser; progressive and coordinated only). Default: drawn with --seed.")
+    var cascadeStage: Cascade.Stage?
+
+    /// `--cascade-stage` against the strategies that will recover: simple rebuilds nothing, so
+    /// only detection happens in its recovery.
+    func validateCascade(strategies: [RecoveryStrategyKind]) throws {
+        guard let cascadeStage else { return }
+        for strategy in strategies where !Cascade.Stage.stages(for: strategy).contains(cascadeStage) {
+            throw ValidationError("--cascade-stage \(cascadeStage.rawValue) never happens in \(strategy.rawValue)'s recovery (it rebuilds nothing): use --cascade-stage detection, or another --recovery-strategy")
+        }
+    }
+
     /// `--corruption` as a spec (nil when it does not parse).
     var corruptionSpec: CorruptionSpec? {
         let parts = corruption.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -99,6 +112,7 @@ struct PoolOptions: ParsableArguments {
         pool.integrity = IntegrityChecks(checksums: abft == .on, scrubbing: scrub == .on)
         if let spec = corruptionSpec { pool.corruption = spec }
         pool.keepCorrupting = keepCorrupting
+        pool.cascadeStage = cascadeStage
         pool.vulkanMisuse = vulkanMisuse
     }
 
