@@ -88,6 +88,14 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     /// once against the circuit breaker however many requests or how fast a machine meets it.
     func recordLoss(_ error: any Error, components: [ModelComponent]) -> Bool {
         lock.withLock {
+            let news = isNews(error, components: components)
+            if news { log.countLoss() }  // under this lock: whoever sees the new state sees the count
+            return news
+        }
+    }
+
+    private func isNews(_ error: any Error, components: [ModelComponent]) -> Bool {
+        lock.withLock {
             let wasServing = currentState == .ready
             switch error {
             case let finding as CorruptionFinding:

@@ -26,9 +26,6 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     let ladder: DegradationLadder
     /// cascading_failure's second fault, waiting for the recovery it strikes in.
     public let cascade = Cascade()
-    /// Losses that were news (a context serving, or a component not known lost): a recovery
-    /// round that meets a new one goes round again.
-    private var newsCount = 0
     private let lock = NSLock()
     /// Where each shard is served now: a context name, or `Pool.cpuFallback`.
     private var routes: [String]
@@ -159,13 +156,12 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     /// A seeded uniform draw in [0, 1) (targets, jitter).
     /// A loss that is news, said and counted against the breaker: the one place either happens.
     func noticed(_ context: BrowserContext, _ what: String) {
-        lock.withLock { newsCount += 1 }
         events.record("noticed", context: context.name, what)
         countFailure(of: context)
     }
 
-    /// How many losses were news so far.
-    var lossesNoticed: Int { lock.withLock { newsCount } }
+    /// How many losses were news so far (a recovery round that meets a new one goes round again).
+    var lossesNoticed: Int { events.lossesNoticed }
 
     func draw() -> Double { lock.withLock { Double(random.next() >> 11) / Double(1 << 53) } }
 

@@ -64,6 +64,7 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
     private var storedCounters: [PoolCounter] = []
     private var inFlight = 0
     private var uploaded = 0
+    private var losses = 0
 
     /// Spans and counter samples are recorded per request: bounded, so a long-lived pool under
     /// load cannot grow without end (a scenario records a few hundred).
@@ -91,6 +92,12 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
     func addUploaded(_ bytes: Int) {
         sample("bytes_uploaded") { uploaded += bytes; return uploaded }
     }
+
+    /// A loss that was news (see `BrowserContext.recordLoss`): counted where it is decided, so a
+    /// recovery that sees its effect (a context crashed) also sees the count.
+    func countLoss() { lock.withLock { losses += 1 } }
+    /// Losses that were news so far.
+    var lossesNoticed: Int { lock.withLock { losses } }
 
     /// Updates a counter under the lock and records its new value (bounded).
     private func sample(_ name: String, _ update: () -> Int) {

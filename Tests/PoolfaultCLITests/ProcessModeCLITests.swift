@@ -99,7 +99,7 @@ import Testing
     @Test(arguments: [("simple", "detection"), ("progressive", "first_dispatch"), ("coordinated", "weight_upload")])
     func cascadingFailureOnViT(strategy: String, stage: String) throws {
         let dir = Self.tempDir("cascade-\(strategy)")
-        let r = try CLIRunner.run(["--model", "vit-base-patch16-224", "--layers", "2", "--scenario", "cascading_failure",
+        let r = try CLIRunner.run(["--model", "vit-base-patch16-224", "--layers", "3", "--scenario", "cascading_failure",
                                    "--recovery-strategy", strategy, "--cascade-stage", stage, "--output-dir", dir, "--no-html",
                                    "--validate", "--color", "never"])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")

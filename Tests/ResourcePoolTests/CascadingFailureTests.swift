@@ -106,6 +106,22 @@ extension PoolSuite {
             PoolHarness.expectClean(instance, after: pool)
         }
 
+        // Test that a loss is counted where it is decided, with the state it moves: the reaper
+        // (another thread) may move a context to crashed before it says so, and a recovery that
+        // meets the crashed context then must already see the count, or it would not go round
+        // again (seen on browser processes: coordinated failed after its rollback).
+        @Test func aLossIsCountedWithTheStateItMoves() throws {
+            let (instance, pool) = try PoolHarness.makePool()
+            let chrome = try #require(pool.context(named: "chrome"))
+            let before = pool.lossesNoticed
+            #expect(chrome.processEnded(pid: getpid(), "ended (the reaper's half, before it says so)"))
+            #expect(chrome.state == .crashed)
+            #expect(pool.lossesNoticed == before + 1, "the count moved with the state")
+            #expect(!chrome.recordLoss(VulkanError.deviceLost("the request that met it"), components: []))
+            #expect(pool.lossesNoticed == before + 1, "a second sighting is not news")
+            PoolHarness.expectClean(instance, after: pool)
+        }
+
         // Test that cascading_failure is refused up front where two lost browsers could leave none.
         @Test func aPoolThatOneMoreCrashWouldEmptyIsRefused() {
             var c = PoolConfiguration()
