@@ -8,16 +8,17 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))) as? [String: Any])
     }
 
-    // Test that a soak of six faults (each of the five kinds struck) and 150 requests (a length
-    // no machine's speed changes), and a browser process killed from outside during it, loses no
-    // request and answers none wrongly, and recovers every fault.
+    // Test that a soak of six faults (each of the six kinds struck, cascading_failure's second
+    // crash inside its recovery) and 150 requests (a length no machine's speed changes), and a
+    // browser process killed from outside during it, loses no request and answers none wrongly,
+    // recovers every fault, and writes the pool's timeline to --trace.
     @Test func aSoakWithEveryFaultAndAnOutsideKillLosesNothing() throws {
         let dir = RunCLITests.tempDir("soak")
         let process = Process()
         process.executableURL = CLIRunner.binary
         process.arguments = ["soak", "--layers", "3", "--seq-len", "8", "--fault-count", "6", "--requests", "150", "--clients", "6", "--fault-interval", "2s",
-                             "--faults", "connection_lost,component_failure,browser_crash,multiple_failures,gpu_hang", "--watchdog", "1",
-                             "--slo-p99-ratio", "1000", "--slo-availability", "0", "--output-dir", dir, "--validate"]
+                             "--faults", "connection_lost,component_failure,browser_crash,multiple_failures,gpu_hang,cascading_failure", "--watchdog", "1",
+                             "--slo-p99-ratio", "1000", "--slo-availability", "0", "--output-dir", dir, "--validate", "--trace", dir + "/trace.json"]
         var env = ProcessInfo.processInfo.environment
         if env["VK_DRIVER_FILES"] == nil { env["VK_DRIVER_FILES"] = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json" }
         process.environment = env
@@ -51,9 +52,11 @@ import Testing
         #expect(faults.contains { $0["planned"] as? Bool == false }, "the outside kill was noticed as unplanned: \(faults.map { $0["kind"] ?? "" })")
         let planned = faults.filter { $0["planned"] as? Bool == true }
         #expect(planned.count == 6)
-        // Kinds are dealt a round at a time: six faults strike each of the five (FaultDeckTests sweeps the seeds).
+        // Kinds are dealt a round at a time: six faults strike each of the six (FaultDeckTests sweeps the seeds).
         #expect(Set(planned.compactMap { $0["kind"] as? String })
-                == ["connection_lost", "component_failure", "browser_crash", "multiple_failures", "gpu_hang"], "\(planned)")
+                == ["connection_lost", "component_failure", "browser_crash", "multiple_failures", "gpu_hang", "cascading_failure"], "\(planned)")
+        let trace = try String(contentsOfFile: dir + "/trace.json", encoding: .utf8)
+        #expect(trace.contains("during recovery's"), "the cascade's second crash is on the timeline")
         let verdict = report["verdict"] as? [String: Any]
         #expect(verdict?["pass"] as? Bool == true, "\(verdict ?? [:])")
     }

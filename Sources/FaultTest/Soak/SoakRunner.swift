@@ -74,6 +74,8 @@ public struct SoakResult: Sendable {
     public var interrupted: String?
     /// Contexts not serving when the soak ended, with their state (a pool that ends degraded does not pass).
     public var degradedAtEnd: [String: String] = [:]
+    /// The pool's log (events, spans, counters) for `--trace`.
+    public var log: (events: [PoolEvent], spans: [PoolSpan], counters: [PoolCounter]) = ([], [], [])
 }
 
 /// Runs a soak on one pool: `clients` threads send seeded requests without pause, each checked
@@ -292,6 +294,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         result.detections = pool.corruptionDetections
         result.scrubs = scrubs
         result.scrubSeconds = scrubSeconds
+        result.log = (pool.events.events, pool.events.spans, pool.events.counters)
         return result
     }
 

@@ -146,6 +146,7 @@ struct SoakCommand: ParsableCommand {
         try reportingErrors {
             let outputURL = URL(fileURLWithPath: outputDir)
             try RunCommand.ensureWritable(outputURL)
+            if let trace = poolOptions.trace { try ReportFiles.checkWritable(file: URL(fileURLWithPath: trace)) }
             if let note = try Pool.checkEnvironment(for: poolConfiguration) { printError("poolfault: \(note)") }
             let (config, weights) = try model.load()
             let (instance, physical) = try deviceOptions.open(logger: Logs.logger("soak"))
@@ -175,6 +176,15 @@ struct SoakCommand: ParsableCommand {
             let url = outputURL.appendingPathComponent("soak_\(report.timestamp).json")
             try ReportFiles.replace(url, with: Data(try jsonString(report).utf8))
             printError("poolfault: soak report written to \(url.path)")
+            if let trace = poolOptions.trace {
+                let timeline = ScenarioResult(scenario: "soak", description: "soak: \(plan.faults.map(\.rawValue).joined(separator: ", "))",
+                                              overallSuccess: report.verdict.pass, phases: [], fault: nil, recovery: nil, numerics: [:],
+                                              events: result.log.events, spans: result.log.spans, counters: result.log.counters)
+                try ReportFiles.replace(URL(fileURLWithPath: trace),
+                                        with: try TraceReport.encode(scenarios: [timeline], browsers: pool.browsers,
+                                                                     about: ["tool": "poolfault soak", "model": config.name, "strategy": recoveryStrategy.rawValue]))
+                printError("poolfault: trace written to \(trace)")
+            }
             try finishValidation(instance)
             status = report.verdict.pass ? 0 : ExitStatus.scenarioFailed
             if report.interrupted != nil, let code = Interruption.exitStatus { status = code }
