@@ -103,7 +103,7 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         if !FileManager.default.fileExists(atPath: pipelineCachePath), let blob = PipelineCacheStore.shared.blob(for: uuid), !blob.isEmpty {
             Self.save(blob, to: pipelineCachePath)
         }
-        if let misuse = spec.vulkanMisuse, let first = built.first { try first.device.commit(misuse) }
+        if let misuse = spec.vulkanMisuse, let first = built.first { try first.stack.device.commit(misuse) }
         flushValidation()
         if spec.crashOnStart {
             // A browser that keeps crashing: a real crash of this process, after its devices exist.
@@ -140,7 +140,7 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         OrderlyEnd.wait()
         // The pool sends it with no request in flight. Destroying each device destroys what it
         // still holds first; the layer reports what was never destroyed as the device goes.
-        for context in contexts { context.device.destroy(reason: "the pool ended this browser") }
+        for context in contexts { context.stack.device.destroy(reason: "the pool ended this browser") }
         flushValidation()
         _exit(0)
     }
@@ -184,9 +184,9 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
     private func serve(_ connection: Connection, _ context: WorkerContext) {
         let steps = lock.withLock { startup.removeValue(forKey: context.name) ?? [] }
         let welcome = Message.welcome(version: Message.version, pid: getpid(), context: context.name,
-                                      device: context.device.physical.info.name, deviceIdentity: context.device.physical.info.identity,
-                                      deviceSerial: UInt64(context.device.serial), startup: steps,
-                                      compute: context.kernels.summary)
+                                      device: context.stack.device.physical.info.name, deviceIdentity: context.stack.device.physical.info.identity,
+                                      deviceSerial: UInt64(context.stack.device.serial), startup: steps,
+                                      compute: context.stack.kernels.summary)
         do {
             try Handshake.accept(connection, token: token, welcome: welcome, deadline: .seconds(10))
         } catch {

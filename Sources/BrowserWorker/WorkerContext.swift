@@ -10,12 +10,11 @@ import VulkanCompute
 /// components and the heartbeat. Turns a request into a reply; knows no pool, plan or strategy.
 final class WorkerContext: @unchecked Sendable {  // GPU objects immutable after init; hang under `lock`
     let name: String
-    let device: ComputeDevice
-    let channel: Channel
-    let kernels: GPUKernels
-    let model: GPUModelContext
+    let stack: ContextStack
     let weights: WeightStore
-    private let probe: HeartbeatProbe
+    private var device: ComputeDevice { stack.device }
+    private var channel: Channel { stack.channel }
+    private var model: GPUModelContext { stack.model }
     private let lock = NSLock()
     /// gpu_hang's dispatch and its flag, kept alive while the queue runs it.
     private var hang: (kernel: Kernel, flag: DeviceBuffer)?
@@ -23,12 +22,10 @@ final class WorkerContext: @unchecked Sendable {  // GPU objects immutable after
     init(name: String, device: ComputeDevice, queue: Int, weights: WeightStore, integrity: IntegrityChecks = .none,
          steps: inout [WireStep]) throws {
         self.name = name
-        self.device = device
         self.weights = weights
-        channel = try Timed.step("queue_creation", &steps) { try Channel(device: device, queueIndex: queue, label: name) }
-        kernels = try Timed.step("pipeline_creation", &steps) { try GPUKernels(device: device, config: weights.config, integrity: integrity) }
-        model = try GPUModelContext(channel: channel, config: weights.config, kernels: kernels)
-        probe = try HeartbeatProbe(device: device)
+        stack = try ContextStack(device: device, queue: queue, config: weights.config, integrity: integrity, label: name) { step, body in
+            try Timed.step(step, &steps, body)
+        }
     }
 
     /// The reply to one request.
@@ -58,7 +55,7 @@ final class WorkerContext: @unchecked Sendable {  // GPU objects immutable after
             }
         case let .heartbeat(id, micros):
             return reply(id) {
-                try probe.beat(on: channel, deadline: .microseconds(Int64(min(micros, 600_000_000))))
+                try stack.heartbeat(deadline: .microseconds(Int64(min(micros, 600_000_000))))
                 return .alive(id: id, components: model.loadedComponents.map(\.id).sorted())
             }
         case let .faultControl(id, action, argument):

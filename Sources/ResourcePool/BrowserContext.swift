@@ -208,10 +208,8 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             if shared == nil { device.destroy(reason: "simulated crash during start") }
             throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)")
         }
-        let channel = try timed("queue_creation") { try Channel(device: device, queueIndex: shared?.queue ?? 0, label: name) }
-        let kernels = try timed("pipeline_creation") { try GPUKernels(device: device, config: environment.config, integrity: integrity) }
-        let model = try GPUModelContext(channel: channel, config: environment.config, kernels: kernels)
-        let stack = try GPUStack(device: device, channel: channel, kernels: kernels, model: model)
+        let stack = try ContextStack(device: device, queue: shared?.queue ?? 0, config: environment.config, integrity: integrity,
+                                     label: name) { step, body in try timed(step, body) }
         return (LocalEngine(stack: stack, sharedQueue: shared?.queue, name: name), steps)
     }
 

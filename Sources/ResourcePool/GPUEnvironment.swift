@@ -73,26 +73,3 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
         return (devices[index], identity.map { "device \($0) is gone: rebuilt on \(devices[index].info.index): \(devices[index].info.name)" })
     }
 }
-
-/// A webgpu context's live GPU objects: device, channel, pipelines, the model's buffers, and
-/// the heartbeat (a tiny dispatch with a short deadline).
-final class GPUStack: @unchecked Sendable {  // immutable after init
-    let device: ComputeDevice
-    let channel: Channel
-    let kernels: GPUKernels
-    let model: GPUModelContext
-    private let heartbeatBatch: HeartbeatProbe
-
-    init(device: ComputeDevice, channel: Channel, kernels: GPUKernels, model: GPUModelContext) throws {
-        self.device = device
-        self.channel = channel
-        self.kernels = kernels
-        self.model = model
-        heartbeatBatch = try HeartbeatProbe(device: device)
-    }
-
-    /// Runs the heartbeat dispatch within `deadline`; throws the typed loss if there is one.
-    func heartbeat(deadline: Duration) throws {
-        try heartbeatBatch.beat(on: channel, deadline: deadline)
-    }
-}

@@ -61,12 +61,12 @@ public struct ScrubResult: Sendable {
 /// Thread isolation: the context's device (or its queue of a shared device), channel,
 /// pipelines and weights, in this process. Faults are deliberate teardowns (`simulated`).
 final class LocalEngine: ContextEngine, @unchecked Sendable {  // immutable after init
-    let stack: GPUStack
+    let stack: ContextStack
     /// Queue mode: the shared device and this context's queue (a crash never destroys it).
     let sharedQueue: Int?
     let name: String
 
-    init(stack: GPUStack, sharedQueue: Int?, name: String) {
+    init(stack: ContextStack, sharedQueue: Int?, name: String) {
         self.stack = stack
         self.sharedQueue = sharedQueue
         self.name = name
