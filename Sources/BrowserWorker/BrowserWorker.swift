@@ -64,10 +64,8 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
             try VulkanInstance(validation: spec.validation || VulkanInstance.validationRequestedByEnvironment)
         }
         self.instance = instance
-        let physical = try Timed.step("device_query", &shared) { () throws -> PhysicalDevice in
-            let devices = try instance.physicalDevices()
-            if let identity = spec.deviceIdentity, let own = devices.first(where: { $0.info.identity == identity }) { return own }
-            return devices[try spec.selection.choose(from: devices.map(\.info)).index]
+        let physical = try Timed.step("device_query", &shared) {
+            try spec.selection.choose(among: try instance.physicalDevices(), identity: spec.deviceIdentity).device
         }
         // The pipeline-cache data a previous process of this run saved (where the driver has it:
         // on lavapipe the blob is a stub and Mesa's disk cache does the work).

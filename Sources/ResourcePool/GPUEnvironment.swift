@@ -65,11 +65,6 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
     /// A fresh physical-device query and choice: the device with `identity` when it is still
     /// there (a browser's own device), else the selection's choice, with a note saying so.
     func choosePhysicalDevice(identity: String? = nil) throws -> (device: PhysicalDevice, note: String?) {
-        let devices = try instance.physicalDevices()
-        if let identity {
-            if let own = devices.first(where: { $0.info.identity == identity }) { return (own, nil) }
-        }
-        let (index, _) = try selection.choose(from: devices.map(\.info))
-        return (devices[index], identity.map { "device \($0) is gone: rebuilt on \(devices[index].info.index): \(devices[index].info.name)" })
+        try selection.choose(among: try instance.physicalDevices(), identity: identity)
     }
 }

@@ -52,6 +52,15 @@ public struct DeviceSelection: Sendable, Equatable {
         return (chosen.index, reason)
     }
 
+    /// A fresh query's choice for a browser that starts (or restarts): its own device, found by
+    /// `identity`, while it is still there; else the selection's, with a note saying so. The
+    /// pool's process and a browser process both choose through here.
+    public func choose(among devices: [PhysicalDevice], identity: String?) throws -> (device: PhysicalDevice, note: String?) {
+        if let identity, let own = devices.first(where: { $0.info.identity == identity }) { return (own, nil) }
+        let chosen = devices[try choose(from: devices.map(\.info)).index]
+        return (chosen, identity.map { "device \($0) is gone: rebuilt on \(chosen.info.index): \(chosen.info.name)" })
+    }
+
     /// Discrete before integrated before virtual before CPU; the driver's order breaks ties.
     private func rank(_ d: PhysicalDeviceInfo) -> Int {
         let order: [PhysicalDeviceInfo.Kind] = [.discrete, .integrated, .virtual, .cpu, .other]
