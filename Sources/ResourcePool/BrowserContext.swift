@@ -97,21 +97,21 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private func isNews(_ error: any Error, components: [ModelComponent]) -> Bool {
         lock.withLock {
             let wasServing = currentState == .ready
-            switch error {
-            case let finding as CorruptionFinding:
+            switch ContextLoss(error) {
+            case .corruption(let finding)?:
                 // Wrong answers or wrong weights: nothing more goes to it until it is restored.
                 if wasServing || currentState == .recovering {
                     quarantinedBy = finding
                     transition(to: .quarantined, "\(finding)")
                 }
                 return wasServing
-            case VulkanError.deviceLost:
+            case .device?:
                 transition(to: .crashed, "\(error)")
                 return wasServing
-            case VulkanError.queueLost, VulkanError.timeout:
+            case .connection?:
                 if wasServing { transition(to: .disconnected, "\(error)") }
                 return wasServing
-            default:  // a missing component: the context still serves its others
+            case .components?, nil:  // a missing component (or no loss): the context still serves its others
                 let loaded = engine?.loadedComponents ?? []
                 let lost = Set(components.filter { !loaded.contains($0) })
                 let news = !lost.isSubset(of: knownLost) || (lost.isEmpty && wasServing)

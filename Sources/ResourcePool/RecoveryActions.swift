@@ -35,7 +35,7 @@ extension Pool {
                     try context.heartbeat(deadline: configuration.heartbeatDeadline)
                 } catch {
                     noteFailure(of: context, error)
-                    if case VulkanError.deviceLost = error { return .crashed }
+                    if case .device? = ContextLoss(error) { return .crashed }
                     return .disconnected
                 }
                 let missing = context.missingComponents(of: planned)

@@ -94,7 +94,7 @@ extension Pool {
                         route.append(target)
                         break
                     } catch {
-                        guard Pool.isLoss(error) else { throw error }
+                        guard ContextLoss.isLoss(error) else { throw error }
                         let detection = (ContinuousClock.now - attempt).seconds
                         tried.insert(target)
                         if let found = noteFailure(of: context, error, components: shard.components, shard: i) { caught.append(found) }
@@ -128,13 +128,6 @@ extension Pool {
             if !NumericComparison(actual: gpu.hidden, reference: state.hidden).passes() { return c }
         }
         return nil
-    }
-
-    /// A fault's typed error (as opposed to a bug or bad input, which propagate).
-    static func isLoss(_ error: any Error) -> Bool {
-        if let e = error as? VulkanError { return e.isLoss }
-        if case GPUModelError.componentMissing = error { return true }
-        return error is CorruptionFinding
     }
 
     /// Moves the context's state to what the error says, and counts the fault once against its
@@ -178,7 +171,7 @@ extension Pool {
                 events.record("failover", context: candidate.name, "shard \(i) from \(failed): \(reason)")
                 return Failover(shard: i, from: failed, to: candidate.name, reason: reason, detectionSeconds: detection,
                                 bytes: bytes, uploadSeconds: seconds)
-            } catch where Pool.isLoss(error) {
+            } catch where ContextLoss.isLoss(error) {
                 noteFailure(of: candidate, error, components: components)
             }
         }

@@ -24,7 +24,7 @@ extension Pool {
                 for finding in result.findings {
                     if let detection = noteFailure(of: context, finding) { found.append(detection) }
                 }
-            } catch where Pool.isLoss(error) {
+            } catch where ContextLoss.isLoss(error) {
                 noteFailure(of: context, error)  // the scrub met another fault: the next recovery sees it
             } catch {
                 events.record("scrub", context: context.name, "could not scrub: \(error)")
