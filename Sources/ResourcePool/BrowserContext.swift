@@ -175,7 +175,8 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             }
             let sabotaged = sabotagedRebuilds > 0
             if sabotaged { sabotagedRebuilds -= 1 }
-            let (started, steps) = host != nil ? try startRemote(crashOnStart: sabotaged) : try startLocal(sabotaged: sabotaged)
+            let (started, steps) = try environment.engines.map { try startScripted($0, sabotaged: sabotaged) }
+                ?? (host != nil ? try startRemote(crashOnStart: sabotaged) : try startLocal(sabotaged: sabotaged))
             engine = started
             held = []
             knownLost = []
@@ -185,6 +186,14 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             transition(to: .ready, reason)
             return steps
         }
+    }
+
+    /// Scripted engines: the script's start, timed as device creation.
+    private func startScripted(_ engines: any EngineFactory, sabotaged: Bool) throws -> (any ContextEngine, [RecoveryStep]) {
+        let start = ContinuousClock.now
+        if sabotaged { throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)") }
+        let engine = try engines.start(context: name, weights: environment.weights, cpu: environment.cpu)
+        return (engine, [RecoveryStep(name: "device_creation", context: name, since: start, on: log, detail: "scripted")])
     }
 
     private func startLocal(sabotaged: Bool) throws -> (any ContextEngine, [RecoveryStep]) {

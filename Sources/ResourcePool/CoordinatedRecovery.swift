@@ -2,7 +2,7 @@ import Foundation
 import Transformer
 
 /// coordinated: the affected group — every shard whose home or current route is a failed
-/// context — recovers together. The contexts are rebuilt or reconnected and the group's
+/// context, or that is away from its home — recovers together. The contexts are rebuilt or reconnected and the group's
 /// weights loaded while routing stays as it is; every shard of the group is then checked
 /// against the reference on its home; only then, with requests quiesced, routing switches in
 /// one step. If any part fails, it rolls back: routing is untouched and the
@@ -14,8 +14,10 @@ struct CoordinatedRecovery: RecoveryStrategy {
         let problems = pool.detect(log)
         let affected = Set(problems.map(\.0.name))
         let routes = pool.currentRoute.contexts
+        // A shard away from its home belongs to the group too, though its home looks healthy now:
+        // an earlier round (or recovery) that rolled back left it there, and coordinated promises the plan.
         let group = pool.plan.shards.indices.filter {
-            affected.contains(pool.placement.contexts[$0]) || affected.contains(routes[$0]) || routes[$0] == Pool.cpuFallback
+            affected.contains(pool.placement.contexts[$0]) || affected.contains(routes[$0]) || routes[$0] != pool.placement.contexts[$0]
         }
         guard !group.isEmpty else { return }
         var rebuiltHere: [BrowserContext] = []
@@ -64,7 +66,7 @@ struct CoordinatedRecovery: RecoveryStrategy {
                 return rollBack("loading shard \(i) on \(home): \(error)")
             }
             candidate[i] = home
-            if !missing.isEmpty || log.rebuilt.contains(home) || log.restored.contains(home) { changed.insert(i) }
+            if !missing.isEmpty || log.rebuilt.contains(home) || log.restored.contains(home) || routes[i] != home { changed.insert(i) }
         }
         // 3. The group verified through the candidate routing: each shard of the group from the
         //    reference state before it, checked against the reference after it (the first dispatch

@@ -8,7 +8,10 @@ import VulkanCompute
 /// the model, and its host weights. A rebuilt context queries the physical devices afresh,
 /// as a restarted browser would.
 public final class GPUEnvironment: @unchecked Sendable {  // immutable after init, except the lazily made shared file
-    public let instance: VulkanInstance
+    /// Nil on scripted engines (no driver at all).
+    public let instance: VulkanInstance?
+    /// Scripted engines: the contexts' engines come from here instead of Vulkan or browser processes.
+    let engines: (any EngineFactory)?
     public let selection: DeviceSelection
     public let config: ModelConfig
     public let weights: WeightStore
@@ -35,6 +38,7 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
                 sharedWeights: SharedWeightFile? = nil) throws {
         sharedFile = sharedWeights
         self.instance = instance
+        engines = nil
         self.stagedUploads = stagedUploads
         self.selection = selection
         self.config = config
@@ -45,6 +49,20 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
         initialDevice = devices[index].info
         physicalDevices = devices.map(\.info)
         selectionReason = reason
+    }
+
+    /// A pool on scripted engines: no instance, no device, no process (see `Script`).
+    init(scripted engines: any EngineFactory, config: ModelConfig, weights: WeightStore, cpu: CPUReference) {
+        instance = nil
+        self.engines = engines
+        selection = DeviceSelection()
+        self.config = config
+        self.weights = weights
+        self.cpu = cpu
+        initialDevice = .scripted(name: "scripted device")
+        physicalDevices = [initialDevice]
+        selectionReason = "scripted engines"
+        stagedUploads = false
     }
 
     /// The weights' shared-memory file for browser processes (made once, on first use).
@@ -65,6 +83,7 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
     /// A fresh physical-device query and choice: the device with `identity` when it is still
     /// there (a browser's own device), else the selection's choice, with a note saying so.
     func choosePhysicalDevice(identity: String? = nil) throws -> (device: PhysicalDevice, note: String?) {
-        try selection.choose(among: try instance.physicalDevices(), identity: identity)
+        guard let instance else { throw PoolError.configuration("scripted engines have no Vulkan device to choose") }
+        return try selection.choose(among: try instance.physicalDevices(), identity: identity)
     }
 }

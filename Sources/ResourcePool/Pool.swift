@@ -207,7 +207,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         for host in hosts.values { host.beginShutdown() }
         for process in hosts.values.flatMap({ $0.shutdown() }) {
             // Said, so a validated run cannot pass on checks that never ran.
-            environment.instance.validationLog?.record(ValidationMessage(
+            environment.instance?.validationLog?.record(ValidationMessage(
                 severity: .warning, id: "poolfault-orderly-end",
                 text: "browser process \(process.browser) (pid \(process.pid)) did not end in order within \(BrowserProcess.orderlyExitDeadline) and was killed: the layer's checks at its device destruction did not run"))
         }
@@ -217,7 +217,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
             for line in runDirectory.validationLines() {
                 let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)
                 guard fields.count == 3 else { continue }
-                environment.instance.validationLog?.record(ValidationMessage(severity: fields[0] == "error" ? .error : .warning,
+                environment.instance?.validationLog?.record(ValidationMessage(severity: fields[0] == "error" ? .error : .warning,
                                                                              id: fields[1], text: "browser process \(fields[2])"))
             }
             runDirectory.remove()

@@ -87,7 +87,10 @@ public struct PoolConfiguration: Sendable {
     /// name in the run directory and a label in every report, so it is a letter followed by at
     /// most 31 letters, digits, `-` or `_` (no path, no space, nothing a shell or a parser reads).
     public static func problem(withBrowserName name: String) -> String? {
-        let ok = name.utf8.count <= 32 && name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]*/) != nil
+        func letter(_ b: UInt8) -> Bool { (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
+        let bytes = Array(name.utf8)
+        let ok = (1...32).contains(bytes.count) && letter(bytes[0])
+            && bytes.dropFirst().allSatisfy { letter($0) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 }
         return ok ? nil : "'\(name)' is not a browser name: use a letter, then letters, digits, - or _ (at most 32)"
     }
 

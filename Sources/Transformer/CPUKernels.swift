@@ -117,12 +117,16 @@ enum CPUKernels {
         pf_softmax_row(row, count, additiveMask)
     }
 
+    /// Cores this process may use, read once: Foundation reads the cgroup's files at every ask,
+    /// which cost more than a small kernel itself.
+    static let cores = ProcessInfo.processInfo.activeProcessorCount
+
     /// Runs `body` over `0..<count` in contiguous chunks, one per core when the work is big
     /// enough to pay for the hand-off, inline otherwise. `body` may run on several threads at
     /// once: it must only write the elements of the range it is given (all callers here do),
     /// which is why passing the non-Sendable closure across threads is sound.
     static func parallelChunks(count: Int, minimumChunk: Int, _ body: (Range<Int>) -> Void) {
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(count / max(minimumChunk, 1), 1))
+        let workers = min(cores, max(count / max(minimumChunk, 1), 1))
         guard workers > 1 else {
             body(0..<count)
             return

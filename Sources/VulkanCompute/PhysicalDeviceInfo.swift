@@ -59,6 +59,21 @@ public struct PhysicalDeviceInfo: Sendable, Codable, Equatable {
 
     /// The first queue family with compute, and how many queues it offers.
     public var computeFamily: QueueFamily? { queueFamilies.first { $0.flags.contains("compute") } }
+
+    /// A device that is no Vulkan device: what a pool on scripted engines reports (tests and the
+    /// schedule simulator, which need no driver).
+    public static func scripted(name: String) -> PhysicalDeviceInfo {
+        var info = PhysicalDeviceInfo(
+            index: 0, name: name, type: .cpu, vendorID: 0, deviceID: 0, driverName: "scripted", driverInfo: "no driver",
+            apiVersion: "-", queueFamilies: [QueueFamily(index: 0, flags: ["compute"], count: 1, timestampValidBits: 0)],
+            memoryHeaps: [], limits: Limits(maxStorageBufferRange: 0, maxTexelBufferElements: 0, maxComputeSharedMemorySize: 0,
+                                            maxComputeWorkGroupInvocations: 0, maxComputeWorkGroupSize: [], maxComputeWorkGroupCount: [],
+                                            maxPushConstantsSize: 0, subgroupSize: 0, timestampPeriodNs: 0),
+            timestamps: false, shaderFloat16: false, storageBuffer16BitAccess: false, pipelineCacheUUID: "", deviceUUID: "scripted",
+            pciBusID: nil)
+        info.identity = "scripted"
+        return info
+    }
 }
 
 /// A physical device of an instance, with its queried info.

@@ -103,7 +103,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         close(tokenPipe[1])
         guard written == directory.token.utf8.count else { throw PoolError.isolation("could not hand the run's token to the browser process") }
         spec.tokenDescriptor = Int32(5 + contexts.count)
-        spec.validation = environment.instance.validationLog != nil
+        spec.validation = environment.instance?.validationLog != nil
         spec.requestsInFlight = configuration.requestsInFlight
         if browser == configuration.browsers.first { spec.vulkanMisuse = configuration.vulkanMisuse }
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)

@@ -1,0 +1,179 @@
+import Foundation
+import Transformer
+import TransformerGPU
+import VulkanCompute
+
+/// Makes a webgpu context's engine at each start (and rebuild). The pool uses its own
+/// (`LocalEngine`, `RemoteEngine`) unless the environment carries one of these.
+protocol EngineFactory: Sendable {
+    /// A started engine for `context`, or the typed loss a failed start throws.
+    func start(context: String, weights: WeightStore, cpu: CPUReference) throws -> any ContextEngine
+}
+
+/// A fault schedule for scripted engines. Faults strike at numbered engine operations, counted
+/// over the whole pool (every start, load, run, heartbeat and reconnect of every context), so a
+/// seed places them anywhere: in initialize, serving, failover and every step of recovery.
+final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
+    enum Fault: String, Sendable, CaseIterable {
+        /// The device is gone: every later operation throws deviceLost (rebuild).
+        case crash
+        /// The queue is gone, the device and weights live: later operations throw queueLost (reconnect).
+        case disconnect
+        /// One loaded component's weights are gone: a run that needs it throws componentMissing.
+        case dropComponent = "drop_component"
+    }
+
+    /// What struck, where: for the replay line and the invariants.
+    struct Strike: Sendable, CustomStringConvertible {
+        let step: Int, fault: Fault, context: String, operation: String
+        var description: String { "\(fault.rawValue) of \(context) at step \(step) (\(operation))" }
+    }
+
+    private let lock = NSLock()
+    private var pending: [Int: Fault]
+    private(set) var step = 0
+    private var done: [Strike] = []
+    private var serials = 0
+    private var live: Set<ObjectIdentifier> = []
+
+    init(faults: [Int: Fault]) { pending = faults }
+
+    /// The faults that struck so far, in order.
+    var struck: [Strike] { lock.withLock { done } }
+    /// Engines started and not released (a leak when the pool has shut down).
+    var liveEngines: Int { lock.withLock { live.count } }
+
+    /// Counts one operation of `context`; the fault scheduled for it, if any.
+    func next(_ operation: String, on context: String) -> Fault? {
+        lock.withLock {
+            step += 1
+            guard let fault = pending.removeValue(forKey: step) else { return nil }
+            done.append(Strike(step: step, fault: fault, context: context, operation: operation))
+            return fault
+        }
+    }
+
+    func start(context: String, weights: WeightStore, cpu: CPUReference) throws -> any ContextEngine {
+        if next("start", on: context) != nil {  // any fault at a start: the new device does not come up
+            throw VulkanError.deviceLost("\(context) crashed while starting (scheduled)")
+        }
+        let engine = lock.withLock { () -> ScriptedEngine in
+            serials += 1
+            let made = ScriptedEngine(name: context, serial: serials, script: self, weights: weights, cpu: cpu)
+            live.insert(ObjectIdentifier(made))
+            return made
+        }
+        return engine
+    }
+
+    func released(_ engine: ScriptedEngine) { _ = lock.withLock { live.remove(ObjectIdentifier(engine)) } }
+}
+
+/// The pool's embedded engine: no device, process or socket. It computes the real answer on
+/// the CPU reference (so every check the pool makes is a real check), holds a set of loaded
+/// components, and fails exactly when its script says, with the typed loss a real engine throws.
+final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under `lock`
+    let name: String
+    let deviceSerial: Int
+    private let script: Script
+    private let weights: WeightStore
+    private let cpu: CPUReference
+    private let lock = NSLock()
+    private var alive = true
+    private var connected = true
+    private var loaded: Set<ModelComponent> = []
+    private var released = false
+
+    init(name: String, serial: Int, script: Script, weights: WeightStore, cpu: CPUReference) {
+        self.name = name
+        deviceSerial = serial
+        self.script = script
+        self.weights = weights
+        self.cpu = cpu
+    }
+
+    var deviceName: String { "scripted device" }
+    var deviceIdentity: String { "scripted" }
+    var pid: Int32 { getpid() }
+    var kernelsSummary: String { "scripted (CPU reference)" }
+    var loadedComponents: Set<ModelComponent> { lock.withLock { loaded } }
+    var weightBytes: Int { lock.withLock { loaded.reduce(0) { $0 + $1.byteSize(in: weights.config) } } }
+    var canReconnect: Bool { lock.withLock { alive } }
+    var requestsInFlight: Int { 0 }
+    var requestsCaughtByKill: Int? { nil }
+
+    /// One operation: the scheduled fault strikes first, then the engine answers as it now is.
+    private func perform(_ operation: String) throws {
+        let fault = script.next(operation, on: name)
+        try lock.withLock {
+            switch fault {
+            case .crash?: alive = false
+            case .disconnect?: connected = false
+            case .dropComponent?: if let first = loaded.sorted(by: { $0.id < $1.id }).first { loaded.remove(first) }
+            case nil: break
+            }
+            guard alive else { throw VulkanError.deviceLost("\(name): device lost (scripted)") }
+            guard connected || operation == "reconnect" else { throw VulkanError.queueLost("\(name): queue lost (scripted)") }
+        }
+    }
+
+    func load(_ component: ModelComponent, from weights: WeightStore) throws -> Int {
+        try perform("load")
+        lock.withLock { _ = loaded.insert(component) }
+        return component.byteSize(in: weights.config)
+    }
+
+    func unload(_ component: ModelComponent) { lock.withLock { _ = loaded.remove(component) } }
+
+    func run(_ components: [ModelComponent], state: inout ActivationState) throws {
+        try perform("run")
+        let missing = lock.withLock { components.filter { !loaded.contains($0) } }
+        if let first = missing.first { throw GPUModelError.componentMissing("\(first.id) is not loaded on \(name)") }
+        try cpu.run(components, state: &state)
+    }
+
+    func heartbeat(deadline: Duration) throws { try perform("heartbeat") }
+
+    func reconnect() throws -> String {
+        try perform("reconnect")
+        lock.withLock { connected = true }
+        return "new scripted queue on device #\(deviceSerial)"
+    }
+
+    func scrub() throws -> ScrubResult {
+        try perform("scrub")
+        return ScrubResult(findings: [], bytes: weightBytes, seconds: 0)
+    }
+
+    func dropConnection() -> String {
+        lock.withLock { connected = false }
+        return "scripted queue of \(name) dropped"
+    }
+
+    func failComponent(_ component: ModelComponent) -> String {
+        lock.withLock { _ = loaded.remove(component) }
+        return "scripted weights of \(component.id) on \(name) dropped"
+    }
+
+    func crash() -> String {
+        lock.withLock { alive = false }
+        return "scripted device #\(deviceSerial) of \(name) lost"
+    }
+
+    func freeze() throws -> String { throw PoolError.unknownTarget("browser_freeze needs a browser process: \(name) is scripted") }
+    func hang() throws -> String { throw PoolError.unknownTarget("gpu_hang needs a browser process: \(name) is scripted") }
+    func reclaim(context: String) -> String? { nil }
+
+    func corrupt(_ component: ModelComponent, _ spec: CorruptionSpec) throws -> CorruptionRecord {
+        throw PoolError.unknownTarget("silent_corruption needs device memory: \(name) is scripted")
+    }
+
+    func release(reason: String) {
+        let first = lock.withLock { () -> Bool in
+            alive = false
+            defer { released = true }
+            return !released
+        }
+        if first { script.released(self) }
+    }
+}

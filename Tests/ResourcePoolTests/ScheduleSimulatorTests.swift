@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+import Transformer
+@testable import ResourcePool
+
+/// The pool core on scripted engines (no Vulkan, process or socket), under seeded fault
+/// schedules: a fault injected as a scenario does, plus faults scheduled at any engine operation
+/// of the pool's life — a start, an upload, a run, a heartbeat, a reconnect — so they land in
+/// initialize, serving, failover and every step of recovery, on every strategy and pool shape.
+/// After every step the invariants are checked; a failing schedule prints the one line that
+/// replays it (`POOLFAULT_SCHEDULE=<seed> swift test --filter replayOneSchedule`).
+@Suite struct ScheduleSimulatorTests {
+    static let config = try! ModelConfig.bert(name: "sim-bert", hiddenSize: 8, numLayers: 6, numHeads: 2, intermediateSize: 16,
+                                              vocabSize: 40, maxPositionEmbeddings: 8, typeVocabSize: 2, seqLen: 4)
+    static let weights = try! WeightStore.seeded(config: config, seed: 3)
+    static let cpu = try! CPUReference(weights: weights)
+    static let input = ModelInput.seeded(config: config, seed: 9)
+
+    static let shapes = [["chrome", "firefox"], ["chrome", "firefox", "edge"], ["chrome", "chrome", "firefox", "edge"],
+                         ["chrome", "firefox", "edge", "safari"]]
+    /// The CPU reference's states at the shard boundaries of `input`, per shard count (one per shape).
+    static let references: [Int: ReferenceTrace?] = Dictionary(uniqueKeysWithValues: Set(shapes.map(\.count)).map { n in
+        (n, try? ReferenceTrace(input: input, plan: ShardPlan.make(.layer, config: config, shardCount: n), cpu: cpu))
+    })
+    static let injected: [FaultKind] = [.connectionLost, .componentFailure, .browserCrash, .multipleFailures, .cascadingFailure]
+
+    /// One schedule, all drawn from its seed.
+    struct Schedule: CustomStringConvertible {
+        let seed: UInt64
+        let browsers: [String]
+        let strategy: RecoveryStrategyKind
+        let fault: FaultKind
+        let strikes: [Int: Script.Fault]
+
+        init(seed: UInt64) {
+            var random = Xoshiro256StarStar(seed: seed)
+            func draw(_ n: Int) -> Int { Int(random.next() % UInt64(n)) }
+            self.seed = seed
+            browsers = ScheduleSimulatorTests.shapes[draw(ScheduleSimulatorTests.shapes.count)]
+            strategy = RecoveryStrategyKind.allCases[draw(3)]
+            fault = ScheduleSimulatorTests.injected[draw(ScheduleSimulatorTests.injected.count)]
+            var strikes: [Int: Script.Fault] = [:]
+            for _ in 0..<draw(3) { strikes[1 + draw(90)] = Script.Fault.allCases[draw(Script.Fault.allCases.count)] }
+            self.strikes = strikes
+        }
+
+        var description: String {
+            "seed \(seed): \(fault.rawValue)/\(strategy.rawValue) on \(browsers.joined(separator: ",")), scheduled "
+                + (strikes.isEmpty ? "nothing" : strikes.sorted { $0.key < $1.key }.map { "\($0.value.rawValue)@\($0.key)" }.joined(separator: " "))
+        }
+        var replay: String { "POOLFAULT_SCHEDULE=\(seed) swift test --filter replayOneSchedule" }
+    }
+
+    /// What one schedule did: nil when every invariant held, else what broke (and the pool's events).
+    struct Outcome { var refused = false, initializeFailed = false, recovered = false, struckInRecovery = false; var broken: String? }
+
+    static func simulate(_ s: Schedule, events: Bool = false) -> Outcome {
+        var outcome = Outcome()
+        var configuration = PoolConfiguration()
+        configuration.browsers = s.browsers
+        configuration.seed = s.seed
+        configuration.breakerCooldown = .infinity
+        configuration.retry.baseDelay = 0  // backoff is time, not logic: the simulator has none to spend
+        if configuration.refusal(toHost: s.fault, target: .drawn) != nil { outcome.refused = true; return outcome }
+        let script = Script(faults: s.strikes)
+        let environment = GPUEnvironment(scripted: script, config: config, weights: weights, cpu: cpu)
+        func broken(_ why: String, _ pool: Pool?) -> Outcome {
+            var o = outcome
+            let log = events ? "\n" + (pool?.events.events.map { String(format: "%.4f %@ %@ %@", $0.t, $0.kind, $0.context ?? "-", $0.detail) }
+                .joined(separator: "\n") ?? "") : ""
+            o.broken = "\(s) — \(why); struck: \(script.struck.map(\.description).joined(separator: ", "))\(log)"
+            return o
+        }
+        let pool: Pool
+        do { pool = try Pool(configuration: configuration, environment: environment) } catch { return broken("no pool: \(error)", nil) }
+        defer { pool.shutdown() }
+        do {
+            _ = try pool.initialize()
+        } catch {
+            // A fault during initialize fails it with the loss, by design; nothing else may.
+            guard ContextLoss.isLoss(error) || error is PoolError else { return broken("initialize failed on no fault: \(error)", pool) }
+            outcome.initializeFailed = true
+            pool.shutdown()
+            return script.liveEngines == 0 ? outcome : broken("\(script.liveEngines) engines left after shutdown", pool)
+        }
+        guard let reference = Self.references[pool.plan.shards.count] ?? nil else { return broken("no reference for \(pool.plan.shards.count) shards", pool) }
+        func served(_ when: String) -> String? {
+            do {
+                let r = try pool.infer(input, reference: reference)
+                return r.matchesReference ? nil : "\(when): a wrong answer served (\(r.comparison))"
+            } catch {
+                return "\(when): a request lost: \(error)"
+            }
+        }
+        if let why = served("initial inference") { return broken(why, pool) }
+        do { _ = try FaultInjector.inject(s.fault, into: pool) } catch {
+            return broken("the injection failed: \(error)", pool)
+        }
+        for n in 1...2 { if let why = served("inference \(n) with the fault") { return broken(why, pool) } }
+        let stepBefore = script.step
+        let recovery = pool.recover(using: s.strategy)
+        outcome.struckInRecovery = script.struck.contains { $0.step > stepBefore }
+        outcome.recovered = recovery.success
+        let budget = configuration.retry.maxAttempts
+        if recovery.attempts > budget * pool.contexts.count { return broken("\(recovery.attempts) rebuilds, past the budget of \(budget) per context", pool) }
+        if (recovery.rounds ?? 1) > 3 { return broken("\(recovery.rounds!) rounds", pool) }
+        if recovery.success {
+            let routes = pool.currentRoute.contexts
+            switch s.strategy {
+            case .progressive, .coordinated:
+                if routes != pool.placement.contexts { return broken("succeeded off the plan: \(routes)", pool) }
+            case .simple:
+                if !routes.allSatisfy({ pool.context(named: $0)?.state == .ready }) { return broken("succeeded on a context not ready: \(routes)", pool) }
+            }
+        } else if recovery.message.isEmpty {
+            return broken("failed without a reason", pool)
+        }
+        // What the schedule implies: with nothing scheduled after initialize, a strategy that
+        // rebuilds brings the pool back.
+        if !recovery.success, s.strategy != .simple, script.struck.allSatisfy({ $0.step <= 0 }) {
+            return broken("recovery failed with only the injected fault: \(recovery.message)", pool)
+        }
+        if let why = served("inference after recovery") { return broken(why, pool) }
+        pool.shutdown()
+        if script.liveEngines != 0 { return broken("\(script.liveEngines) engines left after shutdown", pool) }
+        return outcome
+    }
+
+    // Test that ten thousand seeded schedules keep every invariant, and that the schedules reach
+    // where they claim to: faults in initialize, during recovery, recoveries that succeed.
+    @Test func tenThousandSchedulesKeepEveryInvariant() {
+        let count = ProcessInfo.processInfo.environment["POOLFAULT_SCHEDULES"].flatMap { Int($0) } ?? 10_000
+        // Schedules are independent: one worker per core, each taking every Nth seed.
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let outcomes = Outcomes(count: count)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for seed in stride(from: worker + 1, through: count, by: workers) {
+                outcomes.set(seed - 1, Self.simulate(Schedule(seed: UInt64(seed))))
+            }
+        }
+        let all = outcomes.all
+        let broken = all.enumerated().compactMap { i, o in o.broken.map { "\($0)\n  replay: \(Schedule(seed: UInt64(i + 1)).replay)" } }
+        let refused = all.filter(\.refused).count, initializeFailed = all.filter(\.initializeFailed).count
+        let recovered = all.filter(\.recovered).count, struckInRecovery = all.filter(\.struckInRecovery).count
+        #expect(broken.isEmpty, "\(broken.count) of \(count) schedules broke an invariant:\n\(broken.prefix(5).joined(separator: "\n"))")
+        #expect(refused < count / 4 && initializeFailed > count / 50 && struckInRecovery > count / 20 && recovered > count / 2,
+                "refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered)")
+    }
+
+    /// Outcomes filled in by several workers.
+    final class Outcomes: @unchecked Sendable {  // under `lock`
+        private let lock = NSLock()
+        private var stored: [Outcome]
+        init(count: Int) { stored = Array(repeating: Outcome(), count: count) }
+        func set(_ i: Int, _ o: Outcome) { lock.withLock { stored[i] = o } }
+        var all: [Outcome] { lock.withLock { stored } }
+    }
+
+    // Test that a failing schedule replays exactly: set POOLFAULT_SCHEDULE to its seed.
+    @Test func replayOneSchedule() {
+        let seed = ProcessInfo.processInfo.environment["POOLFAULT_SCHEDULE"].flatMap { UInt64($0) } ?? 1
+        let s = Schedule(seed: seed)
+        let first = Self.simulate(s, events: true), again = Self.simulate(s, events: true)
+        #expect(first.broken == nil, "\(first.broken ?? "")")
+        #expect(first.broken == again.broken && first.recovered == again.recovered, "the same seed, the same run")
+    }
+}
