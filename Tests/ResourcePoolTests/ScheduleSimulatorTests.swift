@@ -31,6 +31,8 @@ import Transformer
         let strategy: RecoveryStrategyKind
         let fault: FaultKind
         let strikes: [Int: Script.Fault]
+        /// Uploads through the queue (a discrete GPU, a browser process) or by mapping (unified memory).
+        let uploadsNeedQueue: Bool
 
         init(seed: UInt64) {
             var random = Xoshiro256StarStar(seed: seed)
@@ -42,11 +44,13 @@ import Transformer
             var strikes: [Int: Script.Fault] = [:]
             for _ in 0..<draw(3) { strikes[1 + draw(90)] = Script.Fault.allCases[draw(Script.Fault.allCases.count)] }
             self.strikes = strikes
+            uploadsNeedQueue = draw(2) == 0
         }
 
         var description: String {
             "seed \(seed): \(fault.rawValue)/\(strategy.rawValue) on \(browsers.joined(separator: ",")), scheduled "
                 + (strikes.isEmpty ? "nothing" : strikes.sorted { $0.key < $1.key }.map { "\($0.value.rawValue)@\($0.key)" }.joined(separator: " "))
+                + (uploadsNeedQueue ? ", uploads through the queue" : ", uploads by mapping")
         }
         var replay: String { "POOLFAULT_SCHEDULE=\(seed) swift test --filter replayOneSchedule" }
     }
@@ -62,7 +66,7 @@ import Transformer
         configuration.breakerCooldown = .infinity
         configuration.retry.baseDelay = 0  // backoff is time, not logic: the simulator has none to spend
         if configuration.refusal(toHost: s.fault, target: .drawn) != nil { outcome.refused = true; return outcome }
-        let script = Script(faults: s.strikes)
+        let script = Script(faults: s.strikes, uploadsNeedQueue: s.uploadsNeedQueue)
         let environment = GPUEnvironment(scripted: script, config: config, weights: weights, cpu: cpu)
         func broken(_ why: String, _ pool: Pool?) -> Outcome {
             var o = outcome

@@ -36,7 +36,15 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
     private var serials = 0
     private var live: Set<ObjectIdentifier> = []
 
-    init(faults: [Int: Fault]) { pending = faults }
+    /// Whether an upload goes through the queue, and so fails while it is lost: a discrete GPU's
+    /// staged copy, or a browser process's socket; on unified memory (lavapipe in this process)
+    /// an upload maps the memory and needs no queue.
+    let uploadsNeedQueue: Bool
+
+    init(faults: [Int: Fault], uploadsNeedQueue: Bool = true) {
+        pending = faults
+        self.uploadsNeedQueue = uploadsNeedQueue
+    }
 
     /// The faults that struck so far, in order.
     var struck: [Strike] { lock.withLock { done } }
@@ -103,7 +111,7 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
     var requestsCaughtByKill: Int? { nil }
 
     /// One operation: the scheduled fault strikes first, then the engine answers as it now is.
-    private func perform(_ operation: String) throws {
+    private func perform(_ operation: String, needsQueue: Bool = true) throws {
         let fault = script.next(operation, on: name)
         try lock.withLock {
             switch fault {
@@ -113,12 +121,12 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
             case nil: break
             }
             guard alive else { throw VulkanError.deviceLost("\(name): device lost (scripted)") }
-            guard connected || operation == "reconnect" else { throw VulkanError.queueLost("\(name): queue lost (scripted)") }
+            guard connected || !needsQueue else { throw VulkanError.queueLost("\(name): queue lost (scripted)") }
         }
     }
 
     func load(_ component: ModelComponent, from weights: WeightStore) throws -> Int {
-        try perform("load")
+        try perform("load", needsQueue: script.uploadsNeedQueue)
         lock.withLock { _ = loaded.insert(component) }
         return component.byteSize(in: weights.config)
     }
@@ -135,7 +143,7 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
     func heartbeat(deadline: Duration) throws { try perform("heartbeat") }
 
     func reconnect() throws -> String {
-        try perform("reconnect")
+        try perform("reconnect", needsQueue: false)
         lock.withLock { connected = true }
         return "new scripted queue on device #\(deviceSerial)"
     }
