@@ -1,4 +1,3 @@
-import BrowserProtocol
 import Foundation
 import Transformer
 import TransformerGPU
@@ -45,12 +44,8 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     private let shared: (device: ComputeDevice, queue: Int)?
     /// Process isolation: the browser's process host (nil in thread isolation).
     let host: BrowserHost?
-    private let isolation: PoolConfiguration.Isolation
-    private let watchdog: Duration
-    private let startDeadline: Duration
-    private let requestWindow: Int
-    private let integrity: IntegrityChecks
-    private let token: String
+    /// How this context's engine is made at each start.
+    private let starter: EngineStart
     /// `--devices`: this browser's own physical device, to return to on a rebuild.
     let homeDevice: PhysicalDeviceInfo?
 
@@ -65,15 +60,12 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         self.log = log
         self.breaker = breaker
         self.host = host
-        isolation = host == nil ? .thread : .process
-        watchdog = configuration.watchdog
-        startDeadline = configuration.startDeadline
-        requestWindow = configuration.requestsInFlight
-        integrity = configuration.integrity
-        self.token = token
         homeDevice = configuration.browserDevices[browser].flatMap {
             environment.physicalDevices.indices.contains($0) ? environment.physicalDevices[$0] : nil
         }
+        starter = EngineStart(name: name, environment: environment, log: log, shared: shared, host: host, homeDevice: homeDevice,
+                              watchdog: configuration.watchdog, startDeadline: configuration.startDeadline,
+                              window: configuration.requestsInFlight, integrity: configuration.integrity, token: token)
     }
 
     public var state: ContextState { lock.withLock { currentState } }
@@ -175,8 +167,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             }
             let sabotaged = sabotagedRebuilds > 0
             if sabotaged { sabotagedRebuilds -= 1 }
-            let (started, steps) = try environment.engines.map { try startScripted($0, sabotaged: sabotaged) }
-                ?? (host != nil ? try startRemote(crashOnStart: sabotaged) : try startLocal(sabotaged: sabotaged))
+            let (started, steps) = try starter.start(softwareOnly: softwareOnly, sabotaged: sabotaged)
             engine = started
             held = []
             knownLost = []
@@ -186,73 +177,6 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             transition(to: .ready, reason)
             return steps
         }
-    }
-
-    /// Scripted engines: the script's start, timed as device creation.
-    private func startScripted(_ engines: any EngineFactory, sabotaged: Bool) throws -> (any ContextEngine, [RecoveryStep]) {
-        let start = ContinuousClock.now
-        if sabotaged { throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)") }
-        let engine = try engines.start(context: name, weights: environment.weights, cpu: environment.cpu)
-        return (engine, [RecoveryStep(name: "device_creation", context: name, since: start, on: log, detail: "scripted")])
-    }
-
-    private func startLocal(sabotaged: Bool) throws -> (any ContextEngine, [RecoveryStep]) {
-        var steps: [RecoveryStep] = []
-        func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
-            let start = ContinuousClock.now
-            defer { steps.append(RecoveryStep(name: name, context: self.name, since: start, on: log)) }
-            return try body()
-        }
-        let device: ComputeDevice
-        if let shared {
-            device = shared.device
-        } else {
-            let (physical, note) = try timed("device_query") {
-                try environment.choosePhysicalDevice(identity: softwareOnly ? environment.softwareDevice?.identity : homeDevice?.identity)
-            }
-            if let note { log.record("device", context: name, note) }
-            device = try timed("device_creation") { try environment.makeDevice(physical, label: name) }
-        }
-        if sabotaged {
-            if shared == nil { device.destroy(reason: "simulated crash during start") }
-            throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)")
-        }
-        let stack = try ContextStack(device: device, queue: shared?.queue ?? 0, config: environment.config, integrity: integrity,
-                                     label: name) { step, body in try timed(step, body) }
-        return (LocalEngine(stack: stack, sharedQueue: shared?.queue, name: name), steps)
-    }
-
-    /// Process isolation: the browser's live process (spawned when it has none), then a
-    /// connection to this context's socket. The process's start steps are placed on the pool's
-    /// clock: `process_spawn` (posix_spawn until the worker's main), then what the worker timed.
-    private func startRemote(crashOnStart: Bool) throws -> (any ContextEngine, [RecoveryStep]) {
-        guard let host else { throw PoolError.isolation("\(name) has no browser process host") }
-        let (process, spawnedAt) = try host.liveProcess(crashOnStart: crashOnStart,
-                                                         deviceIdentity: softwareOnly ? environment.softwareDevice?.identity : nil)
-        let remote = try RemoteEngine(context: name, host: host, process: process, token: token, watchdog: watchdog,
-                                      startDeadline: startDeadline, window: requestWindow)
-        if let home = homeDevice, !softwareOnly, remote.deviceIdentity != home.identity {
-            log.record("device", context: name, "device \(home.index) (\(home.identity)) is gone: rebuilt on \(remote.deviceName) (\(remote.deviceIdentity))")
-        }
-        // The worker's clock is CLOCK_MONOTONIC; ours is the log's. Both tick together.
-        let (ourNow, theirNow) = (log.now, WireStep.monotonicNanos)
-        func offset(_ nanos: UInt64) -> Double { ourNow - Double(Int64(bitPattern: theirNow &- nanos)) / 1e9 }
-        let sharedSteps: Set<String> = ["process_start", "weight_mapping", "instance_creation", "device_query"]
-        var steps: [RecoveryStep] = []
-        for step in remote.startupSteps {
-            if step.name == "process_start" {
-                if let spawnedAt {
-                    let began = log.offset(of: spawnedAt)
-                    steps.append(RecoveryStep(name: "process_spawn", context: name, duration: max(0, offset(step.startNanos) - began),
-                                              detail: "posix_spawn of pid \(process.pid) until its main", start: began))
-                }
-                continue
-            }
-            if sharedSteps.contains(step.name) && spawnedAt == nil { continue }
-            steps.append(RecoveryStep(name: step.name, context: name, duration: step.seconds, detail: "in pid \(process.pid)",
-                                      start: offset(step.startNanos)))
-        }
-        return (remote, steps)
     }
 
     /// Uploads the weights of `components` not held yet. Returns bytes and seconds.
