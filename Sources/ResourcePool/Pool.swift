@@ -40,8 +40,10 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
 
     /// `origin`: the instant the run started; every time the pool records (events, steps,
     /// spans) is seconds since then, so the scenarios of a run share one clock.
-    public init(configuration: PoolConfiguration, environment: GPUEnvironment, origin: ContinuousClock.Instant = .now) throws {
-        events = EventLog(origin: origin)
+    /// `clock`: a virtual clock for the pool's time (scripted engines); the real one otherwise.
+    public init(configuration: PoolConfiguration, environment: GPUEnvironment, origin: ContinuousClock.Instant = .now,
+                clock: VirtualClock? = nil) throws {
+        events = clock.map { EventLog(virtual: $0) } ?? EventLog(origin: origin)
         corruption = CorruptionLedger(verifyEvery: configuration.verifyEvery)
         self.configuration = configuration
         self.environment = environment

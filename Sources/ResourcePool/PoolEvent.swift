@@ -70,10 +70,21 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
     /// load cannot grow without end (a scenario records a few hundred).
     static let viewLimit = 100_000
 
-    public init(origin: ContinuousClock.Instant = .now) { self.origin = origin }
+    /// A virtual clock, where the pool runs on one (scripted engines): `now` and `wait` are its.
+    let virtual: VirtualClock?
+
+    public init(origin: ContinuousClock.Instant = .now) { self.origin = origin; virtual = nil }
+
+    init(virtual: VirtualClock) { origin = .now; self.virtual = virtual }
 
     /// Seconds since the run started.
-    public var now: Double { offset(of: .now) }
+    public var now: Double { virtual?.now ?? offset(of: .now) }
+
+    /// Waits `seconds` on the pool's clock: a real pause (a retry backoff between real rebuild
+    /// attempts), or, on a virtual clock, time moved on.
+    func wait(_ seconds: Double) {
+        if let virtual { virtual.advance(by: seconds) } else { Thread.sleep(forTimeInterval: seconds) }
+    }
 
     /// `instant` in seconds since the run started.
     public func offset(of instant: ContinuousClock.Instant) -> Double { (instant - origin).seconds }

@@ -84,7 +84,7 @@ extension Pool {
                 // Retry backoff, not a stand-in for work: a real pause between real rebuild
                 // attempts (a restarting browser needs time), reported as its own "backoff" step so
                 // it is never counted as device creation or upload time. The jitter is seeded.
-                log.timed("backoff", context.name, detail: "before attempt \(attempt)") { Thread.sleep(forTimeInterval: delay) }
+                log.timed("backoff", context.name, detail: "before attempt \(attempt)") { events.wait(delay) }
             }
             log.attempts += 1
             context.transition(to: .recovering, "rebuild attempt \(attempt)")

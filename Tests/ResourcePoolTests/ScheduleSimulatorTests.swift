@@ -33,6 +33,9 @@ import Transformer
         let strikes: [Int: Script.Fault]
         /// Uploads through the queue (a discrete GPU, a browser process) or by mapping (unified memory).
         let uploadsNeedQueue: Bool
+        /// Virtual seconds that pass before each request and before recovery: long enough, now and
+        /// then, for a circuit breaker's cooldown (0.25 s) to end and let a probe through.
+        let pauses: [Double]
 
         init(seed: UInt64) {
             var random = Xoshiro256StarStar(seed: seed)
@@ -45,26 +48,29 @@ import Transformer
             for _ in 0..<draw(3) { strikes[1 + draw(90)] = Script.Fault.allCases[draw(Script.Fault.allCases.count)] }
             self.strikes = strikes
             uploadsNeedQueue = draw(2) == 0
+            pauses = (0..<5).map { _ in [0, 0.1, 0.3, 1.0][draw(4)] }
         }
 
         var description: String {
             "seed \(seed): \(fault.rawValue)/\(strategy.rawValue) on \(browsers.joined(separator: ",")), scheduled "
                 + (strikes.isEmpty ? "nothing" : strikes.sorted { $0.key < $1.key }.map { "\($0.value.rawValue)@\($0.key)" }.joined(separator: " "))
                 + (uploadsNeedQueue ? ", uploads through the queue" : ", uploads by mapping")
+                + ", pauses \(pauses.map { String($0) }.joined(separator: "/")) s"
         }
         var replay: String { "POOLFAULT_SCHEDULE=\(seed) swift test --filter replayOneSchedule" }
     }
 
     /// What one schedule did: nil when every invariant held, else what broke (and the pool's events).
-    struct Outcome { var refused = false, initializeFailed = false, recovered = false, struckInRecovery = false; var broken: String? }
+    struct Outcome {
+        var refused = false, initializeFailed = false, recovered = false, struckInRecovery = false, breakerOpened = false
+        var broken: String?
+    }
 
     static func simulate(_ s: Schedule, events: Bool = false) -> Outcome {
         var outcome = Outcome()
         var configuration = PoolConfiguration()
         configuration.browsers = s.browsers
         configuration.seed = s.seed
-        configuration.breakerCooldown = .infinity
-        configuration.retry.baseDelay = 0  // backoff is time, not logic: the simulator has none to spend
         if configuration.refusal(toHost: s.fault, target: .drawn) != nil { outcome.refused = true; return outcome }
         let script = Script(faults: s.strikes, uploadsNeedQueue: s.uploadsNeedQueue)
         let environment = GPUEnvironment(scripted: script, config: config, weights: weights, cpu: cpu)
@@ -76,7 +82,8 @@ import Transformer
             return o
         }
         let pool: Pool
-        do { pool = try Pool(configuration: configuration, environment: environment) } catch { return broken("no pool: \(error)", nil) }
+        let clock = VirtualClock()  // backoffs and cooldowns pass in no real time, the same for every run of the seed
+        do { pool = try Pool(configuration: configuration, environment: environment, clock: clock) } catch { return broken("no pool: \(error)", nil) }
         defer { pool.shutdown() }
         do {
             _ = try pool.initialize()
@@ -100,7 +107,11 @@ import Transformer
         do { _ = try FaultInjector.inject(s.fault, into: pool) } catch {
             return broken("the injection failed: \(error)", pool)
         }
-        for n in 1...2 { if let why = served("inference \(n) with the fault") { return broken(why, pool) } }
+        for n in 1...2 {
+            clock.advance(by: s.pauses[n - 1])
+            if let why = served("inference \(n) with the fault") { return broken(why, pool) }
+        }
+        clock.advance(by: s.pauses[2])
         let stepBefore = script.step
         let recovery = pool.recover(using: s.strategy)
         outcome.struckInRecovery = script.struck.contains { $0.step > stepBefore }
@@ -124,7 +135,9 @@ import Transformer
         if !recovery.success, s.strategy != .simple, script.struck.allSatisfy({ $0.step <= 0 }) {
             return broken("recovery failed with only the injected fault: \(recovery.message)", pool)
         }
+        clock.advance(by: s.pauses[3])
         if let why = served("inference after recovery") { return broken(why, pool) }
+        outcome.breakerOpened = pool.events.events.contains { $0.kind == "breaker" }
         pool.shutdown()
         if script.liveEngines != 0 { return broken("\(script.liveEngines) engines left after shutdown", pool) }
         return outcome
@@ -146,9 +159,12 @@ import Transformer
         let broken = all.enumerated().compactMap { i, o in o.broken.map { "\($0)\n  replay: \(Schedule(seed: UInt64(i + 1)).replay)" } }
         let refused = all.filter(\.refused).count, initializeFailed = all.filter(\.initializeFailed).count
         let recovered = all.filter(\.recovered).count, struckInRecovery = all.filter(\.struckInRecovery).count
+        let breakerOpened = all.filter(\.breakerOpened).count
         #expect(broken.isEmpty, "\(broken.count) of \(count) schedules broke an invariant:\n\(broken.prefix(5).joined(separator: "\n"))")
-        #expect(refused < count / 4 && initializeFailed > count / 50 && struckInRecovery > count / 20 && recovered > count / 2,
-                "refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered)")
+        #expect(refused < count / 4 && initializeFailed > count / 50 && struckInRecovery > count / 20 && recovered > count / 2
+                && breakerOpened > count / 200,
+                "refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened)")
+        print("schedules: \(count), refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened)")
     }
 
     /// Outcomes filled in by several workers.
