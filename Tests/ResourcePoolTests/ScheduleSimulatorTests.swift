@@ -63,6 +63,7 @@ import Transformer
     /// What one schedule did: nil when every invariant held, else what broke (and the pool's events).
     struct Outcome {
         var refused = false, initializeFailed = false, recovered = false, struckInRecovery = false, breakerOpened = false
+        var corruptionCaught = false
         var broken: String?
     }
 
@@ -138,6 +139,7 @@ import Transformer
         clock.advance(by: s.pauses[3])
         if let why = served("inference after recovery") { return broken(why, pool) }
         outcome.breakerOpened = pool.events.events.contains { $0.kind == "breaker" }
+        outcome.corruptionCaught = !pool.corruptionDetections.isEmpty
         pool.shutdown()
         if script.liveEngines != 0 { return broken("\(script.liveEngines) engines left after shutdown", pool) }
         return outcome
@@ -159,12 +161,12 @@ import Transformer
         let broken = all.enumerated().compactMap { i, o in o.broken.map { "\($0)\n  replay: \(Schedule(seed: UInt64(i + 1)).replay)" } }
         let refused = all.filter(\.refused).count, initializeFailed = all.filter(\.initializeFailed).count
         let recovered = all.filter(\.recovered).count, struckInRecovery = all.filter(\.struckInRecovery).count
-        let breakerOpened = all.filter(\.breakerOpened).count
+        let breakerOpened = all.filter(\.breakerOpened).count, corruptionCaught = all.filter(\.corruptionCaught).count
         #expect(broken.isEmpty, "\(broken.count) of \(count) schedules broke an invariant:\n\(broken.prefix(5).joined(separator: "\n"))")
         #expect(refused < count / 4 && initializeFailed > count / 50 && struckInRecovery > count / 20 && recovered > count / 2
-                && breakerOpened > count / 200,
-                "refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened)")
-        print("schedules: \(count), refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened)")
+                && breakerOpened > count / 200 && corruptionCaught > count / 50,
+                "refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught)")
+        print("schedules: \(count), refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught)")
     }
 
     /// Outcomes filled in by several workers.

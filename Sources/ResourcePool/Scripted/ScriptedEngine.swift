@@ -21,6 +21,9 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
         case disconnect
         /// One loaded component's weights are gone: a run that needs it throws componentMissing.
         case dropComponent = "drop_component"
+        /// One loaded component's weights go wrong, silently: runs through it answer wrong, and a
+        /// scrub finds it, until it is uploaded again from the source.
+        case corrupt
     }
 
     /// What struck, where: for the replay line and the invariants.
@@ -90,6 +93,7 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
     private var alive = true
     private var connected = true
     private var loaded: Set<ModelComponent> = []
+    private var corrupted: Set<ModelComponent> = []
     private var released = false
 
     init(name: String, serial: Int, script: Script, weights: WeightStore, cpu: CPUReference) {
@@ -118,6 +122,7 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
             case .crash?: alive = false
             case .disconnect?: connected = false
             case .dropComponent?: if let first = loaded.sorted(by: { $0.id < $1.id }).first { loaded.remove(first) }
+            case .corrupt?: if let first = loaded.sorted(by: { $0.id < $1.id }).first { corrupted.insert(first) }
             case nil: break
             }
             guard alive else { throw VulkanError.deviceLost("\(name): device lost (scripted)") }
@@ -127,17 +132,29 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
 
     func load(_ component: ModelComponent, from weights: WeightStore) throws -> Int {
         try perform("load", needsQueue: script.uploadsNeedQueue)
-        lock.withLock { _ = loaded.insert(component) }
+        lock.withLock {
+            loaded.insert(component)
+            corrupted.remove(component)  // from the source again
+        }
         return component.byteSize(in: weights.config)
     }
 
-    func unload(_ component: ModelComponent) { lock.withLock { _ = loaded.remove(component) } }
+    func unload(_ component: ModelComponent) {
+        lock.withLock {
+            loaded.remove(component)
+            corrupted.remove(component)
+        }
+    }
 
     func run(_ components: [ModelComponent], state: inout ActivationState) throws {
         try perform("run")
-        let missing = lock.withLock { components.filter { !loaded.contains($0) } }
+        let (missing, wrong) = lock.withLock { (components.filter { !loaded.contains($0) }, !corrupted.isDisjoint(with: components)) }
         if let first = missing.first { throw GPUModelError.componentMissing("\(first.id) is not loaded on \(name)") }
         try cpu.run(components, state: &state)
+        if wrong {  // silent: no error, an answer off by far more than any tolerance
+            if !state.hidden.isEmpty { state.hidden[0] += 1 }
+            if let pooled = state.pooled, !pooled.isEmpty { state.pooled![0] += 1 }
+        }
     }
 
     func heartbeat(deadline: Duration) throws { try perform("heartbeat") }
@@ -150,7 +167,9 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
 
     func scrub() throws -> ScrubResult {
         try perform("scrub")
-        return ScrubResult(findings: [], bytes: weightBytes, seconds: 0)
+        let found = lock.withLock { corrupted.intersection(loaded).sorted { $0.id < $1.id } }
+        return ScrubResult(findings: found.map { CorruptionFinding(detector: .scrub, component: $0.id, detail: "scripted corruption") },
+                           bytes: weightBytes, seconds: 0)
     }
 
     func dropConnection() -> String {
@@ -159,7 +178,7 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
     }
 
     func failComponent(_ component: ModelComponent) -> String {
-        lock.withLock { _ = loaded.remove(component) }
+        unload(component)
         return "scripted weights of \(component.id) on \(name) dropped"
     }
 
