@@ -1,6 +1,6 @@
 // The CPU forward's building blocks on raw pointers: Linear (oneDNN's matmul), LayerNorm,
 // exact-erf GELU, masked softmax attention. Each one mirrors a formula in
-// shared/notes/transformer-numerics.md; the comments say which choices matter.
+// docs/numerics.md; the comments say which choices matter.
 
 import COpenBLAS
 import CVectorMath

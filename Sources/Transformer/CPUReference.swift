@@ -1,5 +1,5 @@
 // CPUReference: the fp32 forward that every other backend is checked against, and the
-// "WebNN" backend of the pool. Follows shared/notes/transformer-numerics.md:
+// "WebNN" backend of the pool. Follows docs/numerics.md:
 // BERT post-LN (embeddings LN, attention → add → LN, FFN → add → LN, tanh pooler);
 // ViT pre-LN (patch GEMM + CLS + positions, x += attn(LN(x)), x += FFN(LN(x)), final LN,
 // tanh pooler).

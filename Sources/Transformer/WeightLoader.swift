@@ -1,6 +1,6 @@
 // Loading a Hugging Face model directory (config.json + model.safetensors) into a WeightStore.
 //
-// Accepted layouts (see shared/notes/transformer-numerics.md): bare-model names; the hub's
+// Accepted layouts (see docs/numerics.md): bare-model names; the hub's
 // `bert.` / `vit.` prefixes; TF-era `LayerNorm.gamma` / `.beta`; extra heads (`cls.*`,
 // `classifier.*`) and non-float buffers (`embeddings.position_ids`, I64) are ignored. Every
 // tensor the config needs is checked for presence, dtype and shape before anything is used.

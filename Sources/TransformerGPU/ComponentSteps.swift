@@ -2,7 +2,7 @@ import Transformer
 import VulkanCompute
 
 /// The dispatches of each model component, in Hugging Face's order of operations
-/// (shared/notes/transformer-numerics.md). Reads and writes `ActivationBuffers.hidden`.
+/// (docs/numerics.md). Reads and writes `ActivationBuffers.hidden`.
 struct ComponentSteps {
     let config: ModelConfig
     let kernels: GPUKernels

@@ -10,7 +10,7 @@
 //   buffers sized for the model (`ActivationBuffers`), and a recorded batch per shard.
 //   `run(components, state:)` uploads the state, runs the shard, reads the hidden state back:
 //   within a shard activations stay on the device; between shards they cross the host.
-// - Numerics follow shared/notes/transformer-numerics.md exactly (erf GELU, eps 1e-12, additive
+// - Numerics follow docs/numerics.md exactly (erf GELU, eps 1e-12, additive
 //   mask, HF weight layout) and are checked against the CPU reference (`Transformer`).
 // - Failures are VulkanCompute's typed errors: a dropped channel or destroyed device surfaces as
 //   `.queueLost` / `.deviceLost`; a component whose weights were unloaded as `.componentMissing`.

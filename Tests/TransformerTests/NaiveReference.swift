@@ -1,6 +1,6 @@
 // An independent float64 forward for the golden check: plain loops over nested arrays, no
 // BLAS and nothing from the code under test but the weights' values. Written from
-// shared/notes/transformer-numerics.md (and Hugging Face's modeling code), not from
+// docs/numerics.md (and Hugging Face's modeling code), not from
 // CPUReference.
 
 import Foundation
