@@ -86,31 +86,30 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
         }
     }
 
+    /// What the loss does to this context, and whether it is news. Called under `lock`.
     private func isNews(_ error: any Error, components: [ModelComponent]) -> Bool {
-        lock.withLock {
-            let wasServing = currentState == .ready
-            switch ContextLoss(error) {
-            case .corruption(let finding)?:
-                // Wrong answers or wrong weights: nothing more goes to it until it is restored.
-                if wasServing || currentState == .recovering {
-                    quarantinedBy = finding
-                    transition(to: .quarantined, "\(finding)")
-                }
-                return wasServing
-            case .device?:
-                transition(to: .crashed, "\(error)")
-                return wasServing
-            case .connection?:
-                if wasServing { transition(to: .disconnected, "\(error)") }
-                return wasServing
-            case .components?, nil:  // a missing component (or no loss): the context still serves its others
-                let loaded = engine?.loadedComponents ?? []
-                let lost = Set(components.filter { !loaded.contains($0) })
-                let news = !lost.isSubset(of: knownLost) || (lost.isEmpty && wasServing)
-                knownLost.formUnion(lost)
-                log.record("failure", context: name, "\(error)")
-                return news
+        let wasServing = currentState == .ready
+        switch ContextLoss(error) {
+        case .corruption(let finding)?:
+            // Wrong answers or wrong weights: nothing more goes to it until it is restored.
+            if wasServing || currentState == .recovering {
+                quarantinedBy = finding
+                transition(to: .quarantined, "\(finding)")
             }
+            return wasServing
+        case .device?:
+            transition(to: .crashed, "\(error)")
+            return wasServing
+        case .connection?:
+            if wasServing { transition(to: .disconnected, "\(error)") }
+            return wasServing
+        case .components?, nil:  // a missing component (or no loss): the context still serves its others
+            let loaded = engine?.loadedComponents ?? []
+            let lost = Set(components.filter { !loaded.contains($0) })
+            let news = !lost.isSubset(of: knownLost) || (lost.isEmpty && wasServing)
+            knownLost.formUnion(lost)
+            log.record("failure", context: name, "\(error)")
+            return news
         }
     }
 

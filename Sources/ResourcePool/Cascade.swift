@@ -70,7 +70,13 @@ public final class Cascade: @unchecked Sendable {  // state under `lock`
             target = Self.failoverTarget(after: hit, in: pool)
         }
         guard let target, target.isUp else { return }
-        guard var record = try? FaultInjector.single(.browserCrash, on: target, in: pool, component: nil, seed: nil) else { return }
+        var record: FaultRecord
+        do {
+            record = try FaultInjector.single(.browserCrash, on: target, in: pool, component: nil, seed: nil)
+        } catch {  // said, so the scenario's "never struck" has its reason in the log
+            pool.events.record("fault", context: target.name, "cascading_failure: the second crash could not be made: \(error)")
+            return
+        }
         record.duringRecovery = "\(stage.rawValue): \(detail)"
         for name in record.targets {
             pool.events.record("fault", context: name, "cascading_failure: browser_crash on \(name) during recovery's \(stage.rawValue) (\(record.simulated ? "simulated" : record.mechanism ?? "real"))")

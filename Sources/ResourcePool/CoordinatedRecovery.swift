@@ -2,10 +2,10 @@ import Foundation
 import Transformer
 
 /// coordinated: the affected group — every shard whose home or current route is a failed
-/// context, or that is away from its home — recovers together. The contexts are rebuilt or reconnected and the group's
-/// weights loaded while routing stays as it is; every shard of the group is then checked
-/// against the reference on its home; only then, with requests quiesced, routing switches in
-/// one step. If any part fails, it rolls back: routing is untouched and the
+/// context, or that is away from its home — recovers together. The contexts are rebuilt or
+/// reconnected and the group's weights loaded while routing stays as it is; every shard of the
+/// group is then checked against the reference on its home; only then, with requests quiesced,
+/// routing switches in one step. If any part fails, it rolls back: routing is untouched and the
 /// half-built contexts are released.
 struct CoordinatedRecovery: RecoveryStrategy {
     let kind = RecoveryStrategyKind.coordinated

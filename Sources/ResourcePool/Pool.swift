@@ -155,7 +155,6 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         }
     }
 
-    /// A seeded uniform draw in [0, 1) (targets, jitter).
     /// A loss that is news, said and counted against the breaker: the one place either happens.
     func noticed(_ context: BrowserContext, _ what: String) {
         events.record("noticed", context: context.name, what)
@@ -165,6 +164,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     /// How many losses were news so far (a recovery round that meets a new one goes round again).
     var lossesNoticed: Int { events.lossesNoticed }
 
+    /// A seeded uniform draw in [0, 1) (targets, jitter).
     func draw() -> Double { lock.withLock { Double(random.next() >> 11) / Double(1 << 53) } }
 
     /// Starts every context and uploads the weights of the shards placed on it. The steps are

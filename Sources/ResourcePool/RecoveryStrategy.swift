@@ -39,8 +39,7 @@ extension Pool {
             events.record("recovery", "cascading_failure: a second crash waits for this recovery's \(stage.rawValue)")
         }
         for round in 1...Self.recoveryRounds {
-            log.noticedBefore = lossesNoticed
-            strategy.strategy.recover(self, log: log)
+            strategy.strategy.recover(self, log: log)  // its detection records `noticedBefore`
             guard !log.failures.isEmpty, lossesNoticed > log.noticedBefore, round < Self.recoveryRounds else { break }
             events.record("recovery", "round \(round) failed on a fault that struck during it: round \(round + 1)")
             log.nextRound()
