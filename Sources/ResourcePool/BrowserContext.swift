@@ -27,6 +27,9 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     /// `recovering` until `start()` first brings the context up.
     private var currentState: ContextState = .recovering
     private var engine: (any ContextEngine)?
+    /// Counts every replacement of what serves (a start, a reconnect, a teardown): a loss met on
+    /// an engine or channel a recovery has since replaced is told from one met on what serves now.
+    private var engineGeneration = 0
     /// Components whose weights this context holds (webnn: the ones it serves).
     private var held: Set<ModelComponent> = []
     /// Rebuilds that will fail on purpose (a browser that keeps crashing; see FaultInjector).
@@ -73,13 +76,24 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
     /// Ready and with a breaker that lets requests through: the router may send it a shard.
     public var isRoutable: Bool { state == .ready && breaker.allows }
 
+    /// Which engine serves now (see `recordLoss`): read before using the context, it names the
+    /// engine a loss was met on.
+    var generation: Int { lock.withLock { engineGeneration } }
+
     /// Takes in a loss met while using this context and moves its state to what the loss says.
     /// Returns true when the loss is news: the context was serving when it struck, or the
     /// missing component was not yet known lost. Every later sighting of the same fault (more
     /// requests, failover attempts, the detection heartbeat) returns false, so one fault counts
     /// once against the circuit breaker however many requests or how fast a machine meets it.
-    func recordLoss(_ error: any Error, components: [ModelComponent]) -> Bool {
+    /// A loss met on `generation` after a recovery replaced that engine says nothing about the
+    /// context now (a request that took the old engine answers after the rebuild): it moves
+    /// nothing and is not news.
+    func recordLoss(_ error: any Error, components: [ModelComponent], generation: Int? = nil) -> Bool {
         lock.withLock {
+            if let generation, generation != engineGeneration {
+                log.record("failure", context: name, "\(error) (met on an engine since replaced: not this context's fault now)")
+                return false
+            }
             let news = isNews(error, components: components)
             if news { log.countLoss() }  // under this lock: whoever sees the new state sees the count
             return news
@@ -168,6 +182,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             if sabotaged { sabotagedRebuilds -= 1 }
             let (started, steps) = try starter.start(softwareOnly: softwareOnly, sabotaged: sabotaged)
             engine = started
+            engineGeneration += 1
             held = []
             knownLost = []
             let physical = physicalDevice(of: started).map { " (device \($0.index), \($0.identity))" } ?? ""
@@ -226,15 +241,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
                 guard let engine else { throw VulkanError.deviceLost("\(name): device destroyed") }
                 return engine
             }
-            do {
-                try live.run(components, state: &state)
-            } catch {
-                // A request that took the engine just before a recovery replaced it meets the old
-                // one's loss: that is not a fault of the context it now is. Run once more on the
-                // current engine (the state is untouched by a failed run); its error, if any, is news.
-                guard let current = lock.withLock({ engine }), current !== live else { throw error }
-                try current.run(components, state: &state)
-            }
+            try live.run(components, state: &state)
         }
     }
 
@@ -385,6 +392,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             guard let engine, engine.canReconnect else { throw VulkanError.deviceLost("\(name): cannot reconnect a destroyed device") }
             let start = ContinuousClock.now
             let detail = try engine.reconnect()
+            engineGeneration += 1  // a loss met on the old channel is not the new one's
             transition(to: .ready, "reconnected")
             return [RecoveryStep(name: host == nil ? "queue_creation" : "reconnect", context: name, since: start, on: log, detail: detail)]
         }
@@ -400,6 +408,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
             detail = engine?.reclaim(context: name)
             engine?.release(reason: "cleanup before rebuild")
             engine = nil
+            engineGeneration += 1
             held = []
             knownLost = []
             return RecoveryStep(name: "cleanup", context: name, since: start, on: log, detail: detail)

@@ -78,6 +78,7 @@ extension Pool {
                     }
                     let attempt = ContinuousClock.now
                     let before = state
+                    let generation = context.generation
                     do {
                         try context.run(shard.components, state: &state)
                         if verified, context.backend == .webgpu, let why = trace.mismatch(state, after: i) {
@@ -96,8 +97,13 @@ extension Pool {
                     } catch {
                         guard ContextLoss.isLoss(error) else { throw error }
                         let detection = (ContinuousClock.now - attempt).seconds
+                        if let found = noteFailure(of: context, error, components: shard.components, shard: i, generation: generation) {
+                            caught.append(found)
+                        }
+                        // Met on an engine a recovery has since replaced: the route decides again
+                        // (the state is untouched by a failed run); no failover for a fault already mended.
+                        if context.generation != generation { continue }
                         tried.insert(target)
-                        if let found = noteFailure(of: context, error, components: shard.components, shard: i) { caught.append(found) }
                         failovers.append(try failOver(shard: i, from: target, reason: "\(error)", detection: detection, tried: tried))
                     }
                 }
@@ -133,10 +139,11 @@ extension Pool {
     /// Moves the context's state to what the error says, and counts the fault once against its
     /// circuit breaker: only when it is news (see `BrowserContext.recordLoss`). Silent
     /// corruption is recorded every time it is caught (each catch is a wrong answer that did not
-    /// leave); returns that detection.
+    /// leave); returns that detection. `generation`: the engine the error was met on, read
+    /// before using it, when another thread may replace it meanwhile (serving, the scrub).
     @discardableResult
     func noteFailure(of context: BrowserContext, _ error: any Error, components: [ModelComponent] = [],
-                     shard: Int? = nil) -> CorruptionDetection? {
+                     shard: Int? = nil, generation: Int? = nil) -> CorruptionDetection? {
         var detection: CorruptionDetection?
         if let finding = error as? CorruptionFinding {
             let found = CorruptionDetection(t: events.now, context: context.name, shard: shard, finding: finding)
@@ -144,7 +151,7 @@ extension Pool {
             events.record("corruption", context: context.name, "\(finding.detector) check" + (shard.map { ", shard \($0)" } ?? "") + ": \(finding)")
             detection = found
         }
-        guard context.recordLoss(error, components: components) else { return detection }
+        guard context.recordLoss(error, components: components, generation: generation) else { return detection }
         noticed(context, "\(error)")
         return detection
     }
@@ -165,6 +172,7 @@ extension Pool {
         }
         let components = plan.shards[i].components
         for candidate in failoverCandidates(for: i, excluding: tried) {
+            let generation = candidate.generation
             do {
                 let (bytes, seconds) = try candidate.load(components)
                 setRoute(i, to: candidate.name)
@@ -172,7 +180,7 @@ extension Pool {
                 return Failover(shard: i, from: failed, to: candidate.name, reason: reason, detectionSeconds: detection,
                                 bytes: bytes, uploadSeconds: seconds)
             } catch where ContextLoss.isLoss(error) {
-                noteFailure(of: candidate, error, components: components)
+                noteFailure(of: candidate, error, components: components, generation: generation)
             }
         }
         setRoute(i, to: Pool.cpuFallback)

@@ -16,16 +16,17 @@ extension Pool {
         var found: [CorruptionDetection] = [], seconds = 0.0, bytes = 0
         for context in contexts where context.backend == .webgpu && context.state == .ready {
             let start = ContinuousClock.now
+            let generation = context.generation
             do {
                 guard let result = try context.scrub() else { continue }
                 bytes += result.bytes
                 events.span("scrub", category: "scrub", context: context.name, start: events.offset(of: start),
                             duration: (ContinuousClock.now - start).seconds, args: ["bytes": "\(result.bytes)"])
                 for finding in result.findings {
-                    if let detection = noteFailure(of: context, finding) { found.append(detection) }
+                    if let detection = noteFailure(of: context, finding, generation: generation) { found.append(detection) }
                 }
             } catch where ContextLoss.isLoss(error) {
-                noteFailure(of: context, error)  // the scrub met another fault: the next recovery sees it
+                noteFailure(of: context, error, generation: generation)  // the scrub met another fault: the next recovery sees it
             } catch {
                 events.record("scrub", context: context.name, "could not scrub: \(error)")
             }

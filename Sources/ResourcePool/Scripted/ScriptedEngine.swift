@@ -34,6 +34,10 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
 
     private let lock = NSLock()
     private var pending: [Int: Fault]
+    /// Work another thread does while a scheduled fault's error is on its way back to the
+    /// caller (a recovery replacing the engine the request failed on): concurrency's
+    /// interleavings, placed exactly.
+    private var meanwhile: [Int: @Sendable () -> Void] = [:]
     private(set) var step = 0
     private var done: [Strike] = []
     private var serials = 0
@@ -54,18 +58,29 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
     /// Engines started and not released (a leak when the pool has shut down).
     var liveEngines: Int { lock.withLock { live.count } }
 
-    /// Counts one operation of `context`; the fault scheduled for it, if any.
-    func next(_ operation: String, on context: String) -> Fault? {
+    /// Schedules `fault` at `step`, with `work` done after it strikes and before its caller
+    /// hears of it.
+    func strike(_ fault: Fault, at step: Int, meanwhile work: @escaping @Sendable () -> Void) {
+        lock.withLock {
+            pending[step] = fault
+            meanwhile[step] = work
+        }
+    }
+
+    /// Counts one operation of `context`; the fault scheduled for it, if any, and the work
+    /// scheduled to happen before its caller hears of it.
+    func next(_ operation: String, on context: String) -> (fault: Fault, meanwhile: (@Sendable () -> Void)?)? {
         lock.withLock {
             step += 1
             guard let fault = pending.removeValue(forKey: step) else { return nil }
             done.append(Strike(step: step, fault: fault, context: context, operation: operation))
-            return fault
+            return (fault, meanwhile.removeValue(forKey: step))
         }
     }
 
     func start(context: String, weights: WeightStore, cpu: CPUReference) throws -> any ContextEngine {
-        if next("start", on: context) != nil {  // any fault at a start: the new device does not come up
+        if let scheduled = next("start", on: context) {  // any fault at a start: the new device does not come up
+            scheduled.meanwhile?()
             throw VulkanError.deviceLost("\(context) crashed while starting (scheduled)")
         }
         let engine = lock.withLock { () -> ScriptedEngine in
@@ -116,9 +131,10 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
 
     /// One operation: the scheduled fault strikes first, then the engine answers as it now is.
     private func perform(_ operation: String, needsQueue: Bool = true) throws {
-        let fault = script.next(operation, on: name)
+        let scheduled = script.next(operation, on: name)
+        defer { scheduled?.meanwhile?() }  // before the caller hears of it, error or not
         try lock.withLock {
-            switch fault {
+            switch scheduled?.fault {
             case .crash?: alive = false
             case .disconnect?: connected = false
             case .dropComponent?: if let first = loaded.sorted(by: { $0.id < $1.id }).first { loaded.remove(first) }
