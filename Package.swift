@@ -51,9 +51,11 @@ let package = Package(
         // the death watch. No Vulkan, no pool, no model: both sides use it.
         .target(name: "BrowserProtocol", dependencies: ["CProcess"]),
         .target(name: "Transformer",
-                dependencies: ["COpenBLAS", "CDNNL", "CProcess", "CVectorMath", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+                dependencies: ["COpenBLAS", "CDNNL", "CProcess", "CVectorMath", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                swiftSettings: optimizedEvenInDebug),
         .target(name: "TransformerGPU",
-                dependencies: ["VulkanCompute", "Transformer", "Shaders"]),
+                dependencies: ["VulkanCompute", "Transformer", "Shaders"],
+                swiftSettings: optimizedEvenInDebug),
         // What the pool hands a browser process: its start spec, and a model's activations as
         // wire tensors. The pool and the worker both import it; neither imports the other.
         .target(name: "BrowserLaunch",
@@ -105,3 +107,7 @@ var shaderFiles: [String] {
      "bert_embeddings.comp", "vit_patches.comp", "vit_assemble.comp", "activation.comp",
      "gemm_check.comp", "scrub.comp"]
 }
+
+/// The numeric loops (seeded weights, the CPU reference's glue, the checksum tests) run
+/// optimized in the debug build too: the tests spend most of their time in them.
+var optimizedEvenInDebug: [SwiftSetting] { [.unsafeFlags(["-O"], .when(configuration: .debug))] }

@@ -127,7 +127,7 @@ struct TensorLayout: Sendable {
 
     /// The logical row in `slot`, nil for an empty slot.
     func row(inSlot slot: Int) -> Int? {
-        guard let rowOrder else { return slot < rows ? slot : nil }
+        guard rowOrder != nil else { return slot < rows ? slot : nil }
         return inverseOrder[slot]
     }
 

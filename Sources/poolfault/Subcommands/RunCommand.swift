@@ -32,12 +32,19 @@ struct RunCommand: ParsableCommand {
         case quick
         /// Every scenario, gpu_hang included, × every strategy, on the full model.
         case medium
-        /// medium, then a 60 s soak under load and 100 crash/recover cycles with leak checks.
+        /// medium, then a 60 s soak under load and 100 crash/recover cycles with leak checks
+        /// (`--soak-duration`, `--crash-cycles`).
         case long
     }
 
     @Option(help: "A validation level: quick (the four original scenarios, one strategy, a reduced model: under 30 s), medium (every scenario incl. gpu_hang and browser_freeze × every strategy, full model) or long (medium, a 60 s soak and 100 crash/recover cycles). Chooses the scenarios itself.")
     var level: Level?
+
+    @Option(help: "--level long: how long its soak runs, e.g. 60s, 10m (1s–24h; default 60s).")
+    var soakDuration: String?
+
+    @Option(parsing: .unconditional, help: "--level long: how many crash/recover cycles it runs (1–10000; default 100).")
+    var crashCycles: Int?
 
     @Option(help: "Recovery strategy.")
     var recoveryStrategy: RecoveryStrategyKind = .progressive
@@ -78,9 +85,20 @@ struct RunCommand: ParsableCommand {
     /// Every repeat keeps its results (phases, events) for the report, so the count is bounded.
     static let maxRepeat = 1000
 
+    var soakDurationValue: Duration? { soakDuration.map { SoakCommand.parseDuration($0) } ?? .seconds(60) }
+
     func validate() throws {
         if level != nil, scenario != nil {
             throw ValidationError("--level chooses the scenarios itself: drop --scenario (quick: the original four; medium: every scenario × every strategy)")
+        }
+        if level != .long, soakDuration != nil || crashCycles != nil {
+            throw ValidationError("--soak-duration and --crash-cycles shape --level long's checks: add --level long, or drop them")
+        }
+        if let soakDuration, !(soakDurationValue.map { $0 >= .seconds(1) && $0 <= .seconds(86_400) } ?? false) {
+            throw ValidationError("--soak-duration must be from 1s to 24h, e.g. 60s, 10m (got \(soakDuration))")
+        }
+        if let crashCycles, !(1...10_000).contains(crashCycles) {
+            throw ValidationError("--crash-cycles must be from 1 to 10000 (got \(crashCycles))")
         }
         if (level == .medium || level == .long) && poolOptions.isolation == .thread {
             throw ValidationError("--level \(level!.rawValue) runs gpu_hang and browser_freeze, which need --isolation process")
@@ -210,9 +228,9 @@ struct RunCommand: ParsableCommand {
             }
             var checks: [CheckResult] = []
             if level == .long && interrupted == nil {
-                checks.append(Self.soakCheck(environment: environment, pool: pool, seed: model.seed))
+                checks.append(Self.soakCheck(environment: environment, pool: pool, seed: model.seed, duration: soakDurationValue!))
                 if Interruption.signal == nil {
-                    checks.append(CrashCycleCheck.run(environment: environment, configuration: pool, cycles: 100))
+                    checks.append(CrashCycleCheck.run(environment: environment, configuration: pool, cycles: crashCycles ?? 100))
                 }
                 if Interruption.signal != nil {
                     interrupted = "\(Interruption.name) during the long checks: \(results.count) of \(planned) scenarios finished and reported, the checks cut short"
@@ -304,12 +322,12 @@ struct RunCommand: ParsableCommand {
         throw ValidationError("--shard-type \(shardType.rawValue) cuts \(config.name) (\(config.numLayers) layer\(config.numLayers == 1 ? "" : "s")) into at most \(maximum) shard\(maximum == 1 ? "" : "s"), but the \(needed) browsers need one each: use \(fixes.joined(separator: ", or "))")
     }
 
-    /// `--level long`'s soak: 60 s, 8 clients, a fault every ~5 s (the original four), progressive,
-    /// judged on the soak's default SLOs.
-    static func soakCheck(environment: GPUEnvironment, pool: PoolConfiguration, seed: UInt64) -> CheckResult {
+    /// `--level long`'s soak: 60 s (`--soak-duration`), 8 clients, a fault every ~5 s (the original
+    /// four), progressive, judged on the soak's default SLOs.
+    static func soakCheck(environment: GPUEnvironment, pool: PoolConfiguration, seed: UInt64, duration: Duration) -> CheckResult {
         let began = ContinuousClock.now
         let kinds = FaultKind.original.filter { pool.refusal(toHost: $0, target: .drawn) == nil }
-        let plan = SoakPlan(duration: .seconds(60), clients: 8, faultInterval: .seconds(5), faults: kinds, strategy: .progressive, seed: seed)
+        let plan = SoakPlan(duration: duration, clients: 8, faultInterval: .seconds(5), faults: kinds, strategy: .progressive, seed: seed)
         do {
             let result = try SoakRunner(environment: environment, configuration: pool, plan: plan).run()
             let soak = SoakReport(result: result, plan: plan, model: environment.config.name, browsers: pool.browsers,
