@@ -36,6 +36,10 @@ import Transformer
         /// Virtual seconds that pass before each request and before recovery: long enough, now and
         /// then, for a circuit breaker's cooldown (0.25 s) to end and let a probe through.
         let pauses: [Double]
+        /// Strikes that, when they hit a request's run, are mended before the request hears of
+        /// them — a recovery on another thread rebuilding or reconnecting the context (concurrency's
+        /// stale loss, placed exactly).
+        let mended: Set<Int>
 
         init(seed: UInt64) {
             var random = Xoshiro256StarStar(seed: seed)
@@ -49,11 +53,13 @@ import Transformer
             self.strikes = strikes
             uploadsNeedQueue = draw(2) == 0
             pauses = (0..<5).map { _ in [0, 0.1, 0.3, 1.0][draw(4)] }
+            mended = Set(strikes.keys.sorted().filter { _ in draw(3) == 0 })
         }
 
         var description: String {
             "seed \(seed): \(fault.rawValue)/\(strategy.rawValue) on \(browsers.joined(separator: ",")), scheduled "
-                + (strikes.isEmpty ? "nothing" : strikes.sorted { $0.key < $1.key }.map { "\($0.value.rawValue)@\($0.key)" }.joined(separator: " "))
+                + (strikes.isEmpty ? "nothing" : strikes.sorted { $0.key < $1.key }
+                    .map { "\($0.value.rawValue)@\($0.key)" + (mended.contains($0.key) ? " (mended meanwhile)" : "") }.joined(separator: " "))
                 + (uploadsNeedQueue ? ", uploads through the queue" : ", uploads by mapping")
                 + ", pauses \(pauses.map { String($0) }.joined(separator: "/")) s"
         }
@@ -63,7 +69,7 @@ import Transformer
     /// What one schedule did: nil when every invariant held, else what broke (and the pool's events).
     struct Outcome {
         var refused = false, initializeFailed = false, recovered = false, struckInRecovery = false, breakerOpened = false
-        var corruptionCaught = false
+        var corruptionCaught = false, mendedMeanwhile = false
         var broken: String?
     }
 
@@ -73,7 +79,9 @@ import Transformer
         configuration.browsers = s.browsers
         configuration.seed = s.seed
         if configuration.refusal(toHost: s.fault, target: .drawn) != nil { outcome.refused = true; return outcome }
-        let script = Script(faults: s.strikes, uploadsNeedQueue: s.uploadsNeedQueue)
+        let script = Script(faults: s.strikes.filter { !s.mended.contains($0.key) }, uploadsNeedQueue: s.uploadsNeedQueue)
+        let meanwhile = Meanwhile()
+        for step in s.mended { script.strike(s.strikes[step]!, at: step) { meanwhile.mend($0) } }
         let environment = GPUEnvironment(scripted: script, config: config, weights: weights, cpu: cpu)
         func broken(_ why: String, _ pool: Pool?) -> Outcome {
             var o = outcome
@@ -86,6 +94,7 @@ import Transformer
         let clock = VirtualClock()  // backoffs and cooldowns pass in no real time, the same for every run of the seed
         do { pool = try Pool(configuration: configuration, environment: environment, clock: clock) } catch { return broken("no pool: \(error)", nil) }
         defer { pool.shutdown() }
+        meanwhile.pool = pool
         do {
             _ = try pool.initialize()
         } catch {
@@ -97,6 +106,8 @@ import Transformer
         }
         guard let reference = Self.references[pool.plan.shards.count] ?? nil else { return broken("no reference for \(pool.plan.shards.count) shards", pool) }
         func served(_ when: String) -> String? {
+            meanwhile.serving = true
+            defer { meanwhile.serving = false }
             do {
                 let r = try pool.infer(input, reference: reference)
                 return r.matchesReference ? nil : "\(when): a wrong answer served (\(r.comparison))"
@@ -140,6 +151,7 @@ import Transformer
         if let why = served("inference after recovery") { return broken(why, pool) }
         outcome.breakerOpened = pool.events.events.contains { $0.kind == "breaker" }
         outcome.corruptionCaught = !pool.corruptionDetections.isEmpty
+        outcome.mendedMeanwhile = meanwhile.mends > 0
         pool.shutdown()
         if script.liveEngines != 0 { return broken("\(script.liveEngines) engines left after shutdown", pool) }
         return outcome
@@ -162,11 +174,36 @@ import Transformer
         let refused = all.filter(\.refused).count, initializeFailed = all.filter(\.initializeFailed).count
         let recovered = all.filter(\.recovered).count, struckInRecovery = all.filter(\.struckInRecovery).count
         let breakerOpened = all.filter(\.breakerOpened).count, corruptionCaught = all.filter(\.corruptionCaught).count
+        let mended = all.filter(\.mendedMeanwhile).count
         #expect(broken.isEmpty, "\(broken.count) of \(count) schedules broke an invariant:\n\(broken.prefix(5).joined(separator: "\n"))")
         #expect(refused < count / 4 && initializeFailed > count / 50 && struckInRecovery > count / 20 && recovered > count / 2
-                && breakerOpened > count / 200 && corruptionCaught > count / 50,
-                "refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught)")
-        print("schedules: \(count), refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught)")
+                && breakerOpened > count / 200 && corruptionCaught > count / 50 && mended > count / 200,
+                "refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught), mended meanwhile \(mended)")
+        print("schedules: \(count), refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught), mended meanwhile \(mended)")
+    }
+
+    /// What another thread's recovery does while a request's failure is on its way back: the
+    /// struck context rebuilt (or reconnected) and its routed shards' weights loaded again. Only
+    /// while a request is served (recoveries never overlap), only for a run's loss of the device
+    /// or queue, and never inside its own work.
+    final class Meanwhile: @unchecked Sendable {  // one schedule, one thread
+        var pool: Pool?
+        var serving = false
+        private(set) var mends = 0
+        private var mending = false
+
+        func mend(_ strike: Script.Strike) {
+            guard serving, !mending, strike.operation == "run", strike.fault == .crash || strike.fault == .disconnect,
+                  let pool, let context = pool.context(named: strike.context) else { return }
+            mending = true
+            mends += 1
+            defer { mending = false }
+            let log = RecoveryLog(pool: pool)
+            if strike.fault == .disconnect, pool.reconnect(context, log) { return }
+            guard pool.rebuild(context, log) else { return }
+            let routes = pool.currentRoute.contexts
+            _ = try? context.load(routes.indices.filter { routes[$0] == context.name }.flatMap { pool.plan.shards[$0].components })
+        }
     }
 
     /// Outcomes filled in by several workers.

@@ -42,7 +42,7 @@ import Transformer
         let home = try #require(pool.context(named: pool.placement.contexts[c.shard]))
         let components = pool.plan.shards[c.shard].components
         // A request runs its shards in order, one engine operation each: shard i is step i + 1.
-        script.strike(c.fault, at: script.step + c.shard + 1) { [pool] in
+        script.strike(c.fault, at: script.step + c.shard + 1) { [pool] _ in
             let log = RecoveryLog(pool: pool)
             switch c.mend {
             case .rebuild:

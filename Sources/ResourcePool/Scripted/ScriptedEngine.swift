@@ -37,7 +37,7 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
     /// Work another thread does while a scheduled fault's error is on its way back to the
     /// caller (a recovery replacing the engine the request failed on): concurrency's
     /// interleavings, placed exactly.
-    private var meanwhile: [Int: @Sendable () -> Void] = [:]
+    private var meanwhile: [Int: @Sendable (Strike) -> Void] = [:]
     private(set) var step = 0
     private var done: [Strike] = []
     private var serials = 0
@@ -60,7 +60,7 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
 
     /// Schedules `fault` at `step`, with `work` done after it strikes and before its caller
     /// hears of it.
-    func strike(_ fault: Fault, at step: Int, meanwhile work: @escaping @Sendable () -> Void) {
+    func strike(_ fault: Fault, at step: Int, meanwhile work: @escaping @Sendable (Strike) -> Void) {
         lock.withLock {
             pending[step] = fault
             meanwhile[step] = work
@@ -69,12 +69,13 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
 
     /// Counts one operation of `context`; the fault scheduled for it, if any, and the work
     /// scheduled to happen before its caller hears of it.
-    func next(_ operation: String, on context: String) -> (fault: Fault, meanwhile: (@Sendable () -> Void)?)? {
+    func next(_ operation: String, on context: String) -> (fault: Fault, meanwhile: (() -> Void)?)? {
         lock.withLock {
             step += 1
             guard let fault = pending.removeValue(forKey: step) else { return nil }
-            done.append(Strike(step: step, fault: fault, context: context, operation: operation))
-            return (fault, meanwhile.removeValue(forKey: step))
+            let strike = Strike(step: step, fault: fault, context: context, operation: operation)
+            done.append(strike)
+            return (fault, meanwhile.removeValue(forKey: step).map { work in { work(strike) } })
         }
     }
 
