@@ -95,6 +95,7 @@ import Transformer
         do { pool = try Pool(configuration: configuration, environment: environment, clock: clock) } catch { return broken("no pool: \(error)", nil) }
         defer { pool.shutdown() }
         meanwhile.pool = pool
+        meanwhile.script = script
         do {
             _ = try pool.initialize()
         } catch {
@@ -110,6 +111,7 @@ import Transformer
             defer { meanwhile.serving = false }
             do {
                 let r = try pool.infer(input, reference: reference)
+                if let why = meanwhile.brokenMend() { return "\(when): \(why)" }
                 return r.matchesReference ? nil : "\(when): a wrong answer served (\(r.comparison))"
             } catch {
                 return "\(when): a request lost: \(error)"
@@ -188,8 +190,11 @@ import Transformer
     /// or queue, and never inside its own work.
     final class Meanwhile: @unchecked Sendable {  // one schedule, one thread
         var pool: Pool?
+        var script: Script?
         var serving = false
         private(set) var mends = 0
+        /// Contexts mended, with how many strikes had struck by then.
+        var mended: [(context: String, struck: Int)] = []
         private var mending = false
 
         func mend(_ strike: Script.Strike) {
@@ -199,10 +204,27 @@ import Transformer
             mends += 1
             defer { mending = false }
             let log = RecoveryLog(pool: pool)
-            if strike.fault == .disconnect, pool.reconnect(context, log) { return }
+            if strike.fault == .disconnect, pool.reconnect(context, log) {
+                mended.append((context.name, script?.struck.count ?? 0))
+                return
+            }
             guard pool.rebuild(context, log) else { return }
             let routes = pool.currentRoute.contexts
             _ = try? context.load(routes.indices.filter { routes[$0] == context.name }.flatMap { pool.plan.shards[$0].components })
+            mended.append((context.name, script?.struck.count ?? 0))
+        }
+
+        /// A context mended meanwhile and not struck since must be ready: the old engine's loss,
+        /// heard after the mend, moves nothing.
+        func brokenMend() -> String? {
+            defer { mended = [] }
+            guard let pool, let script else { return nil }
+            for (name, struck) in mended where !script.struck.dropFirst(struck).contains(where: { $0.context == name }) {
+                if let context = pool.context(named: name), context.state != .ready {
+                    return "\(name) was mended while a request's loss was on its way back, and is \(context.state.rawValue) after it"
+                }
+            }
+            return nil
         }
     }
 
