@@ -193,7 +193,7 @@ import Transformer
         var script: Script?
         var serving = false
         private(set) var mends = 0
-        /// Contexts mended, with how many strikes had struck by then.
+        /// Contexts mended, with how many strikes had struck when the mend began.
         var mended: [(context: String, struck: Int)] = []
         private var mending = false
 
@@ -203,24 +203,27 @@ import Transformer
             mending = true
             mends += 1
             defer { mending = false }
+            let before = script?.struck.count ?? 0  // a strike during the mend is a new fault
             let log = RecoveryLog(pool: pool)
             if strike.fault == .disconnect, pool.reconnect(context, log) {
-                mended.append((context.name, script?.struck.count ?? 0))
+                mended.append((context.name, before))
                 return
             }
             guard pool.rebuild(context, log) else { return }
             let routes = pool.currentRoute.contexts
             _ = try? context.load(routes.indices.filter { routes[$0] == context.name }.flatMap { pool.plan.shards[$0].components })
-            mended.append((context.name, script?.struck.count ?? 0))
+            mended.append((context.name, before))
         }
 
-        /// A context mended meanwhile and not struck since must be ready: the old engine's loss,
-        /// heard after the mend, moves nothing.
+        /// A context mended meanwhile and not struck since must not be down: the old engine's
+        /// loss, heard after the mend, moves nothing.
         func brokenMend() -> String? {
             defer { mended = [] }
             guard let pool, let script else { return nil }
             for (name, struck) in mended where !script.struck.dropFirst(struck).contains(where: { $0.context == name }) {
-                if let context = pool.context(named: name), context.state != .ready {
+                // Crashed or disconnected is the old engine's loss taken for the new one's (a
+                // quarantine is a check catching weights a reconnect did not mend: legitimate).
+                if let context = pool.context(named: name), [.crashed, .disconnected].contains(context.state) {
                     return "\(name) was mended while a request's loss was on its way back, and is \(context.state.rawValue) after it"
                 }
             }
