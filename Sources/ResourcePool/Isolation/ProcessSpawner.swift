@@ -97,10 +97,20 @@ public final class ProcessSpawner: @unchecked Sendable {  // `jobs` under `condi
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        for (source, target) in request.descriptors { posix_spawn_file_actions_adddup2(&actions, source, target) }
+        // The dup2s run in order in the child, so a source that is also an earlier target (the
+        // death watch's memfd opened as fd 3, then overwritten by the weights going to 3) would
+        // hand the child the wrong file. Each source goes through a copy above every target first.
+        let lowest = (request.descriptors.map(\.1).max() ?? 2) + 1
+        var copies: [Int32] = []
+        defer { copies.forEach { close($0) } }
+        for (source, _) in request.descriptors {
+            let copy = fcntl(source, F_DUPFD_CLOEXEC, lowest)
+            guard copy >= 0 else { return .failure(.isolation("cannot hand descriptor \(source) to a browser process: \(String(cString: strerror(errno)))")) }
+            copies.append(copy)
+        }
+        for ((_, target), copy) in zip(request.descriptors, copies) { posix_spawn_file_actions_adddup2(&actions, copy, target) }
         // Nothing else of this process leaks into the child: a socket of another browser held
         // open by a sibling would hide that browser's crash (no EOF while any copy lives).
-        let lowest = (request.descriptors.map(\.1).max() ?? 2) + 1
         _ = pf_spawn_closefrom(&actions, lowest)
 
         var attributes = posix_spawnattr_t()

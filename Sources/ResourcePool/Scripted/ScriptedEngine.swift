@@ -47,10 +47,15 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
     /// staged copy, or a browser process's socket; on unified memory (lavapipe in this process)
     /// an upload maps the memory and needs no queue.
     let uploadsNeedQueue: Bool
+    /// A gpu_hang's fault-control request misses its deadline: the connection drops on the way,
+    /// as a browser process's does, and the injection fails having damaged the context. (False:
+    /// scripted engines cannot hang, and the injection is refused with nothing touched.)
+    let faultControlMissesItsDeadline: Bool
 
-    init(faults: [Int: Fault], uploadsNeedQueue: Bool = true) {
+    init(faults: [Int: Fault], uploadsNeedQueue: Bool = true, faultControlMissesItsDeadline: Bool = false) {
         pending = faults
         self.uploadsNeedQueue = uploadsNeedQueue
+        self.faultControlMissesItsDeadline = faultControlMissesItsDeadline
     }
 
     /// The faults that struck so far, in order.
@@ -205,7 +210,11 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
     }
 
     func freeze() throws -> String { throw PoolError.unknownTarget("browser_freeze needs a browser process: \(name) is scripted") }
-    func hang() throws -> String { throw PoolError.unknownTarget("gpu_hang needs a browser process: \(name) is scripted") }
+    func hang() throws -> String {
+        guard script.faultControlMissesItsDeadline else { throw PoolError.unknownTarget("gpu_hang needs a browser process: \(name) is scripted") }
+        lock.withLock { connected = false }
+        throw VulkanError.timeout(stage: "\(name): the hang's fault-control request (scripted; its connection dropped)", seconds: 30)
+    }
     func reclaim(context: String) -> String? { nil }
 
     func corrupt(_ component: ModelComponent, _ spec: CorruptionSpec) throws -> CorruptionRecord {
