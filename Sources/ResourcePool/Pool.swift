@@ -57,7 +57,8 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
         random = Xoshiro256StarStar(seed: configuration.seed)
         let log = events
         let gpuCount = names.filter { !configuration.webnnBrowsers.contains($0.browser) }.count
-        let process = configuration.isolation == .process
+        // Scripted engines stand in for either isolation: they spawn nothing.
+        let process = configuration.isolation == .process && environment.engines == nil
         let sharedDevice = process ? nil : try Pool.sharedDevice(for: configuration, environment: environment, contexts: gpuCount)
         self.sharedDevice = sharedDevice
         let directory = process ? try RunDirectory(longestContext: names.map(\.name).max { $0.utf8.count < $1.utf8.count } ?? "") : nil
