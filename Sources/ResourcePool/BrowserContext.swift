@@ -95,7 +95,7 @@ public final class BrowserContext: @unchecked Sendable {  // mutable state under
                 return false
             }
             let news = isNews(error, components: components)
-            if news { log.countLoss() }  // under this lock: whoever sees the new state sees the count
+            if news { log.countLoss(on: name) }  // under this lock: whoever sees the new state sees the count
             return news
         }
     }

@@ -54,8 +54,8 @@ public enum FaultInjector {
         func settle(_ part: FaultRecord) -> FaultRecord {
             var part = part
             let hit = Set(part.targets.map { String($0.split(separator: ":")[0]) })
-            if let start = part.start, let first = pool.events.first("noticed", on: hit, atOrAfter: start) {
-                part.detectionSeconds = first.t - start
+            if let start = part.start, let noticed = pool.events.firstLoss(on: hit, atOrAfter: start) {
+                part.detectionSeconds = noticed - start
             }
             if part.kind.needsProcess, let start = part.start, let context = hit.first,
                let browser = pool.context(named: context)?.browser {

@@ -64,7 +64,8 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
     private var storedCounters: [PoolCounter] = []
     private var inFlight = 0
     private var uploaded = 0
-    private var losses = 0
+    /// Every loss that was news: when, and on which context (the fault records' detection times).
+    private var losses: [(t: Double, context: String)] = []
 
     /// Spans and counter samples are recorded per request: bounded, so a long-lived pool under
     /// load cannot grow without end (a scenario records a few hundred).
@@ -106,9 +107,16 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
 
     /// A loss that was news (see `BrowserContext.recordLoss`): counted where it is decided, so a
     /// recovery that sees its effect (a context crashed) also sees the count.
-    func countLoss() { lock.withLock { losses += 1 } }
+    func countLoss(on context: String) {
+        let t = now
+        lock.withLock { losses.append((t, context)) }
+    }
     /// Losses that were news so far.
-    var lossesNoticed: Int { lock.withLock { losses } }
+    var lossesNoticed: Int { lock.withLock { losses.count } }
+    /// When the first loss that was news on one of `contexts` was decided, at or after `t`.
+    func firstLoss(on contexts: Set<String>, atOrAfter t: Double) -> Double? {
+        lock.withLock { losses.first { $0.t >= t && contexts.contains($0.context) }?.t }
+    }
 
     /// Updates a counter under the lock and records its new value (bounded).
     private func sample(_ name: String, _ update: () -> Int) {
@@ -130,10 +138,4 @@ public final class EventLog: @unchecked Sendable {  // guarded by `lock`
     }
 
     public var events: [PoolEvent] { lock.withLock { stored } }
-
-    /// The first event of `kind` on one of `contexts` at or after `t` (e.g. when the pool first
-    /// noticed a fault that struck at `t`).
-    public func first(_ kind: String, on contexts: Set<String>, atOrAfter t: Double) -> PoolEvent? {
-        lock.withLock { stored.first { $0.kind == kind && $0.t >= t && $0.context.map(contexts.contains) == true } }
-    }
 }

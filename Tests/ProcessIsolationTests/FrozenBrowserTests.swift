@@ -29,8 +29,8 @@ extension ProcessSuite {
             var now = ContinuousClock.now
         }
 
-        // Test that liveness takes a stopped process and one spending no CPU time for the
-        // threshold for frozen, never sooner, and a busy one for alive however long it runs —
+        // Test that liveness takes a stopped process for frozen at the threshold, one asleep
+        // (no CPU time) only after `sleepGrace` thresholds, never sooner, and a busy one for alive however long it runs —
         // on a clock the test moves, so no verdict waits on real time.
         @Test func livenessTellsAFrozenProcessFromABusyOne() throws {
             let clock = Clock()
@@ -60,9 +60,11 @@ extension ProcessSuite {
             clock.now += .seconds(0.2)
             let stoppedWhy = try #require(watched[0].check())
             #expect(stoppedWhy.contains("stopped") && stoppedWhy.contains("pid \(stopped.pid)"), "\(stoppedWhy)")
+            #expect(watched[1].check() == nil, "asleep, it may be waiting on a peer: it has longer")
+            #expect(watched[2].check() == nil, "a busy process is alive")
+            clock.now += .seconds(5 * (ProcessLiveness.sleepGrace - 1))
             let idleWhy = try #require(watched[1].check())
             #expect(idleWhy.contains("no CPU time"), "\(idleWhy)")
-            #expect(watched[2].check() == nil, "a busy process is alive")
             // A process that has ended is not frozen: its end speaks for it.
             idle.end()
             #expect(watched[1].check() == nil)

@@ -3,9 +3,15 @@ import Foundation
 /// Whether a browser process is doing anything, as a host sees it from outside: its state and
 /// its CPU time in /proc. A long wait on a browser (its start, a shard's first run, which
 /// compiles its pipelines, a load) has no short deadline of its own, so it is watched instead:
-/// a process that is stopped (SIGSTOP, a debugger) or spends no CPU time for `threshold`
-/// seconds while an answer is awaited is frozen — what Chrome's GPU watchdog exists for.
+/// a process that is stopped (SIGSTOP, a debugger) for `threshold` seconds while an answer is
+/// awaited, or spends no CPU time for `sleepGrace` times as long, is frozen — what Chrome's GPU
+/// watchdog exists for.
 final class ProcessLiveness {
+    /// A process asleep may be waiting on a peer (another process's lock on Mesa's shader cache,
+    /// a disk under load: a browser on a saturated 2-core machine slept 2 s while it started), so
+    /// it is given this many thresholds; a stopped one is frozen at the first.
+    static let sleepGrace = 5.0
+
     let pid: Int32
     let threshold: Double
     private let now: () -> ContinuousClock.Instant
@@ -32,7 +38,7 @@ final class ProcessLiveness {
             return nil
         }
         let idle = (now() - lastProgress).seconds
-        guard idle >= threshold else { return nil }
+        guard idle >= (stopped ? threshold : threshold * Self.sleepGrace) else { return nil }
         return stopped
             ? String(format: "pid %d stopped (state %@: SIGSTOP or a debugger) for %.2f s", pid, String(state), idle)
             : String(format: "pid %d used no CPU time for %.2f s while an answer was awaited", pid, idle)
