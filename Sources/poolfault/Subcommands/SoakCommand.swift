@@ -57,7 +57,7 @@ struct SoakCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Stop after this many planned faults instead of --duration (1–100000); with --requests too, once both are reached.")
     var faultCount: Int?
 
-    var durationValue: Duration? { Self.parseDuration(duration) }
+    var durationValue: Duration? { Self.parseSoakLength(duration) }
     /// --verify as the pool's verifyEvery: 1, N, or 0 (nil when it does not parse).
     var verifyEvery: Int? {
         switch verify {
@@ -79,7 +79,7 @@ struct SoakCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard let d = durationValue, d >= .seconds(1), d <= .seconds(86_400) else {
+        guard durationValue != nil else {
             throw ValidationError("--duration must be from 1s to 24h, e.g. 60s, 2m, 90 (got \(duration))")
         }
         guard let i = intervalValue, i >= .milliseconds(100), i <= .seconds(86_400) else {
@@ -113,6 +113,12 @@ struct SoakCommand: ParsableCommand {
         for kind in faultKinds ?? [] where pool.refusal(toHost: kind, target: .drawn) != nil {
             throw ValidationError("--faults \(kind.rawValue): \(pool.refusal(toHost: kind, target: .drawn)!)")
         }
+    }
+
+    /// How long a soak may run (`--duration`, and `run --level long --soak-duration`): a
+    /// duration from 1 s to 24 h, else nil.
+    static func parseSoakLength(_ text: String) -> Duration? {
+        parseDuration(text).flatMap { $0 >= .seconds(1) && $0 <= .seconds(86_400) ? $0 : nil }
     }
 
     /// "60s", "2m", "500ms", "1h" or plain seconds.
