@@ -10,7 +10,7 @@ import Transformer
 struct CoordinatedRecovery: RecoveryStrategy {
     let kind = RecoveryStrategyKind.coordinated
 
-    func recover(_ pool: Pool, log: RecoveryLog) {
+    func recover(_ pool: any RecoverySteps, log: RecoveryLog) {
         let problems = pool.detect(log)
         let affected = Set(problems.map(\.0.name))
         let routes = pool.currentRoute.contexts
@@ -80,7 +80,7 @@ struct CoordinatedRecovery: RecoveryStrategy {
             }
             try log.timed("verification", "group", detail: "heartbeat on every recovered context") {
                 for (context, _) in problems where context.state == .ready {
-                    do { try context.heartbeat(deadline: pool.configuration.heartbeatDeadline) } catch { pool.noteFailure(of: context, error); throw error }
+                    do { try pool.heartbeat(context) } catch { pool.noteFailure(of: context, error); throw error }
                 }
             }
             // Proven healthy: whatever the fault counted against their breakers is settled.
@@ -89,13 +89,10 @@ struct CoordinatedRecovery: RecoveryStrategy {
             return rollBack("group verification: \(error)")
         }
         // 4. Quiesce and switch at once.
-        let switched: Bool? = log.timed("routing_switch", "pool", detail: "shards \(group.map(String.init).joined(separator: ",")) at once") {
-            pool.gate.exclusive(deadline: pool.configuration.quiesceDeadline) { () -> Bool in
-                pool.setRoutes(candidate)
-                return true
-            }
+        let switched = log.timed("routing_switch", "pool", detail: "shards \(group.map(String.init).joined(separator: ",")) at once") {
+            pool.switchRoutesQuiesced(to: candidate)
         }
-        guard switched != nil else { return rollBack("requests did not drain within the quiesce deadline") }
+        guard switched else { return rollBack("requests did not drain within the quiesce deadline") }
         pool.pruneCopies(log)
     }
 }

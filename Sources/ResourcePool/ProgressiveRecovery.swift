@@ -6,7 +6,7 @@ import Foundation
 struct ProgressiveRecovery: RecoveryStrategy {
     let kind = RecoveryStrategyKind.progressive
 
-    func recover(_ pool: Pool, log: RecoveryLog) {
+    func recover(_ pool: any RecoverySteps, log: RecoveryLog) {
         let problems = pool.detect(log)
         // Phase 1: contexts.
         for (context, problem) in problems {

@@ -49,7 +49,8 @@ extension Pool {
         return problems
     }
 
-    /// A new channel on the same device (0 bytes move). Falls back to false if the device is gone.
+    /// A new channel on the same device (0 bytes move). False if the device is gone: a note, as
+    /// what follows (a rebuild, or the context left down) is the strategy's to decide.
     func reconnect(_ context: BrowserContext, _ log: RecoveryLog) -> Bool {
         context.transition(to: .recovering, "reconnecting")
         do {
@@ -58,7 +59,9 @@ extension Pool {
             return true
         } catch {
             noteFailure(of: context, error)
-            log.fail("\(context.name) could not reconnect: \(error)")
+            // Not the recovery's failure: the strategy rebuilds it, or leaves it down, and says so.
+            log.notes.append("\(context.name) could not reconnect: \(error)")
+            events.record("recovery", context: context.name, "could not reconnect: \(error)")
             return false
         }
     }

@@ -12,7 +12,7 @@ public enum RecoveryStrategyKind: String, Sendable, Codable, CaseIterable {
     /// the group end to end, then switch routing at once (quiescing requests); roll back on failure.
     case coordinated
 
-    public var strategy: any RecoveryStrategy {
+    var strategy: any RecoveryStrategy {
         switch self {
         case .simple: return SimpleRecovery()
         case .progressive: return ProgressiveRecovery()
@@ -21,10 +21,10 @@ public enum RecoveryStrategyKind: String, Sendable, Codable, CaseIterable {
     }
 }
 
-public protocol RecoveryStrategy: Sendable {
+protocol RecoveryStrategy: Sendable {
     var kind: RecoveryStrategyKind { get }
-    /// Restores `pool` as far as the strategy promises, recording every step.
-    func recover(_ pool: Pool, log: RecoveryLog)
+    /// Restores the pool, through `pool`'s steps, as far as the strategy promises, recording every step.
+    func recover(_ pool: any RecoverySteps, log: RecoveryLog)
 }
 
 extension Pool {
@@ -33,7 +33,7 @@ extension Pool {
     /// again, the failover target was lost) goes round again, up to `recoveryRounds` rounds;
     /// the restart budget is the recovery's, not the round's.
     public func recover(using strategy: RecoveryStrategyKind) -> RecoveryRecord {
-        let log = RecoveryLog(pool: self)
+        let log = RecoveryLog(events: events)
         events.record("recovery", "\(strategy.rawValue) starts")
         if let stage = cascade.begin(strategy, chosen: configuration.cascadeStage, draw: draw) {
             events.record("recovery", "cascading_failure: a second crash waits for this recovery's \(stage.rawValue)")
@@ -55,7 +55,7 @@ extension Pool {
 
 /// What a recovery did so far: its timed steps and outcome.
 public final class RecoveryLog: @unchecked Sendable {  // used by one recovery on one thread
-    let pool: Pool
+    let events: EventLog
     let start = ContinuousClock.now
     var steps: [RecoveryStep] = []
     var rebuilt: [String] = []
@@ -78,7 +78,7 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
 
     func markRestored() { if restoredAt == nil { restoredAt = .now } }
 
-    init(pool: Pool) { self.pool = pool }
+    init(events: EventLog) { self.events = events }
 
     /// Runs `body` as a named step of `context`.
     @discardableResult
@@ -86,7 +86,7 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
                   _ body: () throws -> T) rethrows -> T {
         let start = ContinuousClock.now
         defer {
-            steps.append(RecoveryStep(name: name, context: context, since: start, on: pool.events,
+            steps.append(RecoveryStep(name: name, context: context, since: start, on: events,
                                       bytes: bytes, detail: detail))
         }
         return try body()
@@ -105,7 +105,7 @@ public final class RecoveryLog: @unchecked Sendable {  // used by one recovery o
 
     func fail(_ why: String) {
         failures.append(why)
-        pool.events.record("recovery", "problem: \(why)")
+        events.record("recovery", "problem: \(why)")
     }
 
     func record(strategy: String, placementBefore: Placement, placementAfter: Placement) -> RecoveryRecord {

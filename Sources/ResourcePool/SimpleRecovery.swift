@@ -7,7 +7,7 @@ import Foundation
 struct SimpleRecovery: RecoveryStrategy {
     let kind = RecoveryStrategyKind.simple
 
-    func recover(_ pool: Pool, log: RecoveryLog) {
+    func recover(_ pool: any RecoverySteps, log: RecoveryLog) {
         let problems = pool.detect(log)
         var down: Set<String> = []
         for (context, problem) in problems {

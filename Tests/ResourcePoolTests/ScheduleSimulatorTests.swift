@@ -204,7 +204,7 @@ import Transformer
             mends += 1
             defer { mending = false }
             let before = script?.struck.count ?? 0  // a strike during the mend is a new fault
-            let log = RecoveryLog(pool: pool)
+            let log = RecoveryLog(events: pool.events)
             if strike.fault == .disconnect, pool.reconnect(context, log) {
                 mended.append((context.name, before))
                 return

@@ -43,7 +43,7 @@ import Transformer
         let components = pool.plan.shards[c.shard].components
         // A request runs its shards in order, one engine operation each: shard i is step i + 1.
         script.strike(c.fault, at: script.step + c.shard + 1) { [pool] _ in
-            let log = RecoveryLog(pool: pool)
+            let log = RecoveryLog(events: pool.events)
             switch c.mend {
             case .rebuild:
                 _ = pool.rebuild(home, log)
