@@ -6,7 +6,7 @@ import TransformerGPU
 
 /// A strategy sees the pool only through `RecoverySteps`, so each one's promise can be checked
 /// step by step: a recording stand-in forwards every step to a real pool (scripted engines) and
-/// refuses one chosen step, as a fault during recovery would, and the test reads what the
+/// refuses one chosen step (a reconnect by losing the device under it), as a fault during recovery would, and the test reads what the
 /// strategy did next.
 /// - coordinated: routing changes only in one quiesced switch after the whole group was
 ///   verified; when any step fails, routing is as before and what it rebuilt is torn down.
@@ -47,7 +47,8 @@ import TransformerGPU
         func context(named name: String) -> BrowserContext? { pool.context(named: name) }
         func detect(_ log: RecoveryLog) -> [(BrowserContext, ContextProblem)] { calls.append("detect"); return pool.detect(log) }
         func reconnect(_ context: BrowserContext, _ log: RecoveryLog) -> Bool {
-            if take(.reconnect, "reconnect \(context.name)") { log.notes.append("reconnect refused"); return false }
+            // Refused for real: the device is lost just as the reconnect begins.
+            if take(.reconnect, "reconnect \(context.name)") { _ = context.crash() }
             return pool.reconnect(context, log)
         }
         func rebuild(_ context: BrowserContext, _ log: RecoveryLog) -> Bool {
@@ -138,6 +139,9 @@ import TransformerGPU
         for (i, route) in routesAfter.enumerated() where route != routesBefore[i] {
             #expect(route == Pool.cpuFallback || pool.context(named: route)?.state == .ready,
                     "shard \(i) routed to \(route), which is \(pool.context(named: route)?.state.rawValue ?? "unknown"): \(calls)")
+        }
+        if c.refusing == .reconnect, c.fault == .connectionLost, c.strategy != .simple {
+            #expect(!failed, "a reconnect that failed and a rebuild that worked ended as a failure: \(log.failures): \(calls)")
         }
         switch c.strategy {
         case .coordinated:
