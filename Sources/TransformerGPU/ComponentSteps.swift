@@ -81,10 +81,7 @@ struct ComponentSteps {
         for (name, out) in [("query", act.q), ("key", act.k), ("value", act.v)] {
             steps += try linear("\(prefix).\(name)", w, input, out, m: s, n: h, k: h)
         }
-        let scale = 1 / Float(config.headDim).squareRoot()
-        steps.append(.dispatch(Dispatch(kernels.attention, buffers: [act.q, act.k, act.v, act.mask, act.ctx],
-                                        push: [UInt32(s), UInt32(h), scale.bitPattern],
-                                        groups: (groupCount(s, kernels.lanes * kernels.attentionQueries), UInt32(config.numHeads), 1), label: "\(prefix).core")))
+        steps.append(kernels.attentionCore(q: act.q, k: act.k, v: act.v, mask: act.mask, into: act.ctx, config: config, label: "\(prefix).core"))
         return steps
     }
 

@@ -4,15 +4,16 @@ import VulkanCompute
 
 /// Which GEMM kernel a device runs. lavapipe is a CPU: the texel-buffer kernel shaped for its
 /// SIMD groups is 10× faster there than GPU-style shared-memory tiling, and the reverse holds on
-/// a GPU (README, "Speed on lavapipe"). POOLFAULT_GEMM=texel|tiled overrides.
+/// a GPU (README, "Speed on lavapipe"). The tuner's measurement on this machine decides where it ran
+/// (`KernelTuner`); POOLFAULT_GEMM=texel|tiled overrides both.
 public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     case texel, tiled
 
-    public static func choose(for info: PhysicalDeviceInfo) -> GEMMFamily {
+    public static func choose(for info: PhysicalDeviceInfo, tuned: KernelChoices? = nil) -> GEMMFamily {
         if let forced = GPUKnobs.gemm.value {
             return forced
         }
-        return info.isSoftware ? .texel : .tiled
+        return tuned?.gemmFamily ?? (info.isSoftware ? .texel : .tiled)
     }
 
     var source: ShaderSource { self == .texel ? ShaderLibrary.gemmTexel : ShaderLibrary.gemmTiled }
@@ -22,7 +23,8 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     public static let texelColumns = GPUKnobs.texelTile.value?.cols ?? 16
 
     /// Rows each invocation of the texel kernel owns for an M of `rows` (the sequence length),
-    /// POOLFAULT_TEXEL_TILE's if set: of 32 and 50, the one a cost model of the kernel picks. A
+    /// POOLFAULT_TEXEL_TILE's if set, else the tuner's if it measured this M here, else of 32 and
+    /// 50 the one a cost model of the kernel picks. A
     /// row group costs its rows, the W fetches every group repeats (worth ~14 rows at 16
     /// columns: ~30% of a 33-row group's time) and its A fetches (~2 rows per SIMD group of A
     /// rows, a lane per row), so cost = groups · (14 + rows + 2 · ⌈rows / lanes⌉). Measured on
@@ -31,8 +33,9 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     /// 298–302 ms. Never above 50: lavapipe's cold JIT grows faster than the tile (50: ~3.1 s
     /// for ViT's kernels, 33: ~2.1 s, 64–66: ~4.5 s), and every context start and recovery on
     /// a cold cache pays it.
-    public static func texelRows(covering rows: Int, lanes: Int) -> Int {
+    public static func texelRows(covering rows: Int, lanes: Int, tuned: KernelChoices? = nil) -> Int {
         if let forced = GPUKnobs.texelTile.value?.rows { return forced }
+        if let measured = tuned?.texelRows[rows] { return measured }
         let cost = { (tile: Int) in (rows + tile - 1) / tile * (14 + tile + 2 * ((tile + lanes - 1) / lanes)) }
         return [32, 50].min { cost($0) < cost($1) } ?? 32
     }

@@ -56,14 +56,16 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         self.integrity = integrity
         // The texel kernel reads K and stores N 4 at a time: a model with other widths runs tiled.
         let innerDimensions = [config.hiddenSize, config.intermediateSize] + (config.kind == .vit ? [config.patchVectorSize] : [])
+        // What the tuner measured on this machine, where it did (an argument or a knob still wins).
+        let tuned = KernelChoiceBook.shared.choices(for: device.physical.info)
         let family = innerDimensions.allSatisfy({ $0 % GEMMFamily.texelMultiple == 0 })
-            ? (family ?? GEMMFamily.choose(for: device.physical.info)) : .tiled
+            ? (family ?? GEMMFamily.choose(for: device.physical.info, tuned: tuned)) : .tiled
         self.family = family
         let lanes = Self.simdLanes(device.physical.info)
         self.lanes = lanes
-        self.texelRows = texelRows ?? GEMMFamily.texelRows(covering: config.sequenceLength, lanes: lanes)
+        self.texelRows = texelRows ?? GEMMFamily.texelRows(covering: config.sequenceLength, lanes: lanes, tuned: tuned)
         let software = device.physical.info.isSoftware
-        let queries = attentionQueries ?? GPUKnobs.attentionQueries.value
+        let queries = attentionQueries ?? GPUKnobs.attentionQueries.value ?? tuned?.attentionQueries
         self.attentionQueries = queries.map { min(max($0, 1), 16) } ?? (software ? 2 : 1)
         self.attentionKeyBlock = attentionKeyBlock.map { min(max($0, 1), lanes) } ?? (software ? lanes : 1)
         var kernels: [Kernel] = []
@@ -201,6 +203,15 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
                 .dispatch(Dispatch(pass, buffers: [c, product], push: [UInt32(m * n)],
                                    groups: (groupCount((m * n + 3) / 4, 64), 1, 1),
                                    label: "\(label).\(epilogue)"))]
+    }
+
+    /// The attention core: ctx = softmax(q·kᵀ · scale + mask) · v per head, for `config`'s
+    /// sequence, width and heads.
+    func attentionCore(q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer, mask: DeviceBuffer, into ctx: DeviceBuffer,
+                       config: ModelConfig, label: String) -> BatchStep {
+        let s = config.sequenceLength, scale = 1 / Float(config.headDim).squareRoot()
+        return .dispatch(Dispatch(attention, buffers: [q, k, v, mask, ctx], push: [UInt32(s), UInt32(config.hiddenSize), scale.bitPattern],
+                                  groups: (groupCount(s, lanes * attentionQueries), UInt32(config.numHeads), 1), label: label))
     }
 
     /// y = LayerNorm(x (+ residual)) · gamma + beta over `rows` rows of `width`.

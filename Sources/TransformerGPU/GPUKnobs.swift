@@ -23,5 +23,16 @@ public enum GPUKnobs {
     /// Queries per attention invocation.
     public static let attentionQueries = EnvironmentKnob.integer("POOLFAULT_ATTENTION_QUERIES", 1...16)
 
-    public static let checks: [@Sendable ([String: String]) throws -> Void] = [gemm.check, texelTile.check, attentionQueries.check]
+    /// Where the tuner's kernel choices live (default: beside Mesa's shader cache).
+    public static let kernelChoices = EnvironmentKnob<String>("POOLFAULT_KERNEL_CHOICES", expected: "a file path") {
+        $0.isEmpty ? nil : $0
+    }
+
+    /// off: the built-in kernel defaults, no tuning pass, no cache read or written.
+    public static let tuning = EnvironmentKnob<Bool>("POOLFAULT_TUNING", expected: "on or off") {
+        switch $0.lowercased() { case "on", "1": return true; case "off", "0": return false; default: return nil }
+    }
+
+    public static let checks: [@Sendable ([String: String]) throws -> Void] = [gemm.check, texelTile.check, attentionQueries.check,
+                                                                               kernelChoices.check, tuning.check]
 }

@@ -24,6 +24,9 @@ struct Poolfault: ParsableCommand {
         defaultSubcommand: RunCommand.self)
 
     static func main() {
+        // Kernel choices are measured per machine and poolfault version: a browser process reads
+        // the ones its pool measured under the same key.
+        KernelChoiceBook.shared.poolfaultVersion = version
         // The browser-process role (hidden): started by a pool in process isolation.
         if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "worker", CommandLine.arguments[2] == "--spec" {
             guard let spec = try? JSONDecoder().decode(WorkerSpec.self, from: Data(CommandLine.arguments[3].utf8)) else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TransformerGPU
 import VulkanCompute
 
 /// `poolfault devices`: every Vulkan physical device, what it can do, and which one poolfault
@@ -19,16 +20,48 @@ struct DevicesCommand: ParsableCommand {
         let `default`: Int
         let reason: String
         let validation: Bool
+        /// Per device, the kernel variants it runs: measured here by the tuner, or defaulted.
+        let kernels: [KernelListing]
+    }
+
+    struct KernelListing: Encodable {
+        let device: Int
+        /// "measured" (the tuner's choices for this machine), "defaulted" (none kept) or "off" (POOLFAULT_TUNING=off).
+        let source: String
+        let choices: KernelChoices?
+        let cache: String?
     }
 
     func run() throws {
         try reportingErrors {
             let instance = try VulkanInstance(validation: options.validate || VulkanInstance.validationRequestedByEnvironment)
-            let infos = try instance.physicalDevices().map(\.info)
+            let physical = try instance.physicalDevices()
+            let infos = physical.map(\.info)
             let (index, reason) = try options.selection.choose(from: infos)
-            let listing = Listing(devices: infos, default: index, reason: reason, validation: instance.validationLog != nil)
+            if options.retune { try KernelTuning.prepare(physical[index], retune: true) }
+            let kernels = infos.map { info in
+                let choices = KernelChoiceBook.shared.choices(for: info)
+                return KernelListing(device: info.index, source: !KernelChoiceCache.tuningEnabled ? "off" : choices == nil ? "defaulted" : "measured",
+                                     choices: choices, cache: KernelChoiceCache.default?.path)
+            }
+            let listing = Listing(devices: infos, default: index, reason: reason, validation: instance.validationLog != nil, kernels: kernels)
             print(json ? try jsonString(listing) : render(listing))
             try finishValidation(instance)
+        }
+    }
+
+    /// The kernel variants a device runs, and where they come from.
+    static func render(_ k: KernelListing) -> String {
+        switch (k.source, k.choices) {
+        case ("measured", let c?):
+            let when = ISO8601DateFormatter().string(from: c.tunedAt)
+            let timings = c.measurements.map { m in "\(m.candidate) \(String(format: "%.2f", m.medianMs)) ms" + (m.gflops.map { String(format: " (%.1f GFLOP/s)", $0) } ?? "") }
+            return "\(KernelTuning.describe(c)) — measured here \(when) in \(String(format: "%.1f", c.tuningSeconds)) s (\(k.cache ?? "")): "
+                + timings.joined(separator: " · ")
+        case ("off", _):
+            return "built-in defaults (POOLFAULT_TUNING=off)"
+        default:
+            return "built-in defaults, not measured on this machine yet (the first run on this device measures them; --retune measures now)"
         }
     }
 
@@ -40,6 +73,7 @@ struct DevicesCommand: ParsableCommand {
             lines.append("     vendor 0x\(String(d.vendorID, radix: 16)) device 0x\(String(d.deviceID, radix: 16)) · driver \(d.driverName) (\(d.driverInfo)) · Vulkan \(d.apiVersion)")
             lines.append("     UUID \(d.deviceUUID) · PCI bus \(d.pciBusID ?? "none (not a PCI device, or the driver does not say)")")
             if let twin = d.twinNote { lines.append("     \(twin): known to poolfault as \(d.identity)") }
+            if let k = l.kernels.first(where: { $0.device == d.index }) { lines.append("     kernels: " + Self.render(k)) }
             for q in d.queueFamilies {
                 lines.append("     queue family \(q.index): \(q.flags.joined(separator: ", ")) × \(q.count) (timestamps \(q.timestampValidBits) bits)")
             }

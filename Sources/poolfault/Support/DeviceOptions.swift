@@ -13,6 +13,9 @@ struct DeviceOptions: ParsableArguments {
     @Flag(help: "Enable the Khronos validation layer (also POOLFAULT_VALIDATE=1); validation messages are logged.")
     var validate = false
 
+    @Flag(help: "Measure this machine's kernel variants again, replacing the kept choices (see `poolfault devices`).")
+    var retune = false
+
     var selection: DeviceSelection { DeviceSelection(device: device, requireGPU: requireGPU) }
 
     /// Creates the instance and picks the physical device, saying on stderr when it falls back
@@ -28,6 +31,7 @@ struct DeviceOptions: ParsableArguments {
         } else {
             logger.info("device \(index): \(chosen.info.name) (\(reason))")
         }
+        try KernelTuning.prepare(chosen, retune: retune)
         return (instance, chosen)
     }
 }

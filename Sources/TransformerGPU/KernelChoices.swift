@@ -1,0 +1,101 @@
+import Foundation
+import Shaders
+import VulkanCompute
+
+/// Which kernel variants run on one machine, as the tuner measured them there (`KernelTuner`).
+/// A choice fitted to one CPU is not a property of a driver: lavapipe on an AVX-512 Intel and on
+/// an AVX2 AMD want different tiles, and a GPU wants another family altogether. What was not
+/// measured (the budget ran out, or a sequence length the tuner does not try) keeps the built-in
+/// default, and says so.
+public struct KernelChoices: Codable, Equatable, Sendable {
+    /// The GEMM family that won on the family shape.
+    public var gemmFamily: GEMMFamily
+    /// The texel tile's rows that won, by the M (sequence length) they were measured at.
+    public var texelRows: [Int: Int]
+    /// Queries per attention invocation that won (nil: not measured).
+    public var attentionQueries: Int?
+    /// Every candidate timed: what `poolfault devices` shows.
+    public var measurements: [Measurement]
+    /// When, and how long the pass took.
+    public var tunedAt: Date
+    public var tuningSeconds: Double
+    /// Candidates left unmeasured because the pass's budget ran out.
+    public var skipped: [String]
+
+    public struct Measurement: Codable, Equatable, Sendable {
+        /// "gemm 128x768x3072 texel 32x16", "attention s128 2 queries".
+        public var candidate: String
+        public var medianMs: Double
+        public var gflops: Double?
+        /// The first dispatch's wall time, compilation included (shown, not compared: the
+        /// candidates are bounded so that none compiles for long).
+        public var firstDispatchMs: Double?
+    }
+}
+
+/// What makes a measurement valid: the CPU (model and enabled ISA), the device and its driver
+/// build, the kernels' sources and poolfault's version. Any difference and the choices are
+/// foreign: measured elsewhere, never trusted here.
+public struct TuningKey: Codable, Equatable, Hashable, Sendable, CustomStringConvertible {
+    public var cpu: String
+    /// A digest of the CPU flags the kernel enabled (AVX-512 present or masked changes it).
+    public var cpuFlags: String
+    public var device: String
+    public var driver: String
+    /// A digest of the GEMM and attention kernels' GLSL.
+    public var kernels: String
+    public var poolfault: String
+
+    public init(info: PhysicalDeviceInfo, poolfault: String, cpuInfo: String? = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) {
+        let lines = (cpuInfo ?? "").split(separator: "\n")
+        func field(_ name: String) -> String {
+            guard let line = lines.first(where: { $0.hasPrefix(name) }), let colon = line.firstIndex(of: ":") else { return "unknown" }
+            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        cpu = field("model name")
+        cpuFlags = Self.digest(field("flags"))
+        device = info.name
+        driver = "\(info.driverName) \(info.driverInfo)"
+        kernels = Self.digest([ShaderLibrary.gemmTexel, ShaderLibrary.gemmTiled, ShaderLibrary.attention].map(\.text).joined())
+        self.poolfault = poolfault
+    }
+
+    public var description: String { "\(cpu) · \(device) · \(driver) · poolfault \(poolfault)" }
+
+    /// FNV-1a, 64 bits, as hex: enough to tell two texts apart, stable across runs and builds.
+    static func digest(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
+    }
+}
+
+/// The choices this process runs with, per device: set by the CLI after it tuned or read the
+/// cache, and read from the cache by a browser process (which never tunes) at its first kernels.
+public final class KernelChoiceBook: @unchecked Sendable {  // guarded by `lock`
+    public static let shared = KernelChoiceBook()
+    private let lock = NSLock()
+    private var byKey: [TuningKey: KernelChoices?] = [:]
+    /// poolfault's version, for keys; set once by the program.
+    public var poolfaultVersion = "unknown"
+
+    public init() {}
+
+    public func set(_ choices: KernelChoices?, for key: TuningKey) { lock.withLock { byKey[key] = .some(choices) } }
+
+    /// This machine's key for `info`'s device (one derivation for the tuner and every reader).
+    public func key(for info: PhysicalDeviceInfo) -> TuningKey { TuningKey(info: info, poolfault: poolfaultVersion) }
+
+    /// The measured choices for `info`'s device: from this process's book, else from the cache
+    /// file (nil when tuning is off, or nothing valid was measured for this machine).
+    public func choices(for info: PhysicalDeviceInfo) -> KernelChoices? {
+        guard KernelChoiceCache.tuningEnabled else { return nil }
+        let key = key(for: info)
+        return lock.withLock {
+            if let known = byKey[key] { return known }
+            let found = (try? KernelChoiceCache.default?.read().entries.first { $0.key == key }?.choices) ?? nil
+            byKey[key] = .some(found)
+            return found
+        }
+    }
+}
