@@ -19,16 +19,21 @@ public struct KernelChoices: Codable, Equatable, Sendable {
     /// When, and how long the pass took.
     public var tunedAt: Date
     public var tuningSeconds: Double
-    /// Candidates left unmeasured because the pass's budget ran out.
+    /// Candidates left unmeasured because the pass's budget ran out (a cold shader cache):
+    /// their defaults stand, and the next run measures again.
     public var skipped: [String]
+
+    /// Whether every candidate was measured.
+    public var isComplete: Bool { skipped.isEmpty }
 
     public struct Measurement: Codable, Equatable, Sendable {
         /// "gemm 128x768x3072 texel 32x16", "attention s128 2 queries".
         public var candidate: String
         public var medianMs: Double
         public var gflops: Double?
-        /// The first dispatch's wall time, compilation included (shown, not compared: the
-        /// candidates are bounded so that none compiles for long).
+        /// Wall time from building the candidate's kernels to the end of its first dispatch,
+        /// compilation included (shown, not compared: the candidates are bounded so that none
+        /// compiles for long).
         public var firstDispatchMs: Double?
     }
 }

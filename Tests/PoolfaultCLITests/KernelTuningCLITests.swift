@@ -6,6 +6,8 @@ import Testing
 /// still win, and a cache file that is not this machine's is said, ignored and replaced.
 /// (ci/test turns tuning off for every other test; these turn it on with a cache of their own.)
 @Suite(.serialized) struct KernelTuningCLITests {
+    static let otherBuild = "0.0.1-another-build"
+
     static func cachePath() -> String { RunCLITests.tempDir("kernel-choices") + "/choices.json" }
 
     static func environment(_ cache: String, _ more: [String: String?] = [:]) -> [String: String?] {
@@ -30,10 +32,11 @@ import Testing
     }
 
     /// Rewrites the kept choices by hand (as another tuning could have found them).
-    static func edit(_ cache: String, _ change: (inout [String: Any]) -> Void) throws {
+    static func edit(_ cache: String, this machine: Bool = true, _ change: (inout [String: Any]) -> Void) throws {
         var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cache))) as? [String: Any])
         var entries = try #require(file["entries"] as? [[String: Any]])
-        change(&entries[0])
+        let i = try #require(entries.firstIndex { (($0["key"] as? [String: Any])?["poolfault"] as? String != Self.otherBuild) == machine })
+        change(&entries[i])
         file["entries"] = entries
         try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: cache))
     }
@@ -88,14 +91,24 @@ import Testing
 
         try Self.edit(cache) { entry in
             var key = entry["key"] as? [String: Any] ?? [:]
-            key["poolfault"] = "0.0.1-another-build"
+            key["poolfault"] = Self.otherBuild
             entry["key"] = key
         }
         let foreign = try Self.compute(cache, isolation: "thread")
-        #expect(foreign.stderr.contains("measured elsewhere") && foreign.stderr.contains("0.0.1-another-build")
+        #expect(foreign.stderr.contains("measured elsewhere") && foreign.stderr.contains(Self.otherBuild)
                 && foreign.stderr.contains("measuring kernel variants"), "\(foreign.stderr)")
         let file = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cache))) as? [String: Any]
-        #expect((file?["entries"] as? [Any])?.count == 2, "the other build's entry is kept beside this one's")
+        let entries = file?["entries"] as? [[String: Any]] ?? []
+        #expect(entries.count == 2, "the other build's entry is kept beside this one's")
+
+        // A pass that ran out of budget (a cold shader cache) is measured again by the next run.
+        try Self.edit(cache) { entry in
+            var c = entry["choices"] as? [String: Any] ?? [:]
+            c["skipped"] = ["attention s128 4 queries"]
+            entry["choices"] = c
+        }
+        let partial = try Self.compute(cache, isolation: "thread")
+        #expect(partial.stderr.contains("ran out of time") && partial.stderr.contains("measuring kernel variants"), "\(partial.stderr)")
     }
 
     // Test that --retune with tuning turned off is refused as a usage error.

@@ -21,11 +21,13 @@ enum KernelTuning {
         if !retune {
             do {
                 let (entries, _) = try cache.read()
-                if let entry = entries.first(where: { $0.key == key }) {
+                if let entry = entries.first(where: { $0.key == key }), entry.choices.isComplete {
                     KernelChoiceBook.shared.set(entry.choices, for: key)
                     return
                 }
-                if !entries.isEmpty {
+                if entries.contains(where: { $0.key == key }) {
+                    why = "the last pass ran out of time before its last candidates, on a cold shader cache"
+                } else if !entries.isEmpty {
                     why = "\(cache.path) holds choices measured elsewhere (\(entries.map(\.key.description).joined(separator: "; "))), ignored"
                 }
             } catch {
