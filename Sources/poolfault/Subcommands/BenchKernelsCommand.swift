@@ -55,7 +55,7 @@ struct BenchKernelsCommand: ParsableCommand {
                 let w = (0..<n * k).map { _ in rng.nextSignedUnitFloat() }
                 let bias = [Float](repeating: 0, count: n)
                 let flops = 2.0 * Double(m * n * k)
-                let tileRows = GEMMFamily.texelRows(covering: m, lanes: GPUKernels.simdLanes(physical.info))
+                let tileRows = GEMMFamily.texelRows(covering: m, lanes: GPUKernels.simdLanes(physical.info), tuned: KernelChoiceBook.shared.choices(for: physical.info))
                 let kernels = try kernelsByRows[tileRows] ?? GPUKernels(device: device, config: config, texelRows: tileRows)
                 kernelsByRows[tileRows] = kernels
                 family = kernels.family
