@@ -45,7 +45,8 @@ import Transformer
                       ("POOLFAULT_WAIT_TIMEOUT_S", "99999999999"), ("POOLFAULT_WAIT_TIMEOUT_S", "abc"),
                       ("POOLFAULT_TEXEL_TILE", "64x64"), ("POOLFAULT_TEXEL_TILE", "33"), ("POOLFAULT_TEXEL_TILE", "0x16"), ("POOLFAULT_TEXEL_TILE", "33x6"),
                       ("POOLFAULT_GEMM", "fast"), ("POOLFAULT_ATTENTION_QUERIES", "99"), ("POOLFAULT_STAGED_UPLOADS", "maybe"),
-                      ("POOLFAULT_VALIDATE", "2"), ("POOLFAULT_LOG_LEVEL", "loud"), ("LP_NATIVE_VECTOR_WIDTH", "300")])
+                      ("POOLFAULT_VALIDATE", "2"), ("POOLFAULT_LOG_LEVEL", "loud"), ("LP_NATIVE_VECTOR_WIDTH", "300"),
+                      ("POOLFAULT_TUNING", "sometimes"), ("POOLFAULT_KERNEL_CHOICES", "")])
     func aBadEnvironmentValueIsRefusedUpFront(name: String, value: String) throws {
         let start = ContinuousClock.now
         let r = try CLIRunner.run(Self.quick + ["--output-dir", Self.tempDir("env")], environment: [name: value])
