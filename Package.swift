@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        // Prometheus exposition (metric registry, text format with HELP and TYPE).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries from Debian's packages (ci/install-deps installs them).
@@ -70,7 +72,8 @@ let package = Package(
         .target(name: "FaultTest",
                 dependencies: ["ResourcePool", "Transformer", "VulkanCompute",
                                .product(name: "Histogram", package: "hdrhistogram-swift"),
-                               .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+                               .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                               .product(name: "Prometheus", package: "swift-prometheus")]),
         .executableTarget(name: "poolfault",
                           dependencies: ["VulkanCompute", "Transformer", "TransformerGPU", "ResourcePool", "FaultTest", "Shaders", "COpenBLAS",
                                          "BrowserLaunch", "BrowserWorker",

@@ -67,6 +67,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Also write a JUnit XML report to this file.")
     var junit: String?
 
+    @Option(help: "Also write the results as Prometheus metrics to this file, atomically (for node_exporter's textfile collector: name it *.prom in its directory).")
+    var prometheusTextfile: String?
+
     @Option(help: "Write the HTML report to this file (default: results_<timestamp>.html beside the JSON report).")
     var html: String?
 
@@ -164,7 +167,7 @@ struct RunCommand: ParsableCommand {
             let outputURL = URL(fileURLWithPath: outputDir)
             try Self.ensureWritable(outputURL)
             if let note = try Pool.checkEnvironment(for: poolConfiguration) { printError("poolfault: \(note)") }
-            for file in [junit, poolOptions.trace, noHtml ? nil : html].compactMap({ $0 }) {
+            for file in [junit, prometheusTextfile, poolOptions.trace, noHtml ? nil : html].compactMap({ $0 }) {
                 try ReportFiles.checkWritable(file: URL(fileURLWithPath: file))
             }
             let (config, weights) = try modelForLevel.load()
@@ -277,6 +280,10 @@ struct RunCommand: ParsableCommand {
                 if let junit {
                     try JUnitReport.write(report, to: URL(fileURLWithPath: junit))
                     written.append("JUnit to \(junit)")
+                }
+                if let prometheusTextfile {
+                    try PrometheusReport.write(report, to: URL(fileURLWithPath: prometheusTextfile))
+                    written.append("Prometheus metrics to \(prometheusTextfile)")
                 }
                 if let trace = poolOptions.trace {
                     try TraceReport.write(report, to: URL(fileURLWithPath: trace))
