@@ -54,6 +54,64 @@ import Testing
         for pid in pids { #expect(kill(pid, 0) != 0, "daemon \(pid) still runs after stop") }
     }
 
+    // Test that a real Prometheus scrapes a soak live, and reads the soak's final textfile as its report says.
+    @Test func aRealPrometheusScrapesALiveSoakAndItsTextfile() throws {
+        try #require(PrometheusStack.available, "prometheus, promtool or prometheus-node-exporter missing: run ci/install-prometheus")
+        let port = PrometheusStack.freePort()
+        let stack = try PrometheusStack(live: "127.0.0.1:\(port)")
+        defer { stack.stop() }
+        let dir = stack.directory + "/reports", textfile = stack.textfiles + "/soak.prom"
+        // Long enough never to end on its own: the test ends it once Prometheus has scraped it live.
+        let soak = try HostileEnvironmentCLITests.Background(
+            ["soak"] + HostileEnvironmentCLITests.small + ["--duration", "600s", "--clients", "2", "--fault-interval", "1s",
+                                                           "--metrics-listen", "\(port)", "--prometheus-textfile", textfile, "--output-dir", dir],
+            errFile: stack.directory + "/soak.stderr")
+        defer { soak.end() }
+        let live = try stack.awaitSamples("poolfault_soak_requests_total{job=\"poolfault-live\",outcome=\"served\"} > 0")
+        #expect(!live.isEmpty, "Prometheus never scraped served requests from the live soak: \(soak.stderr)\n\(stack.logs)")
+        kill(soak.pid, SIGTERM)
+        soak.process.waitUntilExit()
+        #expect(soak.process.terminationStatus == 143, "\(soak.stderr)")
+        #expect(soak.stderr.contains("Prometheus metrics written to \(textfile)"), "\(soak.stderr)")
+        let check = try CLIRunner.run(shell: "promtool check metrics < '\(textfile)'")
+        #expect(check.status == 0, "promtool check metrics: \(check.stdout) \(check.stderr)")
+
+        let report = try SoakCLITests.report(in: dir)
+        let requests = try #require(report["requests"] as? Int)
+        let total = try stack.awaitSamples("sum(poolfault_soak_requests_total{job=\"poolfault-node\"})").first?.value
+        #expect(total == Double(requests), "Prometheus counts \(String(describing: total)) requests, the report \(requests)")
+        for (outcome, key) in [("lost", "requests_lost"), ("wrong", "requests_wrong")] {
+            let value = try stack.query("poolfault_soak_requests_total{job=\"poolfault-node\",outcome=\"\(outcome)\"}").first?.value
+            #expect(value == (report[key] as? Int).map(Double.init), "\(outcome): \(String(describing: value)) vs \(report[key] ?? "none")")
+        }
+        let faults = (report["faults"] as? [[String: Any]])?.count ?? -1
+        let scrapedFaults = try stack.query("sum(poolfault_soak_faults_total{job=\"poolfault-node\"})").first?.value ?? 0
+        #expect(scrapedFaults == Double(faults), "faults: Prometheus \(scrapedFaults), report \(faults)")
+        // What was served live never exceeds what the soak served in all.
+        let liveMax = try stack.query("max_over_time(poolfault_soak_requests_total{job=\"poolfault-live\",outcome=\"served\"}[10m])").first?.value ?? .infinity
+        let served = try stack.query("poolfault_soak_requests_total{job=\"poolfault-node\",outcome=\"served\"}").first?.value ?? -1
+        #expect(liveMax <= served, "live \(liveMax) > final \(served)")
+    }
+
+    // Test that a soak refuses a metrics port in use before any work, and a malformed address as a usage error.
+    @Test func aMetricsPortInUseIsRefusedUpFront() throws {
+        let port = PrometheusStack.freePort()
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        try #require(bound == 0 && listen(holder, 1) == 0)
+        let busy = try CLIRunner.run(["soak"] + HostileEnvironmentCLITests.small + ["--duration", "5s", "--metrics-listen", "127.0.0.1:\(port)",
+                                                                                   "--output-dir", RunCLITests.tempDir("busy")])
+        #expect(busy.status == 2 && busy.stderr.contains("port is in use"), "\(busy.stderr)")
+        #expect(!busy.stderr.contains("soak report written"), "refused before the soak: \(busy.stderr)")
+        let malformed = try CLIRunner.run(["soak", "--metrics-listen", "somewhere:99999"])
+        #expect(malformed.status == 64 && malformed.stderr.contains("--metrics-listen"), "\(malformed.stderr)")
+    }
+
     // Test that an unwritable textfile path is refused before any work, naming the path.
     @Test func anUnwritableTextfileIsRefusedUpFront() throws {
         let r = try CLIRunner.run(RunCLITests.quick + ["--scenario", "browser_crash", "--output-dir", RunCLITests.tempDir("prom"),

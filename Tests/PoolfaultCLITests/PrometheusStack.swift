@@ -27,8 +27,10 @@ final class PrometheusStack {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Starts node_exporter over `textfiles` (where *.prom files go) and Prometheus scraping it.
-    init() throws {
+    /// Starts node_exporter over `textfiles` (where *.prom files go) and Prometheus scraping it
+    /// (job poolfault-node) and `live` ("HOST:PORT" of an exporter such as a soak's endpoint,
+    /// job poolfault-live).
+    init(live: String? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-prometheus-\(UUID().uuidString)").path
         textfiles = directory + "/textfiles"
         try FileManager.default.createDirectory(atPath: textfiles, withIntermediateDirectories: true)
@@ -44,7 +46,12 @@ final class PrometheusStack {
               - job_name: poolfault-node
                 static_configs:
                   - targets: ["127.0.0.1:\(exporterPort)"]
-            """
+            """ + (live.map { """
+
+              - job_name: poolfault-live
+                static_configs:
+                  - targets: ["\($0)"]
+            """ } ?? "")
         try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
         try start("/usr/bin/prometheus", ["--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
                                           "--web.listen-address=127.0.0.1:\(prometheusPort)"], log: "prometheus.log")

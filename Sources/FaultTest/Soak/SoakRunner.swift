@@ -87,6 +87,9 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
     public let plan: SoakPlan
     private let lock = NSLock()
     private var requests: [SoakRequest] = []
+    /// The supervisor's faults as of its last tick, and when the soak began: for `snapshot`.
+    private var faultsSoFar: [SoakFault] = []
+    private var began: ContinuousClock.Instant?
     private let stopCondition = NSCondition()
     private var stopping = false
 
@@ -105,6 +108,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         let inputs = (0..<4).map { ModelInput.seeded(config: environment.config, seed: plan.seed &+ 100 &+ UInt64($0)) }
         let references = try inputs.map { try pool.reference(for: $0) }
         let began = ContinuousClock.now
+        lock.withLock { self.began = began }
         let group = DispatchGroup()
         for client in 0..<plan.clients {
             group.enter()
@@ -268,6 +272,7 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
                 lastFaultEnded = (ContinuousClock.now - began).seconds
                 nextFault = lastFaultEnded + plan.faultInterval.seconds * (0.75 + 0.5 * draw())
             }
+            lock.withLock { faultsSoFar = faults }
             if let progress, now - lastProgress >= 1 {
                 lastProgress = now
                 progress(lock.withLock { requests.count }, faults.count, lock.withLock { Array(requests.suffix(200)) })
@@ -299,4 +304,12 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
     }
 
     private var isStopping: Bool { stopCondition.withLock { stopping } }
+
+    /// What the soak has done so far (every request, the faults as of the supervisor's last
+    /// tick), from any thread: what a live metrics endpoint serves while it runs.
+    public func snapshot() -> SoakResult {
+        lock.withLock {
+            SoakResult(requests: requests, faults: faultsSoFar, seconds: began.map { (ContinuousClock.now - $0).seconds } ?? 0)
+        }
+    }
 }

@@ -42,6 +42,12 @@ struct SoakCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "SLO: the most p99 latency during faults may be, as a multiple of p99 before them (above 0; default 10).")
     var sloP99Ratio = 10.0
 
+    @Option(help: "Serve the soak's metrics live at http://HOST:PORT/metrics for Prometheus while it runs (PORT alone: 127.0.0.1). A port in use is refused before the soak starts.")
+    var metricsListen: String?
+
+    @Option(help: "Also write the soak's metrics to this file at its end, atomically (for node_exporter's textfile collector: name it *.prom in its directory).")
+    var prometheusTextfile: String?
+
     @Flag(help: "Print the soak report as JSON on stdout.")
     var json = false
 
@@ -89,6 +95,9 @@ struct SoakCommand: ParsableCommand {
         guard verifyEvery != nil else { throw ValidationError("--verify takes every, sample:N (N from 1) or off (got \(verify))") }
         guard let interval = scrubIntervalValue, interval.map({ $0 >= .milliseconds(100) && $0 <= .seconds(86_400) }) ?? true else {
             throw ValidationError("--scrub-interval must be off or from 100ms to 24h, e.g. 10s (got \(scrubInterval))")
+        }
+        if let metricsListen, MetricsEndpoint.parse(metricsListen) == nil {
+            throw ValidationError("--metrics-listen takes HOST:PORT or PORT, an IPv4 address and a port from 1 to 65535, e.g. 127.0.0.1:9464 (got \(metricsListen))")
         }
         if let requests, !(1...10_000_000).contains(requests) {
             throw ValidationError("--requests must be from 1 to 10000000 (got \(requests))")
@@ -152,7 +161,11 @@ struct SoakCommand: ParsableCommand {
         try reportingErrors {
             let outputURL = URL(fileURLWithPath: outputDir)
             try RunCommand.ensureWritable(outputURL)
-            if let trace = poolOptions.trace { try ReportFiles.checkWritable(file: URL(fileURLWithPath: trace)) }
+            for file in [poolOptions.trace, prometheusTextfile].compactMap({ $0 }) { try ReportFiles.checkWritable(file: URL(fileURLWithPath: file)) }
+            // Bound first, so a port in use is refused before any work; it serves once the soak runs.
+            let source = SoakSource()
+            let endpoint = try metricsListen.map { try MetricsEndpoint(listen: $0, render: source.render) }
+            defer { endpoint?.stop() }
             if let note = try Pool.checkEnvironment(for: poolConfiguration) { printError("poolfault: \(note)") }
             let (config, weights) = try model.load()
             let (instance, physical) = try deviceOptions.open(logger: Logs.logger("soak"))
@@ -167,9 +180,14 @@ struct SoakCommand: ParsableCommand {
                                 strategy: recoveryStrategy, seed: model.seed, requests: requests, faultCount: faultCount,
                                 scrubInterval: poolOptions.scrub == .on ? (scrubIntervalValue ?? nil) : nil)
             let live = SoakProgressLine()
-            let result = try SoakRunner(environment: environment, configuration: pool, plan: plan).run { count, faults, recent in
+            let runner = SoakRunner(environment: environment, configuration: pool, plan: plan)
+            let (modelName, isolation) = (config.name, poolOptions.isolation.rawValue)
+            source.set { SoakMetrics.exposition(runner.snapshot(), plan: plan, model: modelName, isolation: isolation) }
+            if let endpoint { printError("poolfault: serving the soak's metrics at http://\(endpoint.address):\(endpoint.port)/metrics") }
+            let result = try runner.run { count, faults, recent in
                 live.show(requests: count, faults: faults, recent: recent)
             }
+            endpoint?.stop()
             live.finish()
             let report = SoakReport(result: result, plan: plan, model: config.name, browsers: pool.browsers, integrity: ScenarioRunner.integrityLabel(pool),
                                     device: "\(physical.info.name) (\(physical.info.driverInfo))", isolation: poolOptions.isolation.rawValue,
@@ -182,6 +200,11 @@ struct SoakCommand: ParsableCommand {
             let url = outputURL.appendingPathComponent("soak_\(report.timestamp).json")
             try ReportFiles.replace(url, with: Data(try jsonString(report).utf8))
             printError("poolfault: soak report written to \(url.path)")
+            if let prometheusTextfile {
+                try ReportFiles.replace(URL(fileURLWithPath: prometheusTextfile),
+                                        with: Data(SoakMetrics.exposition(result, plan: plan, model: config.name, isolation: isolation).utf8))
+                printError("poolfault: Prometheus metrics written to \(prometheusTextfile)")
+            }
             if let trace = poolOptions.trace {
                 let timeline = ScenarioResult(scenario: "soak", description: "soak: \(plan.faults.map(\.rawValue).joined(separator: ", "))",
                                               overallSuccess: report.verdict.pass, phases: [], fault: nil, recovery: nil, numerics: [:],
@@ -215,4 +238,14 @@ final class SoakProgressLine: @unchecked Sendable {
     }
 
     func finish() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
+}
+
+/// What the metrics endpoint serves: nothing until the soak's runner exists, then its snapshot.
+final class SoakSource: @unchecked Sendable {  // `make` under `lock`
+    private let lock = NSLock()
+    private var make: (@Sendable () -> String)?
+
+    func set(_ make: @escaping @Sendable () -> String) { lock.withLock { self.make = make } }
+
+    var render: @Sendable () -> String { { [self] in lock.withLock { make }?() ?? "" } }
 }
