@@ -79,7 +79,8 @@ let package = Package(
                                          "BrowserLaunch", "BrowserWorker",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log")]),
+                                         .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "Prometheus", package: "swift-prometheus")]),
 
         .testTarget(name: "VulkanComputeTests",
                     dependencies: ["VulkanCompute", "Shaders", "Transformer"]),  // Transformer: Numerics.worst

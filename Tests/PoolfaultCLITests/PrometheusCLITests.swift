@@ -112,6 +112,29 @@ import Testing
         #expect(malformed.status == 64 && malformed.stderr.contains("--metrics-listen"), "\(malformed.stderr)")
     }
 
+    // Test that bench recovery's textfile passes promtool and holds its report's samples.
+    @Test func benchRecoveryWritesItsSamplesAsAHistogram() throws {
+        let dir = RunCLITests.tempDir("bench-prom")
+        let textfile = dir + "/bench.prom"
+        let r = try CLIRunner.run(["bench", "recovery"] + RunCLITests.quick.filter { $0 != "--color" && $0 != "never" }
+                                  + ["--scenario", "browser_crash", "--recovery-strategy", "progressive", "--trials", "2",
+                                     "--isolation", "thread", "--json", "--prometheus-textfile", textfile])
+        #expect(r.status == 0, "\(r.stderr)")
+        let check = try CLIRunner.run(shell: "promtool check metrics < '\(textfile)'")
+        #expect(check.status == 0, "promtool check metrics: \(check.stdout) \(check.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let row = try #require((report["recovery"] as? [[String: Any]])?.first)
+        let samples = (row["samples_ms"] as? [Double] ?? []).map { $0 / 1000 }
+        let text = try String(contentsOfFile: textfile, encoding: .utf8)
+        func value(_ name: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(name + "{") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect(value("poolfault_bench_recovery_seconds_count") == Double(samples.count) && !samples.isEmpty, "\(text)")
+        #expect(abs((value("poolfault_bench_recovery_seconds_sum") ?? -1) - samples.reduce(0, +)) < 1e-9, "\(text)")
+        #expect(value("poolfault_bench_recovery_failures_total") == (row["failures"] as? Int).map(Double.init))
+        #expect(value("poolfault_bench_recovery_success") == 1)
+    }
+
     // Test that an unwritable textfile path is refused before any work, naming the path.
     @Test func anUnwritableTextfileIsRefusedUpFront() throws {
         let r = try CLIRunner.run(RunCLITests.quick + ["--scenario", "browser_crash", "--output-dir", RunCLITests.tempDir("prom"),

@@ -35,6 +35,9 @@ struct BenchRecoveryCommand: ParsableCommand {
     @Option(help: "Also write the report as bench_recovery_<timestamp>.json into this directory (what `poolfault report merge` reads).")
     var outputDir: String?
 
+    @Option(help: "Also write the results as Prometheus metrics to this file, atomically (for node_exporter's textfile collector: name it *.prom in its directory).")
+    var prometheusTextfile: String?
+
     /// What the original tool's documentation claimed (ms), with no measurement behind it.
     static let claimed: [String: [String: Double]] = [
         "connection_lost": ["simple": 350, "progressive": 280, "coordinated": 320],
@@ -92,6 +95,7 @@ struct BenchRecoveryCommand: ParsableCommand {
             }
             for file in [html, poolOptions.trace].compactMap({ $0 }) { try ReportFiles.checkWritable(file: URL(fileURLWithPath: file)) }
             if let outputDir { try RunCommand.ensureWritable(URL(fileURLWithPath: outputDir)) }
+            if let prometheusTextfile { try ReportFiles.checkWritable(file: URL(fileURLWithPath: prometheusTextfile)) }
             if isolations.contains(.process) {
                 var process = pool
                 process.isolation = .process
@@ -216,6 +220,10 @@ struct BenchRecoveryCommand: ParsableCommand {
                 let url = URL(fileURLWithPath: outputDir).appendingPathComponent("bench_recovery_\(report.timestamp).json")
                 try ReportFiles.replace(url, with: Data(try jsonString(report).utf8))
                 printError("poolfault: bench report written to \(url.path)")
+            }
+            if let prometheusTextfile {
+                try ReportFiles.replace(URL(fileURLWithPath: prometheusTextfile), with: Data(BenchRecoveryMetrics.exposition(report).utf8))
+                printError("poolfault: Prometheus metrics written to \(prometheusTextfile)")
             }
             if json {
                 print(try jsonString(report))
