@@ -32,6 +32,11 @@ struct CLIRunner {
     }
 
     /// Runs a /bin/sh command line (for redirections such as `2>&1` or `> /dev/full`).
+    /// Runs `script` with `sh -c`, as a container's `command: [/bin/sh, -c, SCRIPT]` does.
+    static func run(executableScript script: String, environment: [String: String?] = [:]) throws -> Result {
+        try run(executable: URL(fileURLWithPath: "/bin/sh"), ["-c", script], environment: environment)
+    }
+
     static func run(shell command: String, environment: [String: String?] = [:]) throws -> Result {
         try run(executable: URL(fileURLWithPath: "/bin/sh"), ["-c", command], environment: environment)
     }

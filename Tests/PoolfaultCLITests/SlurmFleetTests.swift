@@ -104,11 +104,13 @@ import Testing
     func healthCheckDrainsAndReadmits(state: URL, conf: String, scratch: URL) throws {
         let env: [String: String?] = ["SLURM_CONF": conf]
         let node = try CLIRunner.run(shell: "sinfo -h -o %N", environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let textfile = scratch.appendingPathComponent("textfiles/poolfault.prom").path
         func check(requireGPU: Bool) throws -> CLIRunner.Result {
             try CLIRunner.run(shell: "'\(Self.root.path)/deploy/slurm/poolfault-healthcheck' quick", environment: [
                 "SLURM_CONF": conf, "POOLFAULT": CLIRunner.binary.path, "POOLFAULT_REQUIRE_GPU": requireGPU ? "1" : "0",
                 "POOLFAULT_HEALTHCHECK_DIR": scratch.appendingPathComponent("hc").path, "POOLFAULT_SLURM_NODE": node,
-                "POOLFAULT_HEALTHCHECK_CONF": "/nonexistent", "POOLFAULT_HEALTHCHECK_DETACH": "0"])
+                "POOLFAULT_HEALTHCHECK_CONF": "/nonexistent", "POOLFAULT_HEALTHCHECK_DETACH": "0",
+                "POOLFAULT_PROMETHEUS_TEXTFILE": textfile])
         }
         func reason() throws -> String {
             try CLIRunner.run(shell: "sinfo -h -R -o '%E'", environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -123,6 +125,9 @@ import Testing
         #expect(passing.status == 0, "\(passing.stdout)\(passing.stderr)")
         let after = try reason()
         #expect(after.isEmpty, "still drained: \(after)")
+        // The verdict also reaches node_exporter's textfile directory, for the fleet's Prometheus.
+        let metrics = (try? String(contentsOfFile: textfile, encoding: .utf8)) ?? ""
+        #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("poolfault_run_success{") && $0.hasSuffix(" 1.0") }, "\(metrics.prefix(500))")
         // A node an administrator drained stays drained, with the administrator's reason.
         _ = try CLIRunner.run(shell: "scontrol update NodeName=\(node) State=DRAIN Reason='disk replaced'", environment: env)
         _ = try check(requireGPU: false)
