@@ -91,6 +91,15 @@ import Testing
         let liveMax = try stack.query("max_over_time(poolfault_soak_requests_total{job=\"poolfault-live\",outcome=\"served\"}[10m])").first?.value ?? .infinity
         let served = try stack.query("poolfault_soak_requests_total{job=\"poolfault-node\",outcome=\"served\"}").first?.value ?? -1
         #expect(liveMax <= served, "live \(liveMax) > final \(served)")
+
+        // With a run's textfile beside the soak's, every query of the Grafana dashboard returns data.
+        let run = try CLIRunner.run(RunCLITests.quick + ["--scenario", "browser_crash", "--isolation", "thread", "--output-dir", dir,
+                                                         "--prometheus-textfile", stack.textfiles + "/poolfault.prom"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(!(try stack.awaitSamples("poolfault_run_success")).isEmpty, "the run's textfile was never scraped: \(stack.logs)")
+        for (panel, expression) in try GrafanaDashboardTests.queries() {
+            #expect(!(try stack.awaitSamples(expression, within: 30)).isEmpty, "panel \(panel): \(expression) returns no data")
+        }
     }
 
     // Test that a soak refuses a metrics port in use before any work, and a malformed address as a usage error.

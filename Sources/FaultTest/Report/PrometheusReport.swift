@@ -69,14 +69,13 @@ public enum PrometheusReport {
                     }
                 }
             }
-            if let corruption = s.corruption {
-                registry.makeCounter(name: "poolfault_wrong_answers_served_total", labels: base,
-                                     help: "Wrong answers that left the pool (silent corruption not caught).")
-                    .increment(by: Int64(corruption.wrongAnswersServed))
-                registry.makeCounter(name: "poolfault_wrong_answers_caught_total", labels: base,
-                                     help: "Wrong answers caught by a check before they left the pool.")
-                    .increment(by: Int64(corruption.wrongAnswersCaught))
-            }
+            // A scenario without a corruption summary had no silent corruption: none served, none caught.
+            registry.makeCounter(name: "poolfault_wrong_answers_served_total", labels: base,
+                                 help: "Wrong answers that left the pool (silent corruption not caught).")
+                .increment(by: Int64(s.corruption?.wrongAnswersServed ?? 0))
+            registry.makeCounter(name: "poolfault_wrong_answers_caught_total", labels: base,
+                                 help: "Wrong answers caught by a check before they left the pool.")
+                .increment(by: Int64(s.corruption?.wrongAnswersCaught ?? 0))
             registry.makeCounter(name: "poolfault_demotions_total", labels: base,
                                  help: "Browsers moved down the degradation ladder in the last run.")
                 .increment(by: Int64(s.demotions?.count ?? 0))
