@@ -69,6 +69,8 @@ import Testing
         defer { soak.end() }
         let live = try stack.awaitSamples("poolfault_soak_requests_total{job=\"poolfault-live\",outcome=\"served\"} > 0")
         #expect(!live.isEmpty, "Prometheus never scraped served requests from the live soak: \(soak.stderr)\n\(stack.logs)")
+        let liveCheck = try CLIRunner.run(shell: "curl -sS --max-time 10 http://127.0.0.1:\(port)/metrics | promtool check metrics")
+        #expect(liveCheck.status == 0, "promtool check metrics on the live endpoint: \(liveCheck.stdout) \(liveCheck.stderr)")
         kill(soak.pid, SIGTERM)
         soak.process.waitUntilExit()
         #expect(soak.process.terminationStatus == 143, "\(soak.stderr)")
