@@ -79,7 +79,9 @@ import Transformer
         configuration.browsers = s.browsers
         configuration.seed = s.seed
         if configuration.refusal(toHost: s.fault, target: .drawn) != nil { outcome.refused = true; return outcome }
-        let script = Script(faults: s.strikes.filter { !s.mended.contains($0.key) }, uploadsNeedQueue: s.uploadsNeedQueue)
+        let clock = VirtualClock()  // backoffs, cooldowns and hangs' deadlines pass in no real time, the same for every run of the seed
+        let script = Script(faults: s.strikes.filter { !s.mended.contains($0.key) }, uploadsNeedQueue: s.uploadsNeedQueue,
+                            clock: clock, watchdog: configuration.watchdog)
         let meanwhile = Meanwhile()
         for step in s.mended { script.strike(s.strikes[step]!, at: step) { meanwhile.mend($0) } }
         let environment = GPUEnvironment(scripted: script, config: config, weights: weights, cpu: cpu)
@@ -91,7 +93,6 @@ import Transformer
             return o
         }
         let pool: Pool
-        let clock = VirtualClock()  // backoffs and cooldowns pass in no real time, the same for every run of the seed
         do { pool = try Pool(configuration: configuration, environment: environment, clock: clock) } catch { return broken("no pool: \(error)", nil) }
         defer { pool.shutdown() }
         meanwhile.pool = pool

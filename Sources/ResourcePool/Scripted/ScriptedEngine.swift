@@ -24,6 +24,11 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
         /// One loaded component's weights go wrong, silently: runs through it answer wrong, and a
         /// scrub finds it, until it is uploaded again from the source.
         case corrupt
+        /// The operation never returns: its deadline (a heartbeat's own, else the watchdog's)
+        /// passes on the virtual clock and the watchdog kills the browser, so it throws
+        /// deviceLost exactly that much (virtual) time later, as a hung dispatch in a browser
+        /// process does.
+        case hang
     }
 
     /// What struck, where: for the replay line and the invariants.
@@ -52,10 +57,18 @@ final class Script: EngineFactory, @unchecked Sendable {  // state under `lock`
     /// scripted engines cannot hang, and the injection is refused with nothing touched.)
     let faultControlMissesItsDeadline: Bool
 
-    init(faults: [Int: Fault], uploadsNeedQueue: Bool = true, faultControlMissesItsDeadline: Bool = false) {
+    /// The pool's clock, which a hang moves on by its deadline (nil: a hang costs no time).
+    let clock: VirtualClock?
+    /// The watchdog's deadline for an operation that has none of its own.
+    let watchdog: Duration
+
+    init(faults: [Int: Fault], uploadsNeedQueue: Bool = true, faultControlMissesItsDeadline: Bool = false,
+         clock: VirtualClock? = nil, watchdog: Duration = .seconds(2)) {
         pending = faults
         self.uploadsNeedQueue = uploadsNeedQueue
         self.faultControlMissesItsDeadline = faultControlMissesItsDeadline
+        self.clock = clock
+        self.watchdog = watchdog
     }
 
     /// The faults that struck so far, in order.
@@ -136,11 +149,17 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
     var requestsCaughtByKill: Int? { nil }
 
     /// One operation: the scheduled fault strikes first, then the engine answers as it now is.
-    private func perform(_ operation: String, needsQueue: Bool = true) throws {
+    /// `deadline`: the operation's own (a heartbeat's), else the watchdog's.
+    private func perform(_ operation: String, needsQueue: Bool = true, deadline: Double? = nil) throws {
         let scheduled = script.next(operation, on: name)
         defer { scheduled?.meanwhile?() }  // before the caller hears of it, error or not
         try lock.withLock {
             switch scheduled?.fault {
+            case .hang?:
+                let waited = deadline ?? script.watchdog.seconds
+                script.clock?.advance(by: waited)
+                alive = false
+                throw VulkanError.deviceLost("\(name): \(operation) hung past its \(waited) s deadline; the watchdog killed the browser (scripted)")
             case .crash?: alive = false
             case .disconnect?: connected = false
             case .dropComponent?: if let first = loaded.sorted(by: { $0.id < $1.id }).first { loaded.remove(first) }
@@ -179,7 +198,7 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
         }
     }
 
-    func heartbeat(deadline: Duration) throws { try perform("heartbeat") }
+    func heartbeat(deadline: Duration) throws { try perform("heartbeat", deadline: deadline.seconds) }
 
     func reconnect() throws -> String {
         try perform("reconnect", needsQueue: false)
