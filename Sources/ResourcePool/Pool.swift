@@ -19,7 +19,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     let runDirectory: RunDirectory?
     public let events: EventLog
     let probe: ReferenceTrace
-    let gate = RequestGate()
+    let gate: RequestGate
     /// Silent corruption caught, and contexts isolated for it.
     let corruption: CorruptionLedger
     /// Crash counts and rungs (hardware → software Vulkan → CPU) of every browser.
@@ -44,6 +44,7 @@ public final class Pool: @unchecked Sendable {  // mutable state under `lock`
     public init(configuration: PoolConfiguration, environment: GPUEnvironment, origin: ContinuousClock.Instant = .now,
                 clock: VirtualClock? = nil) throws {
         events = clock.map { EventLog(virtual: $0) } ?? EventLog(origin: origin)
+        gate = RequestGate(clock: clock)
         corruption = CorruptionLedger(verifyEvery: configuration.verifyEvery)
         self.configuration = configuration
         self.environment = environment

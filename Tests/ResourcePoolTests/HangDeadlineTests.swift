@@ -12,6 +12,7 @@ import Transformer
 
     static let watchdog = Duration.milliseconds(1_250)
     static let heartbeat = Duration.milliseconds(700)
+    static let quiesce = Duration.seconds(3)
 
     static func pool(_ browsers: [String], clock: VirtualClock) throws -> (Pool, Script) {
         var configuration = PoolConfiguration()
@@ -19,6 +20,7 @@ import Transformer
         configuration.watchdog = watchdog
         configuration.heartbeatDeadline = heartbeat
         configuration.retry.baseDelay = 0  // no backoff: the clock moves by the hang alone
+        configuration.quiesceDeadline = quiesce
         let script = Script(faults: [:], clock: clock, watchdog: watchdog)
         let environment = GPUEnvironment(scripted: script, config: Sim.config, weights: Sim.weights, cpu: Sim.cpu)
         let pool = try Pool(configuration: configuration, environment: environment, clock: clock)
@@ -66,5 +68,28 @@ import Transformer
             }
             #expect(try pool.infer(Sim.input, reference: reference).matchesReference)
         }
+    }
+
+    // Test that a coordinated switch that cannot quiesce (a request in flight) rolls back after exactly its deadline.
+    @Test(arguments: Sim.shapes)
+    func aSwitchThatCannotQuiesceRollsBackAfterItsDeadline(_ browsers: [String]) throws {
+        let clock = VirtualClock()
+        let (pool, _) = try Self.pool(browsers, clock: clock)
+        defer { pool.shutdown() }
+        let reference = try #require(Sim.references[pool.plan.shards.count] ?? nil)
+        _ = try FaultInjector.inject(.browserCrash, into: pool, target: .index(0))
+        #expect(try pool.infer(Sim.input, reference: reference).matchesReference)
+        let routes = pool.currentRoute.contexts
+        let before = clock.now
+        // A request holds the gate (in flight, in the middle of the model) for the whole recovery.
+        let blocked = pool.gate.shared { pool.recover(using: .coordinated) }
+        #expect(!blocked.success && blocked.message.contains("quiesce deadline"), "\(blocked.message)")
+        #expect(clock.now - before == Self.quiesce.seconds * Double(blocked.rounds ?? 1),
+                "waited \(clock.now - before) s of the pool's time for \(blocked.rounds ?? 1) round(s) of a \(Self.quiesce.seconds) s deadline")
+        #expect(pool.currentRoute.contexts == routes, "routing changed by a switch that never got in")
+        // Once the request is done, the same recovery gets in.
+        let free = pool.recover(using: .coordinated)
+        #expect(free.success && pool.currentRoute.contexts == pool.placement.contexts, "\(free.message)")
+        #expect(try pool.infer(Sim.input, reference: reference).matchesReference)
     }
 }
