@@ -14,27 +14,23 @@ import Transformer
     static let heartbeat = Duration.milliseconds(700)
     static let quiesce = Duration.seconds(3)
 
-    static func pool(_ browsers: [String], clock: VirtualClock) throws -> (Pool, Script) {
-        var configuration = PoolConfiguration()
-        configuration.browsers = browsers
-        configuration.watchdog = watchdog
-        configuration.heartbeatDeadline = heartbeat
-        configuration.retry.baseDelay = 0  // no backoff: the clock moves by the hang alone
-        configuration.quiesceDeadline = quiesce
+    static func pool(_ browsers: [String], clock: VirtualClock) throws -> (Pool, Script, ReferenceTrace) {
         let script = Script(faults: [:], clock: clock, watchdog: watchdog)
-        let environment = GPUEnvironment(scripted: script, config: Sim.config, weights: Sim.weights, cpu: Sim.cpu)
-        let pool = try Pool(configuration: configuration, environment: environment, clock: clock)
-        _ = try pool.initialize()
-        return (pool, script)
+        let (pool, reference) = try ScriptedPool.make(browsers, script: script, clock: clock) {
+            $0.watchdog = watchdog
+            $0.heartbeatDeadline = heartbeat
+            $0.quiesceDeadline = quiesce
+            $0.retry.baseDelay = 0  // no backoff: the clock moves by the hang alone
+        }
+        return (pool, script, reference)
     }
 
     // Test that a shard's run that hangs costs the watchdog's deadline, then fails over and answers right.
     @Test(arguments: Sim.shapes)
     func aHungRunCostsTheWatchdogsDeadline(_ browsers: [String]) throws {
         let clock = VirtualClock()
-        let (pool, script) = try Self.pool(browsers, clock: clock)
+        let (pool, script, reference) = try Self.pool(browsers, clock: clock)
         defer { pool.shutdown() }
-        let reference = try #require(Sim.references[pool.plan.shards.count] ?? nil)
         script.strike(.hang, at: script.step + 1) { _ in }  // the request's first shard
         let before = clock.now
         let result = try pool.infer(Sim.input, reference: reference)
@@ -50,9 +46,8 @@ import Transformer
     func aHungHeartbeatCostsItsDeadlineAndIsRecovered(_ strategy: RecoveryStrategyKind) throws {
         for browsers in Sim.shapes {
             let clock = VirtualClock()
-            let (pool, script) = try Self.pool(browsers, clock: clock)
+            let (pool, script, reference) = try Self.pool(browsers, clock: clock)
             defer { pool.shutdown() }
-            let reference = try #require(Sim.references[pool.plan.shards.count] ?? nil)
             script.strike(.hang, at: script.step + 1) { _ in }  // detection's first heartbeat
             let before = clock.now
             let record = pool.recover(using: strategy)
@@ -74,9 +69,8 @@ import Transformer
     @Test(arguments: Sim.shapes)
     func aSwitchThatCannotQuiesceRollsBackAfterItsDeadline(_ browsers: [String]) throws {
         let clock = VirtualClock()
-        let (pool, _) = try Self.pool(browsers, clock: clock)
+        let (pool, _, reference) = try Self.pool(browsers, clock: clock)
         defer { pool.shutdown() }
-        let reference = try #require(Sim.references[pool.plan.shards.count] ?? nil)
         _ = try FaultInjector.inject(.browserCrash, into: pool, target: .index(0))
         #expect(try pool.infer(Sim.input, reference: reference).matchesReference)
         let routes = pool.currentRoute.contexts

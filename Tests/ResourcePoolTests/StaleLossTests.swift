@@ -31,14 +31,9 @@ import Transformer
     // Test that a loss met on an engine replaced before the request heard of it changes nothing.
     @Test(arguments: cases)
     func aLossOnAReplacedEngineMovesNothing(_ c: Case) throws {
-        var configuration = PoolConfiguration()
-        configuration.browsers = c.browsers
         let script = Script(faults: [:])
-        let environment = GPUEnvironment(scripted: script, config: Sim.config, weights: Sim.weights, cpu: Sim.cpu)
-        let pool = try Pool(configuration: configuration, environment: environment, clock: VirtualClock())
+        let (pool, reference) = try ScriptedPool.make(c.browsers, script: script)
         defer { pool.shutdown() }
-        _ = try pool.initialize()
-        let reference = try #require(Sim.references[pool.plan.shards.count] ?? nil)
         let home = try #require(pool.context(named: pool.placement.contexts[c.shard]))
         let components = pool.plan.shards[c.shard].components
         // A request runs its shards in order, one engine operation each: shard i is step i + 1.

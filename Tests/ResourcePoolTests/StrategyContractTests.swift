@@ -112,15 +112,9 @@ import TransformerGPU
     // Test that every strategy keeps its promise when any one of its steps fails.
     @Test(arguments: cases)
     func aStrategyKeepsItsPromiseWhenAStepFails(_ c: Case) throws {
-        var configuration = PoolConfiguration()
-        configuration.browsers = c.browsers
-        configuration.retry.baseDelay = 0
         let script = Script(faults: [:])
-        let environment = GPUEnvironment(scripted: script, config: Sim.config, weights: Sim.weights, cpu: Sim.cpu)
-        let pool = try Pool(configuration: configuration, environment: environment, clock: VirtualClock())
+        let (pool, reference) = try ScriptedPool.make(c.browsers, script: script) { $0.retry.baseDelay = 0 }
         defer { pool.shutdown() }
-        _ = try pool.initialize()
-        let reference = try #require(Sim.references[pool.plan.shards.count] ?? nil)
         _ = try FaultInjector.inject(c.fault, into: pool, target: .index(0))
         // A request meets the fault first and fails over, so routes differ from the plan.
         let served = try pool.infer(Sim.input, reference: reference)
