@@ -22,7 +22,7 @@ import Transformer
     static let references: [Int: ReferenceTrace?] = Dictionary(uniqueKeysWithValues: Set(shapes.map(\.count)).map { n in
         (n, try? ReferenceTrace(input: input, plan: ShardPlan.make(.layer, config: config, shardCount: n), cpu: cpu))
     })
-    static let injected: [FaultKind] = [.connectionLost, .componentFailure, .browserCrash, .multipleFailures, .cascadingFailure]
+    static let injected: [FaultKind] = [.connectionLost, .componentFailure, .browserCrash, .multipleFailures, .cascadingFailure, .gpuHang]
 
     /// One schedule, all drawn from its seed.
     struct Schedule: CustomStringConvertible {
@@ -68,7 +68,7 @@ import Transformer
 
     /// What one schedule did: nil when every invariant held, else what broke (and the pool's events).
     struct Outcome {
-        var refused = false, initializeFailed = false, recovered = false, struckInRecovery = false, breakerOpened = false
+        var refused = false, initializeFailed = false, recovered = false, struckInRecovery = false, breakerOpened = false, hung = false
         var corruptionCaught = false, mendedMeanwhile = false
         var broken: String?
     }
@@ -78,6 +78,9 @@ import Transformer
         var configuration = PoolConfiguration()
         configuration.browsers = s.browsers
         configuration.seed = s.seed
+        // A hung queue is a process isolation fault (its recovery kills the browser's process);
+        // scripted engines stand in for browser processes.
+        if s.fault == .gpuHang { configuration.isolation = .process }
         if configuration.refusal(toHost: s.fault, target: .drawn) != nil { outcome.refused = true; return outcome }
         let clock = VirtualClock()  // backoffs, cooldowns and hangs' deadlines pass in no real time, the same for every run of the seed
         let script = Script(faults: s.strikes.filter { !s.mended.contains($0.key) }, uploadsNeedQueue: s.uploadsNeedQueue,
@@ -155,6 +158,7 @@ import Transformer
         outcome.breakerOpened = pool.events.events.contains { $0.kind == "breaker" }
         outcome.corruptionCaught = !pool.corruptionDetections.isEmpty
         outcome.mendedMeanwhile = meanwhile.mends > 0
+        outcome.hung = s.fault == .gpuHang || script.struck.contains { $0.fault == .hang }
         pool.shutdown()
         if script.liveEngines != 0 { return broken("\(script.liveEngines) engines left after shutdown", pool) }
         return outcome
@@ -177,12 +181,12 @@ import Transformer
         let refused = all.filter(\.refused).count, initializeFailed = all.filter(\.initializeFailed).count
         let recovered = all.filter(\.recovered).count, struckInRecovery = all.filter(\.struckInRecovery).count
         let breakerOpened = all.filter(\.breakerOpened).count, corruptionCaught = all.filter(\.corruptionCaught).count
-        let mended = all.filter(\.mendedMeanwhile).count
+        let mended = all.filter(\.mendedMeanwhile).count, hung = all.filter(\.hung).count
         #expect(broken.isEmpty, "\(broken.count) of \(count) schedules broke an invariant:\n\(broken.prefix(5).joined(separator: "\n"))")
         #expect(refused < count / 4 && initializeFailed > count / 50 && struckInRecovery > count / 20 && recovered > count / 2
-                && breakerOpened > count / 200 && corruptionCaught > count / 50 && mended > count / 200,
-                "refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught), mended meanwhile \(mended)")
-        print("schedules: \(count), refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught), mended meanwhile \(mended)")
+                && breakerOpened > count / 200 && corruptionCaught > count / 50 && mended > count / 200 && hung > count / 20,
+                "refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught), mended meanwhile \(mended), hung \(hung)")
+        print("schedules: \(count), refused \(refused), initialize failed \(initializeFailed), struck in recovery \(struckInRecovery), recovered \(recovered), breaker opened \(breakerOpened), corruption caught \(corruptionCaught), mended meanwhile \(mended), hung \(hung)")
     }
 
     /// What another thread's recovery does while a request's failure is on its way back: the

@@ -129,6 +129,8 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
     private var loaded: Set<ModelComponent> = []
     private var corrupted: Set<ModelComponent> = []
     private var released = false
+    /// gpu_hang: the next operation hangs (a hung dispatch blocks everything after it).
+    private var hangArmed = false
 
     init(name: String, serial: Int, script: Script, weights: WeightStore, cpu: CPUReference) {
         self.name = name
@@ -154,7 +156,9 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
         let scheduled = script.next(operation, on: name)
         defer { scheduled?.meanwhile?() }  // before the caller hears of it, error or not
         try lock.withLock {
-            switch scheduled?.fault {
+            let armed = hangArmed
+            hangArmed = false
+            switch scheduled?.fault ?? (armed ? .hang : nil) {
             case .hang?:
                 let waited = deadline ?? script.watchdog.seconds
                 script.clock?.advance(by: waited)
@@ -229,10 +233,14 @@ final class ScriptedEngine: ContextEngine, @unchecked Sendable {  // state under
     }
 
     func freeze() throws -> String { throw PoolError.unknownTarget("browser_freeze needs a browser process: \(name) is scripted") }
+    /// gpu_hang: the next operation never returns, until the deadline that ends it (`Fault.hang`).
     func hang() throws -> String {
-        guard script.faultControlMissesItsDeadline else { throw PoolError.unknownTarget("gpu_hang needs a browser process: \(name) is scripted") }
-        lock.withLock { connected = false }
-        throw VulkanError.timeout(stage: "\(name): the hang's fault-control request (scripted; its connection dropped)", seconds: 30)
+        if script.faultControlMissesItsDeadline {
+            lock.withLock { connected = false }
+            throw VulkanError.timeout(stage: "\(name): the hang's fault-control request (scripted; its connection dropped)", seconds: 30)
+        }
+        lock.withLock { hangArmed = true }
+        return "scripted: the next operation on \(name) never returns"
     }
     func reclaim(context: String) -> String? { nil }
 
