@@ -66,7 +66,7 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         self.texelRows = texelRows ?? GEMMFamily.texelRows(covering: config.sequenceLength, lanes: lanes, tuned: tuned)
         let software = device.physical.info.isSoftware
         let queries = attentionQueries ?? GPUKnobs.attentionQueries.value ?? tuned?.attentionQueries
-        self.attentionQueries = queries.map { min(max($0, 1), 16) } ?? (software ? 2 : 1)
+        self.attentionQueries = queries.map { min(max($0, 1), 16) } ?? Self.defaultAttentionQueries(device.physical.info)
         self.attentionKeyBlock = attentionKeyBlock.map { min(max($0, 1), lanes) } ?? (software ? lanes : 1)
         var kernels: [Kernel] = []
         func make(_ source: ShaderSource, _ bindings: [BindingKind], push: Int, _ defines: [String: String] = [:]) throws -> Kernel {
@@ -121,6 +121,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         return "\(family.rawValue) GEMM\(family == .texel ? " \(texelRows)x\(GEMMFamily.texelColumns)" : ""), \(lanes) lanes, "
             + "attention \(attentionQueries) queries/invocation in \(attentionKeyBlock)-key blocks" + (device.unifiedMemory ? "" : ", staged uploads")
     }
+
+    /// Queries per attention invocation unless measured or set: 2 on lavapipe, 1 on a GPU (`attentionQueries`).
+    public static func defaultAttentionQueries(_ info: PhysicalDeviceInfo) -> Int { info.isSoftware ? 2 : 1 }
 
     /// The SIMD-shaped kernels' workgroup size on a device: its subgroup size, within 4…64 (8
     /// when it reports none).

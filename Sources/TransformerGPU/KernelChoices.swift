@@ -51,18 +51,27 @@ public struct TuningKey: Codable, Equatable, Hashable, Sendable, CustomStringCon
     public var kernels: String
     public var poolfault: String
 
-    public init(info: PhysicalDeviceInfo, poolfault: String, cpuInfo: String? = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) {
-        let lines = (cpuInfo ?? "").split(separator: "\n")
+    /// `cpuInfo`: /proc/cpuinfo's text (this machine's, read once, unless a test gives another).
+    public init(info: PhysicalDeviceInfo, poolfault: String, cpuInfo: String? = nil) {
+        (cpu, cpuFlags) = cpuInfo.map(Self.cpu(from:)) ?? Self.thisCPU
+        device = info.name
+        driver = "\(info.driverName) \(info.driverInfo)"
+        kernels = Self.kernelsDigest
+        self.poolfault = poolfault
+    }
+
+    /// This machine's CPU model and flags digest, and the kernels' digest: fixed for the process,
+    /// so every context start (and rebuild) that looks its choices up computes neither again.
+    static let thisCPU = cpu(from: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
+    static let kernelsDigest = digest([ShaderLibrary.gemmTexel, ShaderLibrary.gemmTiled, ShaderLibrary.attention].map(\.text).joined())
+
+    static func cpu(from cpuInfo: String) -> (model: String, flags: String) {
+        let lines = cpuInfo.split(separator: "\n")
         func field(_ name: String) -> String {
             guard let line = lines.first(where: { $0.hasPrefix(name) }), let colon = line.firstIndex(of: ":") else { return "unknown" }
             return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        cpu = field("model name")
-        cpuFlags = Self.digest(field("flags"))
-        device = info.name
-        driver = "\(info.driverName) \(info.driverInfo)"
-        kernels = Self.digest([ShaderLibrary.gemmTexel, ShaderLibrary.gemmTiled, ShaderLibrary.attention].map(\.text).joined())
-        self.poolfault = poolfault
+        return (field("model name"), digest(field("flags")))
     }
 
     public var description: String { "\(cpu) · \(device) · \(driver) · poolfault \(poolfault)" }

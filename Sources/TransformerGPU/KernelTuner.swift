@@ -92,7 +92,7 @@ public enum KernelTuner {
             try attentionBatch(try GPUKernels(device: device, config: bert, family: family, attentionQueries: $0, texelRows: bertRows),
                                config: bert, channel: channel)
         }
-        let attentionQueries = pick(queries, default: device.physical.info.isSoftware ? 2 : 1)
+        let attentionQueries = pick(queries, default: GPUKernels.defaultAttentionQueries(device.physical.info))
         return KernelChoices(gemmFamily: family, texelRows: family == .texel ? texelRows : [:], attentionQueries: attentionQueries,
                              measurements: measurements, tunedAt: Date(), tuningSeconds: (ContinuousClock.now - start).seconds,
                              skipped: skipped)
@@ -114,8 +114,7 @@ public enum KernelTuner {
 
     /// Seconds one submission took (GPU timestamps where the device has them).
     static func time(_ batch: CommandBatch, on channel: Channel) throws -> Double {
-        let t = try channel.submit(batch)
-        return t.gpuSeconds.isEmpty ? t.wallSeconds : t.totalGPUSeconds
+        try channel.submit(batch).seconds
     }
 
     /// One GEMM C[M][N] = A · Wᵀ on seeded operands, recorded.

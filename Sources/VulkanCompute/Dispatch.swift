@@ -30,6 +30,8 @@ public struct BatchTiming: Sendable {
     public let wallSeconds: Double
     public let gpuSeconds: [(label: String, seconds: Double)]
     public var totalGPUSeconds: Double { gpuSeconds.reduce(0) { $0 + $1.seconds } }
+    /// The batch's time: its GPU timestamps where the device has them, else the wall time.
+    public var seconds: Double { gpuSeconds.isEmpty ? wallSeconds : totalGPUSeconds }
 }
 
 /// Ceiling division for workgroup counts.
