@@ -51,7 +51,9 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
         selectionReason = reason
     }
 
-    /// A pool on scripted engines: no instance, no device, no process (see `Script`).
+    /// A pool on scripted engines: no instance, no device, no process (see `Script`). Internal:
+    /// only the pool core's tests build one (the simulator, the contracts, the verdict sweep's
+    /// scripted cells); no command can run on it, so no user result ever comes from a script.
     init(scripted engines: any EngineFactory, config: ModelConfig, weights: WeightStore, cpu: CPUReference) {
         instance = nil
         self.engines = engines
