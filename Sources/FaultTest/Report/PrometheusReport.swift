@@ -16,18 +16,18 @@ public enum PrometheusReport {
         let info = report.testInfo
         let base = [("model", info.model), ("isolation", info.isolation ?? "thread")]
 
-        registry.makeGauge(name: "poolfault_run_success", labels: base,
+        registry.gauge(name: "poolfault_run_success", labels: base,
                            help: "1 when every scenario (and check) of the last run passed, else 0.")
             .set(report.summary.overallSuccess ? 1.0 : 0.0)
         if let time = timestamp(info.timestamp) {
-            registry.makeGauge(name: "poolfault_run_timestamp_seconds", labels: base,
+            registry.gauge(name: "poolfault_run_timestamp_seconds", labels: base,
                                help: "When the last run started, Unix seconds (alert on staleness).").set(time)
         }
-        registry.makeGauge(name: "poolfault_software_vulkan", labels: base,
+        registry.gauge(name: "poolfault_software_vulkan", labels: base,
                            help: "1 when any context ran on a software Vulkan driver (lavapipe), not a GPU.")
             .set(info.devices.contains(where: \.software) ? 1.0 : 0.0)
         for d in info.devices {
-            registry.makeGauge(name: "poolfault_device_info",
+            registry.gauge(name: "poolfault_device_info",
                                labels: [("context", d.context), ("backend", d.backend), ("device", d.name), ("driver", d.driver),
                                         ("uuid", d.uuid ?? ""), ("pci_bus", d.pciBusID ?? ""), ("software", d.software ? "true" : "false")],
                                help: "The devices the last run's contexts used (value always 1).").set(1.0)
@@ -35,48 +35,48 @@ public enum PrometheusReport {
         for s in report.scenarios {
             let strategy = s.strategy ?? info.recoveryStrategy
             let labels = base + [("scenario", s.scenario), ("strategy", strategy)]
-            registry.makeGauge(name: "poolfault_scenario_success", labels: labels,
+            registry.gauge(name: "poolfault_scenario_success", labels: labels,
                                help: "1 when the scenario passed in the last run, else 0.").set(s.overallSuccess ? 1.0 : 0.0)
             for phase in s.phases {
-                registry.makeGauge(name: "poolfault_scenario_phase_seconds", labels: labels + [("phase", phase.name.rawValue)],
+                registry.gauge(name: "poolfault_scenario_phase_seconds", labels: labels + [("phase", phase.name.rawValue)],
                                    help: "How long each of the scenario's six phases took in the last run.")
                     .set(phase.result.duration.isFinite ? phase.result.duration : 0)
             }
             let byStrategy = base + [("strategy", strategy)]
             if let fault = s.fault {
                 let kind = [("kind", fault.kind.rawValue)]
-                registry.makeCounter(name: "poolfault_faults_injected_total", labels: base + kind,
+                registry.counter(name: "poolfault_faults_injected_total", labels: base + kind,
                                      help: "Faults injected in the last run, by kind.").increment()
                 let detection = fault.detectionSeconds ?? fault.parts.compactMap(\.detectionSeconds).max()
                 if let detection {
-                    registry.makeCounter(name: "poolfault_faults_detected_total", labels: base + kind,
+                    registry.counter(name: "poolfault_faults_detected_total", labels: base + kind,
                                          help: "Injected faults the pool detected in the last run, by kind.").increment()
-                    registry.makeValueHistogram(name: "poolfault_detection_seconds", labels: byStrategy, buckets: latencyBuckets,
+                    registry.histogram(name: "poolfault_detection_seconds", labels: byStrategy, buckets: latencyBuckets,
                                                 help: "From a fault to the pool knowing of it.").record(detection)
                 }
             }
             if let r = s.recovery {
-                registry.makeCounter(name: "poolfault_recoveries_total", labels: byStrategy + [("outcome", r.success ? "succeeded" : "failed")],
+                registry.counter(name: "poolfault_recoveries_total", labels: byStrategy + [("outcome", r.success ? "succeeded" : "failed")],
                                      help: "Recoveries in the last run, by strategy and outcome.").increment()
                 // A failed recovery has no recovery latency: it fails its scenario instead.
                 if r.success {
-                    registry.makeValueHistogram(name: "poolfault_recovery_seconds", labels: byStrategy, buckets: latencyBuckets,
+                    registry.histogram(name: "poolfault_recovery_seconds", labels: byStrategy, buckets: latencyBuckets,
                                                 help: "A successful recovery, until routing was as promised.").record(r.duration)
                     for (step, group) in Dictionary(grouping: r.steps, by: \.name) {
-                        registry.makeValueHistogram(name: "poolfault_recovery_step_seconds", labels: byStrategy + [("step", step)],
+                        registry.histogram(name: "poolfault_recovery_step_seconds", labels: byStrategy + [("step", step)],
                                                     buckets: latencyBuckets, help: "One recovery step's total time within a successful recovery.")
                             .record(group.reduce(0) { $0 + $1.duration })
                     }
                 }
             }
             // A scenario without a corruption summary had no silent corruption: none served, none caught.
-            registry.makeCounter(name: "poolfault_wrong_answers_served_total", labels: base,
+            registry.counter(name: "poolfault_wrong_answers_served_total", labels: base,
                                  help: "Wrong answers that left the pool (silent corruption not caught).")
                 .increment(by: Int64(s.corruption?.wrongAnswersServed ?? 0))
-            registry.makeCounter(name: "poolfault_wrong_answers_caught_total", labels: base,
+            registry.counter(name: "poolfault_wrong_answers_caught_total", labels: base,
                                  help: "Wrong answers caught by a check before they left the pool.")
                 .increment(by: Int64(s.corruption?.wrongAnswersCaught ?? 0))
-            registry.makeCounter(name: "poolfault_demotions_total", labels: base,
+            registry.counter(name: "poolfault_demotions_total", labels: base,
                                  help: "Browsers moved down the degradation ladder in the last run.")
                 .increment(by: Int64(s.demotions?.count ?? 0))
         }

@@ -10,7 +10,7 @@ public enum SoakMetrics {
         let registry = PrometheusCollectorRegistry()
         let base = [("model", model), ("isolation", isolation), ("strategy", plan.strategy.rawValue)]
         var outcomes = ["served": 0, "degraded": 0, "wrong": 0, "lost": 0]
-        let latency = registry.makeValueHistogram(name: "poolfault_soak_request_seconds", labels: base,
+        let latency = registry.histogram(name: "poolfault_soak_request_seconds", labels: base,
                                                   buckets: PrometheusReport.latencyBuckets,
                                                   help: "Requests answered right, from sending to the answer.")
         for r in result.requests {
@@ -23,26 +23,26 @@ public enum SoakMetrics {
             }
         }
         for (outcome, count) in outcomes.sorted(by: { $0.key < $1.key }) {
-            registry.makeCounter(name: "poolfault_soak_requests_total", labels: base + [("outcome", outcome)],
+            registry.counter(name: "poolfault_soak_requests_total", labels: base + [("outcome", outcome)],
                                  help: "Soak requests by outcome: served (right, on the GPU path), degraded (right, on the CPU fallback), wrong, lost.")
                 .increment(by: Int64(count))
         }
         for f in result.faults {
             let kind = base + [("kind", f.kind), ("planned", f.planned ? "true" : "false")]
-            registry.makeCounter(name: "poolfault_soak_faults_total", labels: kind,
+            registry.counter(name: "poolfault_soak_faults_total", labels: kind,
                                  help: "Faults in the soak: planned ones injected, unplanned ones noticed.").increment()
-            registry.makeCounter(name: "poolfault_soak_faults_recovered_total", labels: kind,
+            registry.counter(name: "poolfault_soak_faults_recovered_total", labels: kind,
                                  help: "Faults in the soak whose recovery succeeded.").increment(by: Int64(f.recovered ? 1 : 0))
             if let detection = f.detectionSeconds {
-                registry.makeValueHistogram(name: "poolfault_detection_seconds", labels: base, buckets: PrometheusReport.latencyBuckets,
+                registry.histogram(name: "poolfault_detection_seconds", labels: base, buckets: PrometheusReport.latencyBuckets,
                                             help: "From a fault to the pool knowing of it.").record(detection)
             }
             if f.recovered {
-                registry.makeValueHistogram(name: "poolfault_recovery_seconds", labels: base, buckets: PrometheusReport.latencyBuckets,
+                registry.histogram(name: "poolfault_recovery_seconds", labels: base, buckets: PrometheusReport.latencyBuckets,
                                             help: "A successful recovery, until routing was as promised.").record(f.recoverySeconds)
             }
         }
-        registry.makeGauge(name: "poolfault_soak_elapsed_seconds", labels: base, help: "How long the soak has run.").set(result.seconds)
+        registry.gauge(name: "poolfault_soak_elapsed_seconds", labels: base, help: "How long the soak has run.").set(result.seconds)
         return registry.emitToString()
     }
 }
