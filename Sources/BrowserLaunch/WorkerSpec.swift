@@ -42,6 +42,10 @@ public struct WorkerSpec: Codable, Sendable, Equatable {
     public var deviceIdentity: String?
     /// The silent-corruption checks its contexts run on their devices (checksums, scrubbing).
     public var integrity: IntegrityChecks
+    /// The pool's weight image (an inherited read-only descriptor's path) and the kernel layout
+    /// it was made for: contexts whose kernels read that layout import it instead of copying.
+    public var weightImagePath: String?
+    public var weightImageLayout: WeightImage.Layout?
 
     /// The Khronos validation layer in this process: on when the pool's own instance has it
     /// (`--validate` or POOLFAULT_VALIDATE), so a flag reaches every browser without the

@@ -58,6 +58,11 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
             }
             return try WeightStore.mapShared(path: spec.weightsPath, config: spec.config, source: .file(path: spec.weightsLabel))
         }
+        // An image that does not check out is not used: the contexts copy their weights instead.
+        let image = try? Timed.step("weight_mapping", &shared) { () throws -> WeightImage? in
+            guard let path = spec.weightImagePath, let layout = spec.weightImageLayout else { return nil }
+            return try WeightImage(mapping: path, config: spec.config, layout: layout)
+        }
         if let cached = FileManager.default.contents(atPath: spec.spirvCachePath) { ShaderCompiler.shared.importCache(cached) }
         let compiledBefore = ShaderCompiler.shared.cachedCount
         let instance = try Timed.step("instance_creation", &shared) {
@@ -88,7 +93,7 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
                 try ComputeDevice(physical: physical, label: name, stagedUploads: spec.stagedUploads)
             }
             built.append(try WorkerContext(name: name, device: device, queue: i % device.queueCount, weights: weights,
-                                           integrity: spec.integrity, steps: &own))
+                                           image: image ?? nil, integrity: spec.integrity, steps: &own))
             steps[name] = own
         }
         contexts = built

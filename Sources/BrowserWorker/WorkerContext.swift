@@ -19,11 +19,12 @@ final class WorkerContext: @unchecked Sendable {  // GPU objects immutable after
     /// gpu_hang's dispatch and its flag, kept alive while the queue runs it.
     private var hang: (kernel: Kernel, flag: DeviceBuffer)?
 
-    init(name: String, device: ComputeDevice, queue: Int, weights: WeightStore, integrity: IntegrityChecks = .none,
+    init(name: String, device: ComputeDevice, queue: Int, weights: WeightStore, image: WeightImage?, integrity: IntegrityChecks = .none,
          steps: inout [WireStep]) throws {
         self.name = name
         self.weights = weights
-        stack = try ContextStack(device: device, queue: queue, config: weights.config, integrity: integrity, label: name) { step, body in
+        stack = try ContextStack(device: device, queue: queue, config: weights.config, integrity: integrity, label: name,
+                                 image: image) { step, body in
             try Timed.step(step, &steps, body)
         }
     }

@@ -58,7 +58,7 @@ struct EngineStart {
             throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)")
         }
         let stack = try ContextStack(device: device, queue: shared?.queue ?? 0, config: environment.config, integrity: integrity,
-                                     label: name) { step, body in try timed(step, body) }
+                                     label: name, image: environment.weightImage(for: device.physical.info)) { step, body in try timed(step, body) }
         return (LocalEngine(stack: stack, sharedQueue: shared?.queue, name: name), steps)
     }
 

@@ -30,6 +30,8 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
     /// Process isolation: the host weights in shared memory, mapped by every browser process.
     private var sharedFile: SharedWeightFile?
     private let sharedLock = NSLock()
+    /// The weight images made so far (`weightImage(for:)`), one per kernel layout.
+    private var images: [WeightImage] = []
 
     /// `sharedWeights`: the memfd `weights` already live in (so host weights exist once); made
     /// on first use from `weights` otherwise.
@@ -73,6 +75,21 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
             if let sharedFile { return sharedFile }
             let made = try SharedWeightFile(copying: weights)
             sharedFile = made
+            return made
+        }
+    }
+
+    /// The weights in the kernel layout of contexts on `info`, made once per layout, for
+    /// contexts to import instead of copy; nil where that device cannot import host memory (or
+    /// uploads are staged, or POOLFAULT_HOST_IMPORT=0), or the image could not be made (then
+    /// every context copies, as before).
+    func weightImage(for info: PhysicalDeviceInfo) -> WeightImage? {
+        guard engines == nil, !stagedUploads, ComputeDevice.hostImportAllowed,
+              let layout = GPUKernels.weightLayout(for: info, config: config) else { return nil }
+        return sharedLock.withLock {
+            if let made = images.first(where: { $0.layout == layout }) { return made }
+            guard let made = try? WeightImage(store: weights, layout: layout) else { return nil }
+            images.append(made)
             return made
         }
     }

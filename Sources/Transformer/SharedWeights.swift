@@ -15,11 +15,11 @@ import Foundation
 /// The weights in a memfd, safetensors layout (canonical names, F32, the data section aligned
 /// to a page so every tensor is 4-byte aligned in any mapping).
 public final class SharedWeightFile: @unchecked Sendable {  // immutable after init
-    /// The memfd (close-on-exec: a child gets it only through an explicit dup2), sealed.
-    public let descriptor: Int32
-    /// The same file opened read-only: what browser processes get.
-    public let readOnlyDescriptor: Int32
-    public let byteCount: Int
+    /// The sealed memfd; browser processes get its read-only descriptor.
+    public let file: SealedMemoryFile
+    public var descriptor: Int32 { file.descriptor }
+    public var readOnlyDescriptor: Int32 { file.readOnlyDescriptor }
+    public var byteCount: Int { file.byteCount }
     /// The same weights as the store it was made from, read from the shared mapping.
     public private(set) var store: WeightStore!
 
@@ -41,54 +41,26 @@ public final class SharedWeightFile: @unchecked Sendable {  // immutable after i
         let unpadded = 8 + header.utf8.count
         header += String(repeating: " ", count: (page - unpadded % page) % page)
         let dataStart = 8 + header.utf8.count
-        let total = dataStart + offset
-
-        let fd = pf_memfd_create("poolfault-weights", pf_mfd_cloexec() | pf_mfd_allow_sealing())
-        guard fd >= 0 else { throw ModelDataError.unreadable(path: "memfd", reason: "memfd_create: \(String(cString: strerror(errno)))") }
-        guard ftruncate(fd, off_t(total)) == 0,
-              let base = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-            let why = String(cString: strerror(errno))
-            close(fd)
-            throw ModelDataError.unreadable(path: "memfd", reason: "cannot size or map \(total) bytes of shared memory: \(why)")
-        }
-        var length = UInt64(header.utf8.count).littleEndian
-        withUnsafeBytes(of: &length) { base.copyMemory(from: $0.baseAddress!, byteCount: 8) }
-        header.utf8CString.withUnsafeBytes { base.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: header.utf8.count) }
-        var at = dataStart
-        for spec in config.parameters {
-            try original.tensor(spec.name).withUnsafeBufferPointer { floats in
-                if let source = floats.baseAddress { base.advanced(by: at).copyMemory(from: source, byteCount: floats.count * 4) }
+        file = try SealedMemoryFile(name: "poolfault-weights", byteCount: dataStart + offset, what: "the shared weights") { base in
+            var length = UInt64(header.utf8.count).littleEndian
+            withUnsafeBytes(of: &length) { base.copyMemory(from: $0.baseAddress!, byteCount: 8) }
+            header.utf8CString.withUnsafeBytes { base.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: header.utf8.count) }
+            var at = dataStart
+            for spec in config.parameters {
+                try original.tensor(spec.name).withUnsafeBufferPointer { floats in
+                    if let source = floats.baseAddress { base.advanced(by: at).copyMemory(from: source, byteCount: floats.count * 4) }
+                }
+                at += spec.count * 4
             }
-            at += spec.count * 4
         }
-        munmap(base, total)  // a writable shared mapping would make the write seal fail (EBUSY)
-        guard pf_seal_read_only(fd) == 0 else {
-            let why = String(cString: strerror(errno))
-            close(fd)
-            throw ModelDataError.unreadable(path: "memfd", reason: "cannot seal the shared weights against writes: \(why)")
-        }
-        let readOnly = open(Self.path(descriptor: fd), O_RDONLY | O_CLOEXEC)
-        guard readOnly >= 0 else {
-            let why = String(cString: strerror(errno))
-            close(fd)
-            throw ModelDataError.unreadable(path: "memfd", reason: "cannot reopen the shared weights read-only: \(why)")
-        }
-        descriptor = fd
-        readOnlyDescriptor = readOnly
-        byteCount = total
-        store = try WeightStore.mapShared(path: Self.path(descriptor: fd), config: config, source: original.source)
-    }
-
-    deinit {
-        close(descriptor)
-        close(readOnlyDescriptor)
+        store = try WeightStore.mapShared(path: Self.path(descriptor: file.descriptor), config: config, source: original.source)
     }
 
     /// Whether the file refuses writes (its seals include F_SEAL_WRITE).
-    public var isSealedAgainstWrites: Bool { pf_seals(descriptor) >= 0 && pf_seals(descriptor) & pf_seal_write() != 0 }
+    public var isSealedAgainstWrites: Bool { file.isSealedAgainstWrites }
 
     /// A path that opens the memfd `descriptor` of this process (Linux's /proc/self/fd).
-    public static func path(descriptor: Int32) -> String { "/proc/self/fd/\(descriptor)" }
+    public static func path(descriptor: Int32) -> String { SealedMemoryFile.path(descriptor: descriptor) }
 }
 
 extension WeightStore {

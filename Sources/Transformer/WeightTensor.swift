@@ -81,14 +81,14 @@ public struct WeightTensor: Sendable {
 }
 
 /// A file mapped read-only into memory for the lifetime of this object.
-final class MappedFile: @unchecked Sendable {
-    let path: String
-    let bytes: UnsafeRawBufferPointer
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let bytes: UnsafeRawBufferPointer
     private let mapping: UnsafeMutableRawPointer?
 
     /// Maps `path`. A missing file is `.missingFile`; anything else the OS refuses is
     /// `.unreadable`. An empty file maps to an empty buffer.
-    init(path: String, what: String) throws {
+    public init(path: String, what: String) throws {
         self.path = path
         // O_NONBLOCK: a FIFO in place of the file must fail the regular-file check, not hang.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)

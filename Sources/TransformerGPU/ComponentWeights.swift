@@ -9,6 +9,8 @@ import VulkanCompute
 /// the device): each Linear's checksum data, and the digest of every row.
 final class ComponentWeights: @unchecked Sendable {  // immutable after init
     let component: ModelComponent
+    /// Where the weights came from (a private copy of imported weights is made from it).
+    let source: WeightStore
     let buffers: [String: DeviceBuffer]
     /// The GEMM weights' row pitch in floats (`GEMMFamily.weightPitch`), by tensor name.
     let gemmPitches: [String: Int]
@@ -21,13 +23,18 @@ final class ComponentWeights: @unchecked Sendable {  // immutable after init
     let digests: [String: [UInt64]]
     /// Bytes of the tensors uploaded (a padded row pitch adds device memory, not data).
     let bytes: Int
+    /// Of `bytes`, those imported from a `WeightImage` rather than copied.
+    let importedBytes: Int
     let uploadSeconds: Double
     /// Of `uploadSeconds`, the time spent computing checksums and digests from the source.
     let integritySeconds: Double
 
+    /// `image`: where the device can import host memory and the image has these kernels'
+    /// layout, its tensors become the buffers as they are (no copy); otherwise each is uploaded.
     init(_ component: ModelComponent, from store: WeightStore, kernels: GPUKernels, channel: Channel,
-         integrity: IntegrityChecks = .none) throws {
+         integrity: IntegrityChecks = .none, image: WeightImage? = nil) throws {
         self.component = component
+        source = store
         let start = ContinuousClock.now
         var integrityTime = Duration.zero
         var buffers: [String: DeviceBuffer] = [:]
@@ -35,14 +42,21 @@ final class ComponentWeights: @unchecked Sendable {  // immutable after init
         var layouts: [String: TensorLayout] = [:]
         var checksums: [String: LinearChecksum] = [:]
         var digests: [String: [UInt64]] = [:]
-        var bytes = 0
+        var bytes = 0, imported = 0
         let tensors = try store.tensors(of: component)
+        let image = image.flatMap { kernels.device.hostImport && $0.layout == kernels.weightLayout ? $0 : nil }
         for tensor in tensors {
-            let buffer: DeviceBuffer
+            var buffer: DeviceBuffer! = nil
             let layout: TensorLayout
+            if let pages = image?.pages(of: tensor.name) {
+                buffer = try DeviceBuffer(device: kernels.device, importing: pages, label: tensor.name)
+                imported += tensor.byteCount
+            }
             if Self.isGEMMWeight(tensor.name, shape: tensor.shape) {
                 let rows = tensor.shape[0], k = tensor.shape.dropFirst().reduce(1, *)
-                buffer = try tensor.withUnsafeBufferPointer { try kernels.weightBuffer($0, rows: rows, k: k, label: tensor.name, via: channel) }
+                if buffer == nil {
+                    buffer = try tensor.withUnsafeBufferPointer { try kernels.weightBuffer($0, rows: rows, k: k, label: tensor.name, via: channel) }
+                }
                 pitches[tensor.name] = kernels.family.weightPitch(k: k)
                 layout = TensorLayout(rows: rows, cols: k, pitch: kernels.family.weightPitch(k: k),
                                       slots: kernels.family.weightRows(columns: rows, lanes: kernels.lanes),
@@ -60,8 +74,10 @@ final class ComponentWeights: @unchecked Sendable {  // immutable after init
                     checksums[tensor.name] = sums
                 }
             } else {
-                buffer = try DeviceBuffer(device: kernels.device, size: tensor.byteCount, label: tensor.name)
-                try tensor.withUnsafeBufferPointer { try buffer.write(UnsafeRawBufferPointer($0), via: channel) }
+                if buffer == nil {
+                    buffer = try DeviceBuffer(device: kernels.device, size: tensor.byteCount, label: tensor.name)
+                    try tensor.withUnsafeBufferPointer { try buffer.write(UnsafeRawBufferPointer($0), via: channel) }
+                }
                 let cols = max(tensor.shape.last ?? 1, 1)
                 layout = TensorLayout(rows: tensor.count / cols, cols: cols, pitch: cols, slots: tensor.count / cols, rowOrder: nil)
             }
@@ -80,6 +96,7 @@ final class ComponentWeights: @unchecked Sendable {  // immutable after init
         self.checksums = checksums
         self.digests = digests
         self.bytes = bytes
+        importedBytes = imported
         uploadSeconds = (ContinuousClock.now - start).seconds
         integritySeconds = integrityTime.seconds
     }

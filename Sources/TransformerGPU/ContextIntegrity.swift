@@ -112,8 +112,14 @@ extension GPUModelContext {
     public func corrupt(_ component: ModelComponent, _ spec: CorruptionSpec) throws -> CorruptionRecord {
         runLock.lock()
         defer { runLock.unlock() }
-        guard let w = lock.withLock({ weights[component] }) else {
+        guard var w = lock.withLock({ weights[component] }) else {
             throw GPUModelError.componentMissing("\(component.id) is not loaded on \(channel.label): nothing to corrupt")
+        }
+        // Imported weights are the image every context shares, read-only: this device's own
+        // memory goes wrong, so it gets a private copy first, as a device holds its own.
+        if w.importedBytes > 0 {
+            w = try ComponentWeights(component, from: w.source, kernels: kernels, channel: channel, integrity: kernels.integrity)
+            install(w)
         }
         var random = Xoshiro256StarStar(seed: spec.seed)
         let tensors = component.parameterNames(config).compactMap { name in w.layouts[name].map { (name: name, count: $0.rows * $0.cols) } }

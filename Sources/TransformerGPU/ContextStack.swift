@@ -13,8 +13,9 @@ public final class ContextStack: @unchecked Sendable {  // immutable after init
 
     /// `step` runs each named start step (`queue_creation`, `pipeline_creation`) and times it on
     /// the caller's clock (the pool's, or the worker's, which reports it over the socket).
+    /// `image`: the pool's weights in kernel layout, imported where the device can (see `WeightImage`).
     public init(device: ComputeDevice, queue: Int, config: ModelConfig, integrity: IntegrityChecks, label: String,
-                step: (String, () throws -> Void) throws -> Void = { _, body in try body() }) throws {
+                image: WeightImage? = nil, step: (String, () throws -> Void) throws -> Void = { _, body in try body() }) throws {
         self.device = device
         var channel: Channel?
         var kernels: GPUKernels?
@@ -23,7 +24,7 @@ public final class ContextStack: @unchecked Sendable {  // immutable after init
         guard let channel, let kernels else { throw VulkanError.deviceLost("\(label): a start step did not run") }
         self.channel = channel
         self.kernels = kernels
-        model = try GPUModelContext(channel: channel, config: config, kernels: kernels)
+        model = try GPUModelContext(channel: channel, config: config, kernels: kernels, image: image)
         probe = try HeartbeatProbe(device: device)
     }
 

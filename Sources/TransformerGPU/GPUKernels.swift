@@ -54,12 +54,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
                 compiler: ShaderCompiler = .shared) throws {
         self.device = device
         self.integrity = integrity
-        // The texel kernel reads K and stores N 4 at a time: a model with other widths runs tiled.
-        let innerDimensions = [config.hiddenSize, config.intermediateSize] + (config.kind == .vit ? [config.patchVectorSize] : [])
         // What the tuner measured on this machine, where it did (an argument or a knob still wins).
         let tuned = KernelChoiceBook.shared.choices(for: device.physical.info)
-        let family = innerDimensions.allSatisfy({ $0 % GEMMFamily.texelMultiple == 0 })
-            ? (family ?? GEMMFamily.choose(for: device.physical.info, tuned: tuned)) : .tiled
+        let family = Self.family(for: device.physical.info, config: config, requested: family, tuned: tuned)
         self.family = family
         let lanes = Self.simdLanes(device.physical.info)
         self.lanes = lanes
@@ -120,6 +117,29 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public var summary: String {
         return "\(family.rawValue) GEMM\(family == .texel ? " \(texelRows)x\(GEMMFamily.texelColumns)" : ""), \(lanes) lanes, "
             + "attention \(attentionQueries) queries/invocation in \(attentionKeyBlock)-key blocks" + (device.unifiedMemory ? "" : ", staged uploads")
+    }
+
+    /// The GEMM family a model runs on a device: the texel kernel reads K and stores N 4 at a
+    /// time, so a model with other widths runs tiled; else the one asked for, or chosen.
+    static func family(for info: PhysicalDeviceInfo, config: ModelConfig, requested: GEMMFamily? = nil,
+                       tuned: KernelChoices?) -> GEMMFamily {
+        let innerDimensions = [config.hiddenSize, config.intermediateSize] + (config.kind == .vit ? [config.patchVectorSize] : [])
+        guard innerDimensions.allSatisfy({ $0 % GEMMFamily.texelMultiple == 0 }) else { return .tiled }
+        return requested ?? GEMMFamily.choose(for: info, tuned: tuned)
+    }
+
+    /// How these kernels want the weights laid out: what a `WeightImage` must match to be imported.
+    public var weightLayout: WeightImage.Layout {
+        WeightImage.Layout(family: family, lanes: lanes, columns: GEMMFamily.texelColumns,
+                           alignment: max(4096, device.hostImportAlignment))
+    }
+
+    /// The layout the default kernels of `config` on a device would read (the pool makes its
+    /// image by it before any browser starts); nil where the device cannot import host memory.
+    public static func weightLayout(for info: PhysicalDeviceInfo, config: ModelConfig) -> WeightImage.Layout? {
+        guard info.hostMemoryImport == true, let alignment = info.hostImportAlignment, alignment > 0 else { return nil }
+        let family = family(for: info, config: config, tuned: KernelChoiceBook.shared.choices(for: info))
+        return WeightImage.Layout(family: family, lanes: simdLanes(info), columns: GEMMFamily.texelColumns, alignment: max(4096, alignment))
     }
 
     /// Queries per attention invocation unless measured or set: 2 on lavapipe, 1 on a GPU (`attentionQueries`).

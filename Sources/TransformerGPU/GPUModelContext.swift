@@ -23,6 +23,10 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     /// Transient corruptions: the words to put back after the next run that reads them.
     var transient: [(component: ModelComponent, buffer: DeviceBuffer, offset: Int, words: [UInt32])] = []
 
+    /// The pool's weights in this context's kernel layout, imported instead of copied where the
+    /// device can (`ComponentWeights`); nil: every upload copies.
+    public let image: WeightImage?
+
     public var device: ComputeDevice { channel.device }
 
     /// What one upload moved.
@@ -31,6 +35,8 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
         public let seconds: Double
         /// Of `seconds`, computing checksums and digests from the source (integrity checks on).
         public let integritySeconds: Double
+        /// Of `bytes`, those imported from the weight image rather than copied.
+        public var importedBytes: Int = 0
     }
 
     /// What one shard run took: wall time, and the part of it the GPU batch took.
@@ -48,7 +54,8 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     /// (`bench forward --breakdown`); off in the pool, where it would only add queries.
     public let timestamps: Bool
 
-    public init(channel: Channel, config: ModelConfig, kernels: GPUKernels, timestamps: Bool = false) throws {
+    public init(channel: Channel, config: ModelConfig, kernels: GPUKernels, timestamps: Bool = false, image: WeightImage? = nil) throws {
+        self.image = image
         self.config = config
         self.channel = channel
         self.kernels = kernels
@@ -68,13 +75,18 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
     /// Uploads a component's weights (replacing any copy already here).
     @discardableResult
     public func load(_ component: ModelComponent, from store: WeightStore) throws -> UploadStats {
-        let w = try ComponentWeights(component, from: store, kernels: kernels, channel: channel, integrity: kernels.integrity)
+        let w = try ComponentWeights(component, from: store, kernels: kernels, channel: channel, integrity: kernels.integrity, image: image)
+        install(w)
+        return UploadStats(bytes: w.bytes, seconds: w.uploadSeconds, integritySeconds: w.integritySeconds, importedBytes: w.importedBytes)
+    }
+
+    /// Puts `w` in place of the component's weights; batches that bound the old buffers go.
+    func install(_ w: ComponentWeights) {
         lock.withLock {
-            weights[component] = w
-            batches = batches.filter { !$0.key.contains(component) }
-            transient.removeAll { $0.component == component }
+            weights[w.component] = w
+            batches = batches.filter { !$0.key.contains(w.component) }
+            transient.removeAll { $0.component == w.component }
         }
-        return UploadStats(bytes: w.bytes, seconds: w.uploadSeconds, integritySeconds: w.integritySeconds)
     }
 
     /// Drops a component's weights (the real teardown of a component failure) and its batches.

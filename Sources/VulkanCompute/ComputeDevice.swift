@@ -27,6 +27,12 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
     /// turns it off, so lavapipe takes a discrete GPU's path: unmapped buffers, every upload and
     /// read-back through a staging buffer and a copy on the queue. CI tests that path this way.
     public let unifiedMemory: Bool
+    /// True when buffers can be backed by host pages as they are (VK_EXT_external_memory_host
+    /// enabled, memory unified): weights are then imported from the pool's shared image, not
+    /// copied (`DeviceBuffer(importing:)`). POOLFAULT_HOST_IMPORT=0 turns it off.
+    public let hostImport: Bool
+    /// The alignment of an imported range's start and length (1 when `hostImport` is false).
+    public let hostImportAlignment: Int
     let memoryProperties: VkPhysicalDeviceMemoryProperties
     private var handle: VkDevice?
     private var lostReason: String?
@@ -54,6 +60,9 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
         queueCount = max(1, min(requested, family.count))
         memoryProperties = physical.memory
         unifiedMemory = !stagedUploads && ComputeDevice.hasUnifiedMemory(physical.memory)
+        hostImport = unifiedMemory && physical.offersHostImport && ComputeDevice.hostImportAllowed
+        hostImportAlignment = hostImport ? physical.info.hostImportAlignment ?? 1 : 1
+        let extensions = hostImport ? [PhysicalDevice.hostImportExtension] : []
         let priorities = [Float](repeating: 1, count: queueCount)
         var created: VkDevice?
         let fnsI = physical.instance.functions
@@ -68,13 +77,19 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
                 info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
                 info.queueCreateInfoCount = 1
                 info.pQueueCreateInfos = qp
-                return fnsI.createDevice(physical.handle, &info, nil, &created)
+                let names = extensions.map { strdup($0) }
+                defer { names.forEach { free($0) } }
+                return names.map { UnsafePointer($0) }.withUnsafeBufferPointer { ext in
+                    info.enabledExtensionCount = UInt32(ext.count)
+                    info.ppEnabledExtensionNames = ext.isEmpty ? nil : ext.baseAddress
+                    return fnsI.createDevice(physical.handle, &info, nil, &created)
+                }
             }
         }
         try check(result, "vkCreateDevice(\(physical.info.name))")
         guard let created else { throw VulkanError.call(stage: "vkCreateDevice", result: VK_ERROR_INITIALIZATION_FAILED.rawValue) }
         do {
-            fns = try DeviceFunctions(instance: fnsI, device: created)
+            fns = try DeviceFunctions(instance: fnsI, device: created, hostImport: hostImport)
         } catch {
             let destroy: PFN_vkDestroyDevice? = try? physical.instance.loader.instanceFunction(physical.instance.handle, "vkDestroyDevice")
             destroy?(created, nil)
@@ -199,6 +214,9 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
     public static var stagedUploadsRequested: Bool {
         VulkanKnobs.stagedUploads.value ?? false
     }
+
+    /// POOLFAULT_HOST_IMPORT=0 keeps every weight upload a copy (see `hostImport`).
+    public static var hostImportAllowed: Bool { VulkanKnobs.hostImport.value ?? true }
 
     private static func hasUnifiedMemory(_ m: VkPhysicalDeviceMemoryProperties) -> Bool {
         let types = withUnsafeBytes(of: m.memoryTypes) { Array($0.bindMemory(to: VkMemoryType.self).prefix(Int(m.memoryTypeCount))) }

@@ -11,6 +11,9 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
     public let size: Int
     public let label: String
     public let location: Location
+    /// Backed by host pages the caller owns (`init(importing:)`), read-only to poolfault: never
+    /// written, mapped or copied into.
+    public let imported: Bool
     private var buffer: VkBuffer?
     private var memory: VkDeviceMemory?
     private var mapped: UnsafeMutableRawPointer?
@@ -24,6 +27,7 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
         self.size = (size + 15) & ~15
         self.label = label
         self.location = location
+        imported = false
         try device.withDevice("create buffer \(label)") { dev in
             var info = VkBufferCreateInfo()
             info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
@@ -68,6 +72,79 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
             // ran first (withDevice throws) or releases this buffer before vkDestroyDevice. (After
             // the lock, as before, a destroy could slip in between and leave it unreleased: the
             // 24-client load test with staged uploads found that.)
+            device.adopt(self)
+        }
+    }
+
+    /// A buffer whose memory is `bytes`, host pages imported as they are
+    /// (VK_EXT_external_memory_host; `device.hostImport`): no copy, no new pages. The pages must
+    /// stay mapped while the buffer lives, and their start and length be multiples of
+    /// `device.hostImportAlignment`. Read-only: writes throw, and no shader poolfault records
+    /// writes a weight.
+    public init(device: ComputeDevice, importing bytes: UnsafeRawBufferPointer, label: String) throws {
+        let alignment = device.hostImportAlignment
+        guard device.hostImport, let base = bytes.baseAddress else {
+            throw VulkanError.invalidUse("buffer \(label): \(device.label) cannot import host memory")
+        }
+        guard bytes.count > 0, Int(bitPattern: base) % alignment == 0, bytes.count % alignment == 0 else {
+            throw VulkanError.invalidUse("buffer \(label): an imported range must start and end on \(alignment)-byte boundaries")
+        }
+        self.device = device
+        size = bytes.count
+        self.label = label
+        location = .device
+        imported = true
+        try device.withDevice("import buffer \(label)") { dev in
+            let handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT
+            var external = VkExternalMemoryBufferCreateInfo()
+            external.sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO
+            external.handleTypes = handleType.rawValue
+            var info = VkBufferCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
+            info.size = VkDeviceSize(size)
+            info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT.rawValue
+                | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
+            info.sharingMode = VK_SHARING_MODE_EXCLUSIVE
+            var b: VkBuffer?
+            let created = withUnsafePointer(to: &external) { ep in
+                info.pNext = UnsafeRawPointer(ep)
+                return device.fns.createBuffer(dev, &info, nil, &b)
+            }
+            try check(created, "vkCreateBuffer(\(label), \(size) bytes, imported)")
+            buffer = b
+            ObjectCensus.created(.buffer, by: device)
+            var req = VkMemoryRequirements()
+            device.fns.getBufferMemoryRequirements(dev, b, &req)
+            var pointerProps = VkMemoryHostPointerPropertiesEXT()
+            pointerProps.sType = VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT
+            let queried = device.fns.getMemoryHostPointerProperties?(dev, handleType, base, &pointerProps) ?? VK_ERROR_EXTENSION_NOT_PRESENT
+            let typeBits = req.memoryTypeBits & pointerProps.memoryTypeBits
+            guard queried == VK_SUCCESS, req.size <= VkDeviceSize(size),
+                  let type = device.memoryType(typeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT.rawValue) ?? device.memoryType(typeBits, 0) else {
+                releaseVulkanObjects()
+                throw VulkanError.outOfMemory("no memory type imports host memory for buffer \(label) (\(size) bytes)")
+            }
+            var hostInfo = VkImportMemoryHostPointerInfoEXT()
+            hostInfo.sType = VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT
+            hostInfo.handleType = handleType
+            hostInfo.pHostPointer = UnsafeMutableRawPointer(mutating: base)
+            var alloc = VkMemoryAllocateInfo()
+            alloc.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO
+            alloc.allocationSize = VkDeviceSize(size)
+            alloc.memoryTypeIndex = type
+            var m: VkDeviceMemory?
+            let allocated = withUnsafePointer(to: &hostInfo) { hp in
+                alloc.pNext = UnsafeRawPointer(hp)
+                return device.fns.allocateMemory(dev, &alloc, nil, &m)
+            }
+            guard allocated == VK_SUCCESS else {
+                releaseVulkanObjects()
+                try check(allocated, "vkAllocateMemory(\(label), \(size) bytes imported from host memory)")
+                return
+            }
+            memory = m
+            ObjectCensus.created(.memory, by: device)
+            try check(device.fns.bindBufferMemory(dev, b, m, 0), "vkBindBufferMemory(\(label))")
             device.adopt(self)
         }
     }
@@ -136,6 +213,7 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
             throw VulkanError.invalidUse("write of \(bytes.count) bytes at \(offset) into \(label) (\(size) bytes)")
         }
         guard bytes.count > 0 else { return }
+        guard !imported else { throw VulkanError.invalidUse("write into \(label): its memory is imported host memory, read-only") }
         let direct: Bool = try device.withDevice("write \(label)") { _ in
             guard buffer != nil else { throw VulkanError.deviceLost("write: buffer \(label) was released") }
             guard let mapped else { return false }
@@ -177,21 +255,12 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
             landed[destination] = true
         }
         if pitchBytes == rowBytes && rowOrder == nil { return try write(bytes, via: channel) }
+        guard !imported else { throw VulkanError.invalidUse("write into \(label): its memory is imported host memory, read-only") }
         let direct: Bool = try device.withDevice("write \(label)") { _ in
             guard buffer != nil else { throw VulkanError.deviceLost("write: buffer \(label) was released") }
             guard let mapped else { return false }
-            for (r, destination) in order.enumerated() {
-                let row = mapped + destination * pitchBytes
-                row.copyMemory(from: bytes.baseAddress! + r * rowBytes, byteCount: rowBytes)
-                let padding = min(pitchBytes, size - destination * pitchBytes) - rowBytes
-                if padding > 0 { (row + rowBytes).initializeMemory(as: UInt8.self, repeating: 0, count: padding) }
-            }
-            if rowOrder != nil {
-                for slot in 0..<slots where !landed[slot] {
-                    (mapped + slot * pitchBytes).initializeMemory(as: UInt8.self, repeating: 0,
-                                                                  count: min(pitchBytes, size - slot * pitchBytes))
-                }
-            }
+            Self.placeRows(bytes, rowBytes: rowBytes, pitchBytes: pitchBytes, order: order, zeroEmptySlots: rowOrder != nil,
+                           into: mapped, size: size)
             return true
         }
         if direct { return }
@@ -200,6 +269,27 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
         let staging = try DeviceBuffer(device: device, size: span, label: "staging", location: .host)
         try staging.writeRows(bytes, rowBytes: rowBytes, pitchBytes: pitchBytes, rowOrder: rowOrder)
         try channel.copy(from: staging, to: self, bytes: span)
+    }
+
+    /// `writeRows`' layout in host memory of `size` bytes (checked by the caller): each row at
+    /// its slot's pitch, padding zeroed, and with `zeroEmptySlots` every slot no row lands in.
+    /// Also what lays out weights for import (`WeightImage`), so both hold the same bytes.
+    public static func placeRows(_ bytes: UnsafeRawBufferPointer, rowBytes: Int, pitchBytes: Int, order: [Int], zeroEmptySlots: Bool,
+                                 into destination: UnsafeMutableRawPointer, size: Int) {
+        let slots = (size - rowBytes) / pitchBytes + 1
+        var landed = [Bool](repeating: false, count: slots)
+        for (r, slot) in order.enumerated() {
+            let row = destination + slot * pitchBytes
+            row.copyMemory(from: bytes.baseAddress! + r * rowBytes, byteCount: rowBytes)
+            let padding = min(pitchBytes, size - slot * pitchBytes) - rowBytes
+            if padding > 0 { (row + rowBytes).initializeMemory(as: UInt8.self, repeating: 0, count: padding) }
+            landed[slot] = true
+        }
+        if zeroEmptySlots {
+            for slot in 0..<slots where !landed[slot] {
+                (destination + slot * pitchBytes).initializeMemory(as: UInt8.self, repeating: 0, count: min(pitchBytes, size - slot * pitchBytes))
+            }
+        }
     }
 
     /// Reads `count` bytes at `offset` into `destination`.

@@ -54,8 +54,10 @@ struct DeviceFunctions: @unchecked Sendable {
     let destroyDescriptorPool: PFN_vkDestroyDescriptorPool
     let allocateDescriptorSets: PFN_vkAllocateDescriptorSets
     let updateDescriptorSets: PFN_vkUpdateDescriptorSets
+    /// VK_EXT_external_memory_host, where the device was created with it.
+    let getMemoryHostPointerProperties: PFN_vkGetMemoryHostPointerPropertiesEXT?
 
-    init(instance: InstanceFunctions, device: VkDevice) throws {
+    init(instance: InstanceFunctions, device: VkDevice, hostImport: Bool = false) throws {
         func f<F>(_ name: String) throws -> F {
             guard let p = instance.getDeviceProcAddr(device, name) else {
                 throw VulkanError.call(stage: "vkGetDeviceProcAddr(\(name))", result: VK_ERROR_EXTENSION_NOT_PRESENT.rawValue)
@@ -113,5 +115,6 @@ struct DeviceFunctions: @unchecked Sendable {
         destroyDescriptorPool = try f("vkDestroyDescriptorPool")
         allocateDescriptorSets = try f("vkAllocateDescriptorSets")
         updateDescriptorSets = try f("vkUpdateDescriptorSets")
+        getMemoryHostPointerProperties = hostImport ? try f("vkGetMemoryHostPointerPropertiesEXT") : nil
     }
 }

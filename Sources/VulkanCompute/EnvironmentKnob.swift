@@ -81,9 +81,11 @@ public enum VulkanKnobs {
     }
     public static let stagedUploads = EnvironmentKnob.flag("POOLFAULT_STAGED_UPLOADS")
     public static let validate = EnvironmentKnob.flag("POOLFAULT_VALIDATE")
+    /// 0: copy weights into device memory even where the driver could import them (a baseline).
+    public static let hostImport = EnvironmentKnob.flag("POOLFAULT_HOST_IMPORT")
     /// Mesa's own knob, which poolfault sets on AVX-512 CPUs and reports.
     public static let lavapipeVectorWidth = EnvironmentKnob.oneOf("LP_NATIVE_VECTOR_WIDTH", [128, 256, 512])
 
     public static let checks: [@Sendable ([String: String]) throws -> Void] =
-        [waitTimeout.check, stagedUploads.check, validate.check, lavapipeVectorWidth.check]
+        [waitTimeout.check, stagedUploads.check, validate.check, hostImport.check, lavapipeVectorWidth.check]
 }

@@ -53,6 +53,12 @@ public struct PhysicalDeviceInfo: Sendable, Codable, Equatable {
     /// What names this device across processes: its UUID, or more where another device shares
     /// it (`identities(of:)`). Set when the devices are enumerated.
     public internal(set) var identity: String = ""
+    /// Whether the driver can use host memory as device memory (VK_EXT_external_memory_host):
+    /// weights are then imported from shared pages instead of copied. Nil in reports written
+    /// before poolfault asked.
+    public internal(set) var hostMemoryImport: Bool?
+    /// The alignment an imported host range must have (minImportedHostPointerAlignment).
+    public internal(set) var hostImportAlignment: Int?
 
     /// A software rasteriser (lavapipe/llvmpipe, SwiftShader): never a hardware GPU.
     public var isSoftware: Bool { type == .cpu }
@@ -91,7 +97,26 @@ public struct PhysicalDevice: @unchecked Sendable {  // the handle lives as long
         fns.getPhysicalDeviceMemoryProperties(handle, &memory)
         self.memory = memory
         info = PhysicalDevice.query(fns, handle, index: index, memory: memory)
+        if PhysicalDevice.deviceExtensions(fns, handle).contains(PhysicalDevice.hostImportExtension) {
+            var host = VkPhysicalDeviceExternalMemoryHostPropertiesEXT()
+            host.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT
+            var props2 = VkPhysicalDeviceProperties2()
+            props2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2
+            withUnsafeMutablePointer(to: &host) { hp in
+                props2.pNext = UnsafeMutableRawPointer(hp)
+                fns.getPhysicalDeviceProperties2(handle, &props2)
+            }
+            info.hostMemoryImport = true
+            info.hostImportAlignment = Int(host.minImportedHostPointerAlignment)
+        } else {
+            info.hostMemoryImport = false
+        }
     }
+
+    static let hostImportExtension = "VK_EXT_external_memory_host"
+
+    /// Whether this device's memory can be imported from host pages (see `DeviceBuffer(importing:)`).
+    var offersHostImport: Bool { info.hostMemoryImport == true && (info.hostImportAlignment ?? 0) > 0 }
 
     private static func query(_ fns: InstanceFunctions, _ handle: VkPhysicalDevice, index: Int,
                               memory: VkPhysicalDeviceMemoryProperties) -> PhysicalDeviceInfo {
@@ -185,7 +210,7 @@ public struct PhysicalDevice: @unchecked Sendable {  // the handle lives as long
     }
 
     /// The device extensions the driver offers.
-    private static func deviceExtensions(_ fns: InstanceFunctions, _ handle: VkPhysicalDevice) -> Set<String> {
+    static func deviceExtensions(_ fns: InstanceFunctions, _ handle: VkPhysicalDevice) -> Set<String> {
         var count: UInt32 = 0
         guard fns.enumerateDeviceExtensionProperties(handle, nil, &count, nil) == VK_SUCCESS, count > 0 else { return [] }
         var list = [VkExtensionProperties](repeating: VkExtensionProperties(), count: Int(count))

@@ -103,6 +103,12 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         close(tokenPipe[1])
         guard written == directory.token.utf8.count else { throw PoolError.isolation("could not hand the run's token to the browser process") }
         spec.tokenDescriptor = Int32(5 + contexts.count)
+        // The weights in the kernel layout of the device this browser will use, to import.
+        let image = environment.weightImage(for: home ?? environment.initialDevice)
+        if let image, image.file != nil {
+            spec.weightImagePath = SharedWeightFile.path(descriptor: spec.tokenDescriptor + 1)
+            spec.weightImageLayout = image.layout
+        }
         spec.validation = environment.instance?.validationLog != nil
         spec.requestsInFlight = configuration.requestsInFlight
         if browser == configuration.browsers.first { spec.vulkanMisuse = configuration.vulkanMisuse }
@@ -110,6 +116,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         let env = ProcessInfo.processInfo.environment
         let descriptors = [(shared.readOnlyDescriptor, Int32(3)), (watch.descriptor, Int32(4))]
             + listeners.enumerated().map { ($0.element, Int32(5 + $0.offset)) } + [(tokenPipe[0], spec.tokenDescriptor)]
+            + (image?.file.map { [($0.readOnlyDescriptor, spec.tokenDescriptor + 1)] } ?? [])
         let pid = try ProcessSpawner.shared.spawn(.init(executable: executable, arguments: ["worker", "--spec", json],
                                                         environment: env, descriptors: descriptors))
         watch.closeDescriptor()  // the child has its copy; the mapping stays

@@ -1,0 +1,116 @@
+import Foundation
+import Transformer
+import VulkanCompute
+
+/// A model's weights laid out as a device's kernels read them (GEMM weights padded and in the
+/// texel kernel's row order, every other tensor as it is), each tensor on pages of its own, in
+/// a sealed memory file. Made once by the pool for a kernel layout; every context of that
+/// layout, in the pool's process or a browser's, imports its tensors as device memory
+/// (`DeviceBuffer(importing:)`) where the driver can, instead of copying them: a respawned
+/// browser's weight upload becomes a mapping. Separate from the reference's pages (the
+/// oracle stays out of every browser's reach), and read-only to every browser: a context that
+/// must change its weights (an injected corruption) takes a private copy first.
+public final class WeightImage: @unchecked Sendable {  // immutable after init
+    /// What decides the bytes: the GEMM family, its SIMD lanes and tile columns, and the page
+    /// every tensor starts on.
+    public struct Layout: Sendable, Codable, Equatable, CustomStringConvertible {
+        public let family: GEMMFamily
+        public let lanes: Int
+        public let columns: Int
+        public let alignment: Int
+        public var description: String { "\(family.rawValue) GEMM, \(lanes) lanes, \(columns) columns, \(alignment)-byte pages" }
+    }
+
+    public struct Entry: Sendable {
+        /// Where the tensor starts, from the file's start.
+        public let offset: Int
+        /// Its bytes in the kernels' layout, rounded up to the alignment.
+        public let span: Int
+    }
+
+    public let layout: Layout
+    public let entries: [String: Entry]
+    public let byteCount: Int
+    /// The pool's sealed file (nil in a browser process, which maps it by path).
+    public let file: SealedMemoryFile?
+    private let mapping: MappedFile
+
+    /// The first page: what a reader checks before it trusts the rest.
+    private static func header(_ layout: Layout, _ config: ModelConfig, bytes: Int) -> String {
+        "poolfault weight image 1; \(layout); \(config.parameters.count) tensors; \(bytes) bytes\n"
+    }
+
+    /// Where each of `config`'s tensors lies in an image of `layout`, and the total size.
+    static func plan(_ config: ModelConfig, _ layout: Layout) -> (entries: [String: Entry], bytes: Int) {
+        func rounded(_ n: Int) -> Int { (n + layout.alignment - 1) / layout.alignment * layout.alignment }
+        var entries: [String: Entry] = [:]
+        var at = rounded(4096)
+        for spec in config.parameters {
+            let span = rounded(Self.deviceBytes(spec.name, shape: spec.shape, layout))
+            entries[spec.name] = Entry(offset: at, span: span)
+            at += span
+        }
+        return (entries, at)
+    }
+
+    /// A tensor's bytes on the device: a GEMM weight's whole row slots at its pitch, else its data.
+    static func deviceBytes(_ name: String, shape: [Int], _ layout: Layout) -> Int {
+        guard ComponentWeights.isGEMMWeight(name, shape: shape) else { return shape.reduce(1, *) * 4 }
+        let rows = shape[0], k = shape.dropFirst().reduce(1, *)
+        return layout.family.weightRows(columns: rows, lanes: layout.lanes) * layout.family.weightPitch(k: k) * 4
+    }
+
+    /// The pool's image of `store` in `layout`: written once, sealed.
+    public init(store: WeightStore, layout: Layout) throws {
+        let config = store.config
+        let (entries, total) = Self.plan(config, layout)
+        let header = Self.header(layout, config, bytes: total)
+        let file = try SealedMemoryFile(name: "poolfault-weight-image", byteCount: total, what: "the weight image") { base in
+            header.utf8CString.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: header.utf8.count) }
+            for spec in config.parameters {
+                guard let entry = entries[spec.name] else { continue }
+                let destination = base + entry.offset
+                try store.tensor(spec.name).withUnsafeBufferPointer { floats in
+                    let raw = UnsafeRawBufferPointer(floats)
+                    guard ComponentWeights.isGEMMWeight(spec.name, shape: spec.shape), raw.count > 0 else {
+                        if let source = raw.baseAddress { destination.copyMemory(from: source, byteCount: raw.count) }
+                        return
+                    }
+                    let rows = spec.shape[0], k = spec.shape.dropFirst().reduce(1, *)
+                    let f = layout.family
+                    DeviceBuffer.placeRows(raw, rowBytes: k * 4, pitchBytes: f.weightPitch(k: k) * 4,
+                                           order: f.weightRowOrder(columns: rows, lanes: layout.lanes) ?? Array(0..<rows),
+                                           zeroEmptySlots: true, into: destination, size: Self.deviceBytes(spec.name, shape: spec.shape, layout))
+                }
+            }
+        }
+        self.layout = layout
+        self.entries = entries
+        byteCount = total
+        self.file = file
+        mapping = try MappedFile(path: SealedMemoryFile.path(descriptor: file.descriptor), what: "the weight image")
+    }
+
+    /// A browser's view of the pool's image at `path`, checked to be `layout`'s image of `config`.
+    public init(mapping path: String, config: ModelConfig, layout: Layout) throws {
+        let (entries, total) = Self.plan(config, layout)
+        let mapped = try MappedFile(path: path, what: "the weight image")
+        let expected = Self.header(layout, config, bytes: total)
+        let found = String(decoding: mapped.bytes.prefix(expected.utf8.count), as: UTF8.self)
+        guard mapped.bytes.count == total, found == expected else {
+            let line = found.split(separator: "\n").first.map(String.init) ?? "no header"
+            throw ModelDataError.unreadable(path: path, reason: "not the weight image for \(layout) (\(mapped.bytes.count) bytes; \(line))")
+        }
+        self.layout = layout
+        self.entries = entries
+        byteCount = total
+        file = nil
+        mapping = mapped
+    }
+
+    /// A tensor's pages, whole spans (what an import takes), or nil if the image has none by that name.
+    public func pages(of name: String) -> UnsafeRawBufferPointer? {
+        guard let e = entries[name], let base = mapping.bytes.baseAddress else { return nil }
+        return UnsafeRawBufferPointer(start: base + e.offset, count: e.span)
+    }
+}
