@@ -53,16 +53,7 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
             alloc.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO
             alloc.allocationSize = req.size
             alloc.memoryTypeIndex = type
-            var m: VkDeviceMemory?
-            let allocated = device.fns.allocateMemory(dev, &alloc, nil, &m)
-            guard allocated == VK_SUCCESS else {
-                releaseVulkanObjects()
-                try check(allocated, "vkAllocateMemory(\(label), \(req.size) bytes)")
-                return
-            }
-            memory = m
-            ObjectCensus.created(.memory, by: device)
-            try check(device.fns.bindBufferMemory(dev, b, m, 0), "vkBindBufferMemory(\(label))")
+            guard let m = try allocateAndBind(dev, &alloc, "\(label), \(req.size) bytes") else { return }
             if wantHost {
                 var p: UnsafeMutableRawPointer?
                 try check(device.fns.mapMemory(dev, m, 0, VkDeviceSize(VK_WHOLE_SIZE), 0, &p), "vkMapMemory(\(label))")
@@ -132,21 +123,27 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
             alloc.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO
             alloc.allocationSize = VkDeviceSize(size)
             alloc.memoryTypeIndex = type
-            var m: VkDeviceMemory?
-            let allocated = withUnsafePointer(to: &hostInfo) { hp in
+            _ = try withUnsafePointer(to: &hostInfo) { hp in
                 alloc.pNext = UnsafeRawPointer(hp)
-                return device.fns.allocateMemory(dev, &alloc, nil, &m)
+                return try allocateAndBind(dev, &alloc, "\(label), \(size) bytes imported from host memory")
             }
-            guard allocated == VK_SUCCESS else {
-                releaseVulkanObjects()
-                try check(allocated, "vkAllocateMemory(\(label), \(size) bytes imported from host memory)")
-                return
-            }
-            memory = m
-            ObjectCensus.created(.memory, by: device)
-            try check(device.fns.bindBufferMemory(dev, b, m, 0), "vkBindBufferMemory(\(label))")
             device.adopt(self)
         }
+    }
+
+    /// Allocates `alloc` and binds it to the buffer; on failure releases what was made and throws.
+    private func allocateAndBind(_ dev: VkDevice, _ alloc: inout VkMemoryAllocateInfo, _ what: String) throws -> VkDeviceMemory? {
+        var m: VkDeviceMemory?
+        let allocated = device.fns.allocateMemory(dev, &alloc, nil, &m)
+        guard allocated == VK_SUCCESS else {
+            releaseVulkanObjects()
+            try check(allocated, "vkAllocateMemory(\(what))")
+            return nil
+        }
+        memory = m
+        ObjectCensus.created(.memory, by: device)
+        try check(device.fns.bindBufferMemory(dev, buffer, m, 0), "vkBindBufferMemory(\(label))")
+        return m
     }
 
     deinit {
