@@ -189,7 +189,7 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
         let welcome = Message.welcome(version: Message.version, pid: getpid(), context: context.name,
                                       device: context.stack.device.physical.info.name, deviceIdentity: context.stack.device.physical.info.identity,
                                       deviceSerial: UInt64(context.stack.device.serial), startup: steps,
-                                      compute: context.stack.kernels.summary)
+                                      compute: context.stack.summary)
         do {
             try Handshake.accept(connection, token: token, welcome: welcome, deadline: .seconds(10))
         } catch {

@@ -44,7 +44,7 @@ final class ComponentWeights: @unchecked Sendable {  // immutable after init
         var digests: [String: [UInt64]] = [:]
         var bytes = 0, imported = 0
         let tensors = try store.tensors(of: component)
-        let image = image.flatMap { kernels.device.hostImport && $0.layout == kernels.weightLayout ? $0 : nil }
+        let image = image.flatMap { kernels.canImport($0) ? $0 : nil }
         for tensor in tensors {
             var buffer: DeviceBuffer! = nil
             let layout: TensorLayout

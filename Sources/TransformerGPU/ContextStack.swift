@@ -28,6 +28,12 @@ public final class ContextStack: @unchecked Sendable {  // immutable after init
         probe = try HeartbeatProbe(device: device)
     }
 
+    /// How this context computes, for reports: its kernels, and where its weights live
+    /// ("…, weights imported from the pool's image" when they are shared pages, not copies).
+    public var summary: String {
+        kernels.summary + (model.importsWeights ? ", weights imported from the pool's image" : "")
+    }
+
     /// The heartbeat dispatch within `deadline`; throws the typed loss if there is one.
     public func heartbeat(deadline: Duration) throws {
         try probe.beat(on: channel, deadline: deadline)

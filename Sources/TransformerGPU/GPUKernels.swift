@@ -134,6 +134,10 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
                            alignment: max(4096, device.hostImportAlignment))
     }
 
+    /// Whether weights for these kernels can come from `image` as they are: the device imports
+    /// host memory and the image is of these kernels' layout.
+    public func canImport(_ image: WeightImage) -> Bool { device.hostImport && image.layout == weightLayout }
+
     /// The layout the default kernels of `config` on a device would read (the pool makes its
     /// image by it before any browser starts); nil where the device cannot import host memory.
     public static func weightLayout(for info: PhysicalDeviceInfo, config: ModelConfig) -> WeightImage.Layout? {

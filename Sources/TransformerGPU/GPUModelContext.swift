@@ -29,6 +29,9 @@ public final class GPUModelContext: @unchecked Sendable {  // mutable state unde
 
     public var device: ComputeDevice { channel.device }
 
+    /// Whether loads import from `image` (the device can, and the image is of these kernels' layout).
+    public var importsWeights: Bool { image.map(kernels.canImport) ?? false }
+
     /// What one upload moved.
     public struct UploadStats: Sendable {
         public let bytes: Int

@@ -13,6 +13,22 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))) as? [String: Any])
     }
 
+    // Test that browser processes import their weights from the pool's weight image where the
+    // driver can (lavapipe): every context's compute line says so, the respawned browser's too;
+    // with POOLFAULT_HOST_IMPORT=0 or staged uploads they copy. The answers match either way.
+    @Test(arguments: [("", true), ("POOLFAULT_HOST_IMPORT", false), ("POOLFAULT_STAGED_UPLOADS", false)])
+    func browsersImportTheirWeightsWhereTheDriverCan(knob: String, imports: Bool) throws {
+        let dir = Self.tempDir("import")
+        let environment: [String: String?] = knob.isEmpty ? [:] : [knob: knob == "POOLFAULT_HOST_IMPORT" ? "0" : "1"]
+        let r = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "browser_crash", "--output-dir", dir, "--no-html",
+                                   "--validate", "--color", "never"], environment: environment)
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(!r.stderr.contains("validation:"))
+        let info = try #require(try Self.report(in: dir)["test_info"] as? [String: Any])
+        let compute = try #require(info["devices"] as? [[String: Any]]).compactMap { $0["compute"] as? String }
+        #expect(compute.count == 3 && compute.allSatisfy { $0.contains("weights imported from the pool's image") == imports }, "\(compute)")
+    }
+
     // Test that every scenario passes with every strategy in process isolation, on BERT and on
     // ViT (reduced), and that the report shows each fault was real: connection_lost kept the
     // process and uploaded nothing, a crash was a SIGKILL that brought a new process (simple

@@ -78,7 +78,7 @@ final class LocalEngine: ContextEngine, @unchecked Sendable {  // immutable afte
     var pid: Int32 { getpid() }
     var requestsInFlight: Int { 0 }
     var requestsCaughtByKill: Int? { nil }
-    var kernelsSummary: String { stack.kernels.summary }
+    var kernelsSummary: String { stack.summary }
     var loadedComponents: Set<ModelComponent> { stack.model.loadedComponents }
     var weightBytes: Int { stack.model.weightBytes }
     var canReconnect: Bool { stack.device.isAlive }
