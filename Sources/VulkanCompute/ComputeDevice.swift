@@ -29,7 +29,7 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
     public let unifiedMemory: Bool
     /// True when buffers can be backed by host pages as they are (VK_EXT_external_memory_host
     /// enabled, memory unified): weights are then imported from the pool's shared image, not
-    /// copied (`DeviceBuffer(importing:)`). POOLFAULT_HOST_IMPORT=0 turns it off.
+    /// copied (`DeviceBuffer(importing:)`). The pool offers no image with POOLFAULT_HOST_IMPORT=0.
     public let hostImport: Bool
     /// The alignment of an imported range's start and length (1 when `hostImport` is false).
     public let hostImportAlignment: Int
@@ -60,7 +60,7 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
         queueCount = max(1, min(requested, family.count))
         memoryProperties = physical.memory
         unifiedMemory = !stagedUploads && ComputeDevice.hasUnifiedMemory(physical.memory)
-        hostImport = unifiedMemory && physical.offersHostImport && ComputeDevice.hostImportAllowed
+        hostImport = unifiedMemory && physical.offersHostImport
         hostImportAlignment = hostImport ? physical.info.hostImportAlignment ?? 1 : 1
         let extensions = hostImport ? [PhysicalDevice.hostImportExtension] : []
         let priorities = [Float](repeating: 1, count: queueCount)
@@ -215,7 +215,7 @@ public final class ComputeDevice: @unchecked Sendable {  // all mutable state un
         VulkanKnobs.stagedUploads.value ?? false
     }
 
-    /// POOLFAULT_HOST_IMPORT=0 keeps every weight upload a copy (see `hostImport`).
+    /// POOLFAULT_HOST_IMPORT=0: the pool makes no weight image, so every weight upload is a copy.
     public static var hostImportAllowed: Bool { VulkanKnobs.hostImport.value ?? true }
 
     private static func hasUnifiedMemory(_ m: VkPhysicalDeviceMemoryProperties) -> Bool {
