@@ -54,7 +54,7 @@ public enum WeightIntegrity {
 /// The checksum of one Linear y = x·Wᵀ + b (W: n × k), per group g of `groupColumns` outputs,
 /// from the source and in double: S_g = Σ_{j in g} W_j and Q_g = Σ_{j in g} W_j² (k values each,
 /// at g·k + c), and Σ_{j in g} b_j.
-public struct LinearChecksum: Sendable {
+public struct LinearChecksum: Sendable, Equatable {
     public let n: Int
     public let k: Int
     public let groupColumns: Int
@@ -62,4 +62,8 @@ public struct LinearChecksum: Sendable {
     public let sums: [Double]
     public let squares: [Double]
     public let biasSums: [Double]
+
+    public init(n: Int, k: Int, groupColumns: Int, sums: [Double], squares: [Double], biasSums: [Double]) {
+        self.n = n; self.k = k; self.groupColumns = groupColumns; self.sums = sums; self.squares = squares; self.biasSums = biasSums
+    }
 }

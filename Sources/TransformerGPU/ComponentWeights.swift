@@ -47,43 +47,29 @@ final class ComponentWeights: @unchecked Sendable {  // immutable after init
         let image = image.flatMap { kernels.canImport($0) ? $0 : nil }
         for tensor in tensors {
             var buffer: DeviceBuffer! = nil
-            let layout: TensorLayout
             if let pages = image?.pages(of: tensor.name) {
                 buffer = try DeviceBuffer(device: kernels.device, importing: pages, label: tensor.name)
                 imported += tensor.byteCount
             }
+            let layout = Self.tensorLayout(tensor.name, shape: tensor.shape, family: kernels.family, lanes: kernels.lanes)
             if Self.isGEMMWeight(tensor.name, shape: tensor.shape) {
                 let rows = tensor.shape[0], k = tensor.shape.dropFirst().reduce(1, *)
                 if buffer == nil {
                     buffer = try tensor.withUnsafeBufferPointer { try kernels.weightBuffer($0, rows: rows, k: k, label: tensor.name, via: channel) }
                 }
-                pitches[tensor.name] = kernels.family.weightPitch(k: k)
-                layout = TensorLayout(rows: rows, cols: k, pitch: kernels.family.weightPitch(k: k),
-                                      slots: kernels.family.weightRows(columns: rows, lanes: kernels.lanes),
-                                      rowOrder: kernels.family.weightRowOrder(columns: rows, lanes: kernels.lanes))
+                pitches[tensor.name] = layout.pitch
                 if integrity.checksums, kernels.check != nil, GEMMCheck.supports(n: rows, k: k) {
                     let began = ContinuousClock.now
-                    let biasName = String(tensor.name.dropLast(".weight".count)) + ".bias"
-                    let bias = tensors.first { $0.name == biasName }
-                    let sums = tensor.withUnsafeBufferPointer { w in
-                        bias.map { b in b.withUnsafeBufferPointer { WeightIntegrity.linearChecksum(weight: w, bias: $0, n: rows, k: k,
-                                                                                                    groupColumns: GEMMCheck.groupColumns) } }
-                            ?? WeightIntegrity.linearChecksum(weight: w, bias: nil, n: rows, k: k, groupColumns: GEMMCheck.groupColumns)
-                    }
+                    checksums[tensor.name] = image?.checksum(of: tensor.name) ?? Self.checksum(of: tensor, in: store)
                     integrityTime += ContinuousClock.now - began
-                    checksums[tensor.name] = sums
                 }
-            } else {
-                if buffer == nil {
-                    buffer = try DeviceBuffer(device: kernels.device, size: tensor.byteCount, label: tensor.name)
-                    try tensor.withUnsafeBufferPointer { try buffer.write(UnsafeRawBufferPointer($0), via: channel) }
-                }
-                let cols = max(tensor.shape.last ?? 1, 1)
-                layout = TensorLayout(rows: tensor.count / cols, cols: cols, pitch: cols, slots: tensor.count / cols, rowOrder: nil)
+            } else if buffer == nil {
+                buffer = try DeviceBuffer(device: kernels.device, size: tensor.byteCount, label: tensor.name)
+                try tensor.withUnsafeBufferPointer { try buffer.write(UnsafeRawBufferPointer($0), via: channel) }
             }
             if integrity.scrubbing {
                 let began = ContinuousClock.now
-                digests[tensor.name] = tensor.withUnsafeBufferPointer { layout.slotDigests(of: $0) }
+                digests[tensor.name] = image?.digests(of: tensor.name) ?? tensor.withUnsafeBufferPointer { layout.slotDigests(of: $0) }
                 integrityTime += ContinuousClock.now - began
             }
             buffers[tensor.name] = buffer
@@ -99,6 +85,30 @@ final class ComponentWeights: @unchecked Sendable {  // immutable after init
         importedBytes = imported
         uploadSeconds = (ContinuousClock.now - start).seconds
         integritySeconds = integrityTime.seconds
+    }
+
+    /// How a tensor lies in its buffer for kernels of `family` at `lanes`: a GEMM weight's rows
+    /// padded to the family's pitch, in its row order, over whole row blocks; any other tensor
+    /// as rows of its last dimension, in place.
+    static func tensorLayout(_ name: String, shape: [Int], family: GEMMFamily, lanes: Int) -> TensorLayout {
+        guard isGEMMWeight(name, shape: shape) else {
+            let cols = max(shape.last ?? 1, 1), rows = shape.reduce(1, *) / cols
+            return TensorLayout(rows: rows, cols: cols, pitch: cols, slots: rows, rowOrder: nil)
+        }
+        let rows = shape[0], k = shape.dropFirst().reduce(1, *)
+        return TensorLayout(rows: rows, cols: k, pitch: family.weightPitch(k: k), slots: family.weightRows(columns: rows, lanes: lanes),
+                            rowOrder: family.weightRowOrder(columns: rows, lanes: lanes))
+    }
+
+    /// A GEMM weight's checksums (with its bias's sums when the store has the bias), from the source.
+    static func checksum(of tensor: WeightTensor, in store: WeightStore) -> LinearChecksum {
+        let rows = tensor.shape[0], k = tensor.shape.dropFirst().reduce(1, *)
+        let bias = try? store.tensor(String(tensor.name.dropLast(".weight".count)) + ".bias")
+        return tensor.withUnsafeBufferPointer { w in
+            bias.map { b in b.withUnsafeBufferPointer { WeightIntegrity.linearChecksum(weight: w, bias: $0, n: rows, k: k,
+                                                                                        groupColumns: GEMMCheck.groupColumns) } }
+                ?? WeightIntegrity.linearChecksum(weight: w, bias: nil, n: rows, k: k, groupColumns: GEMMCheck.groupColumns)
+        }
     }
 
     /// The weights of Linear layers (and of ViT's patch projection, a convolution run as a GEMM):

@@ -26,6 +26,11 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
         public let offset: Int
         /// Its bytes in the kernels' layout, rounded up to the alignment.
         public let span: Int
+        /// Where the source's digest of each of its row slots is (scrubbing), and how many.
+        let digests: Int
+        let slots: Int
+        /// A checksummed Linear's sums, squares and bias sums (doubles), where it is one.
+        let checksum: (offset: Int, n: Int, k: Int, groups: Int)?
     }
 
     public let layout: Layout
@@ -37,20 +42,38 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
 
     /// The first page: what a reader checks before it trusts the rest.
     private static func header(_ layout: Layout, _ config: ModelConfig, bytes: Int) -> String {
-        "poolfault weight image 1; \(layout); \(config.parameters.count) tensors; \(bytes) bytes\n"
+        "poolfault weight image 2; \(layout); \(config.parameters.count) tensors; \(bytes) bytes\n"
     }
 
-    /// Where each of `config`'s tensors lies in an image of `layout`, and the total size.
+    /// Where each of `config`'s tensors lies in an image of `layout`, and the total size: the
+    /// tensors, each on its own pages, then the integrity data the contexts would otherwise
+    /// compute from the source at every upload (row digests; Linear checksums).
     static func plan(_ config: ModelConfig, _ layout: Layout) -> (entries: [String: Entry], bytes: Int) {
         func rounded(_ n: Int) -> Int { (n + layout.alignment - 1) / layout.alignment * layout.alignment }
-        var entries: [String: Entry] = [:]
+        var spans: [(String, offset: Int, span: Int)] = []
         var at = rounded(4096)
         for spec in config.parameters {
             let span = rounded(Self.deviceBytes(spec.name, shape: spec.shape, layout))
-            entries[spec.name] = Entry(offset: at, span: span)
+            spans.append((spec.name, at, span))
             at += span
         }
-        return (entries, at)
+        var entries: [String: Entry] = [:]
+        for (spec, tensor) in zip(config.parameters, spans) {
+            let slots = ComponentWeights.tensorLayout(spec.name, shape: spec.shape, family: layout.family, lanes: layout.lanes).slots
+            let digests = at
+            at += slots * 8
+            var checksum: (Int, Int, Int, Int)?
+            if ComponentWeights.isGEMMWeight(spec.name, shape: spec.shape) {
+                let n = spec.shape[0], k = spec.shape.dropFirst().reduce(1, *)
+                if GEMMCheck.supports(n: n, k: k) {
+                    let groups = (n + GEMMCheck.groupColumns - 1) / GEMMCheck.groupColumns
+                    checksum = (at, n, k, groups)
+                    at += (2 * groups * k + groups) * 8
+                }
+            }
+            entries[spec.name] = Entry(offset: tensor.offset, span: tensor.span, digests: digests, slots: slots, checksum: checksum)
+        }
+        return (entries, rounded(at))
     }
 
     /// A tensor's bytes on the device: a GEMM weight's whole row slots at its pitch, else its data.
@@ -82,6 +105,18 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
                                            order: f.weightRowOrder(columns: rows, lanes: layout.lanes) ?? Array(0..<rows),
                                            zeroEmptySlots: true, into: destination, size: Self.deviceBytes(spec.name, shape: spec.shape, layout))
                 }
+                let tensor = try store.tensor(spec.name)
+                let digests = tensor.withUnsafeBufferPointer {
+                    ComponentWeights.tensorLayout(spec.name, shape: spec.shape, family: layout.family, lanes: layout.lanes).slotDigests(of: $0)
+                }
+                digests.withUnsafeBytes { (base + entry.digests).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                if let at = entry.checksum?.offset {
+                    let sums = ComponentWeights.checksum(of: tensor, in: store)
+                    for (i, part) in [sums.sums, sums.squares, sums.biasSums].enumerated() {
+                        let offset = at + i * sums.sums.count * 8
+                        part.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    }
+                }
             }
         }
         self.layout = layout
@@ -106,6 +141,22 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
         byteCount = total
         file = nil
         mapping = mapped
+    }
+
+    /// The source's digest of each of a tensor's row slots (what `TensorLayout.slotDigests` computes).
+    public func digests(of name: String) -> [UInt64]? {
+        guard let e = entries[name], let base = mapping.bytes.baseAddress else { return nil }
+        return Array(UnsafeBufferPointer(start: (base + e.digests).assumingMemoryBound(to: UInt64.self), count: e.slots))
+    }
+
+    /// A checksummed Linear's checksums (what `ComponentWeights.checksum(of:in:)` computes).
+    public func checksum(of name: String) -> LinearChecksum? {
+        guard let e = entries[name], let c = e.checksum, let base = mapping.bytes.baseAddress else { return nil }
+        func doubles(_ index: Int, _ count: Int) -> [Double] {
+            Array(UnsafeBufferPointer(start: (base + c.offset + index * c.groups * c.k * 8).assumingMemoryBound(to: Double.self), count: count))
+        }
+        return LinearChecksum(n: c.n, k: c.k, groupColumns: GEMMCheck.groupColumns, sums: doubles(0, c.groups * c.k),
+                              squares: doubles(1, c.groups * c.k), biasSums: doubles(2, c.groups))
     }
 
     /// A tensor's pages, whole spans (what an import takes), or nil if the image has none by that name.

@@ -35,10 +35,17 @@ import Transformer
         #expect(image.file?.isSealedAgainstWrites == true)
         let imported = try GPUModelContext(channel: channel, config: config, kernels: kernels, image: image)
         let copied = try GPUModelContext(channel: channel, config: config, kernels: kernels)
+        var checksummed = 0
         for c in config.components {
             let a = try imported.load(c, from: weights), b = try copied.load(c, from: weights)
             #expect(a.importedBytes == a.bytes && a.bytes == b.bytes && b.importedBytes == 0, "\(c.id): \(a) vs \(b)")
+            // The integrity data the image carries is what a copying context computes from the source.
+            let (wa, wb) = (try #require(imported.weights[c]), try #require(copied.weights[c]))
+            #expect(wa.digests == wb.digests && !wb.digests.isEmpty, "\(c.id): row digests")
+            #expect(wa.checksums == wb.checksums, "\(c.id): Linear checksums")
+            checksummed += wb.checksums.count
         }
+        #expect(checksummed >= 6 * config.numLayers, "every Linear of every layer is checksummed")
         for seed in [UInt64(1), 2] {
             let a = try Self.forward(imported, config, seed: seed), b = try Self.forward(copied, config, seed: seed)
             #expect(a != nil && a == b, "seed \(seed): imported and copied weights differ")
