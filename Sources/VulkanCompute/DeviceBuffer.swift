@@ -85,6 +85,10 @@ public final class DeviceBuffer: DeviceChild, @unchecked Sendable {  // state un
         self.label = label
         location = .device
         imported = true
+        // Map the pages into this process now (MADV_POPULATE_READ, Linux 5.14; older kernels
+        // refuse it and the first read faults them in instead), so the import's cost is counted
+        // here and the device's first dispatch does not take a fault per page.
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, 22)
         try device.withDevice("import buffer \(label)") { dev in
             let handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT
             var external = VkExternalMemoryBufferCreateInfo()

@@ -97,20 +97,6 @@ public struct PhysicalDevice: @unchecked Sendable {  // the handle lives as long
         fns.getPhysicalDeviceMemoryProperties(handle, &memory)
         self.memory = memory
         info = PhysicalDevice.query(fns, handle, index: index, memory: memory)
-        if PhysicalDevice.deviceExtensions(fns, handle).contains(PhysicalDevice.hostImportExtension) {
-            var host = VkPhysicalDeviceExternalMemoryHostPropertiesEXT()
-            host.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT
-            var props2 = VkPhysicalDeviceProperties2()
-            props2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2
-            withUnsafeMutablePointer(to: &host) { hp in
-                props2.pNext = UnsafeMutableRawPointer(hp)
-                fns.getPhysicalDeviceProperties2(handle, &props2)
-            }
-            info.hostMemoryImport = true
-            info.hostImportAlignment = Int(host.minImportedHostPointerAlignment)
-        } else {
-            info.hostMemoryImport = false
-        }
     }
 
     static let hostImportExtension = "VK_EXT_external_memory_host"
@@ -127,20 +113,28 @@ public struct PhysicalDevice: @unchecked Sendable {  // the handle lives as long
         var ids = VkPhysicalDeviceIDProperties()
         ids.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES
         // Chained only where the extension is there: an unknown struct in the chain is invalid use.
-        let hasPCI = deviceExtensions(fns, handle).contains("VK_EXT_pci_bus_info")
+        let extensions = deviceExtensions(fns, handle)
+        let hasPCI = extensions.contains("VK_EXT_pci_bus_info"), hasHostImport = extensions.contains(hostImportExtension)
         var pci = VkPhysicalDevicePCIBusInfoPropertiesEXT()
         pci.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT
+        var host = VkPhysicalDeviceExternalMemoryHostPropertiesEXT()
+        host.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT
         var props2 = VkPhysicalDeviceProperties2()
         props2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2
-        withUnsafeMutablePointer(to: &pci) { pp in
-            ids.pNext = hasPCI ? UnsafeMutableRawPointer(pp) : nil
-            withUnsafeMutablePointer(to: &ids) { ip in
-                subgroup.pNext = UnsafeMutableRawPointer(ip)
-                withUnsafeMutablePointer(to: &subgroup) { sp in
-                    driver.pNext = UnsafeMutableRawPointer(sp)
-                    withUnsafeMutablePointer(to: &driver) { dp in
-                        props2.pNext = UnsafeMutableRawPointer(dp)
-                        fns.getPhysicalDeviceProperties2(handle, &props2)
+        // props2 → driver → subgroup → ids → pci → host, the last two where their extensions are.
+        withUnsafeMutablePointer(to: &host) { hp in
+            withUnsafeMutablePointer(to: &pci) { pp in
+                let hostLink = hasHostImport ? UnsafeMutableRawPointer(hp) : nil
+                pp.pointee.pNext = hostLink
+                ids.pNext = hasPCI ? UnsafeMutableRawPointer(pp) : hostLink
+                withUnsafeMutablePointer(to: &ids) { ip in
+                    subgroup.pNext = UnsafeMutableRawPointer(ip)
+                    withUnsafeMutablePointer(to: &subgroup) { sp in
+                        driver.pNext = UnsafeMutableRawPointer(sp)
+                        withUnsafeMutablePointer(to: &driver) { dp in
+                            props2.pNext = UnsafeMutableRawPointer(dp)
+                            fns.getPhysicalDeviceProperties2(handle, &props2)
+                        }
                     }
                 }
             }
@@ -173,7 +167,7 @@ public struct PhysicalDevice: @unchecked Sendable {  // the handle lives as long
         let heaps = withUnsafeBytes(of: memory.memoryHeaps) { raw in
             Array(raw.bindMemory(to: VkMemoryHeap.self).prefix(Int(memory.memoryHeapCount)))
         }
-        return PhysicalDeviceInfo(
+        var info = PhysicalDeviceInfo(
             index: index,
             name: string(fromCTuple: p.deviceName),
             type: kind(p.deviceType),
@@ -207,10 +201,13 @@ public struct PhysicalDevice: @unchecked Sendable {  // the handle lives as long
             },
             deviceUUID: uuid,
             pciBusID: busID)
+        info.hostMemoryImport = hasHostImport
+        info.hostImportAlignment = hasHostImport ? Int(host.minImportedHostPointerAlignment) : nil
+        return info
     }
 
     /// The device extensions the driver offers.
-    static func deviceExtensions(_ fns: InstanceFunctions, _ handle: VkPhysicalDevice) -> Set<String> {
+    private static func deviceExtensions(_ fns: InstanceFunctions, _ handle: VkPhysicalDevice) -> Set<String> {
         var count: UInt32 = 0
         guard fns.enumerateDeviceExtensionProperties(handle, nil, &count, nil) == VK_SUCCESS, count > 0 else { return [] }
         var list = [VkExtensionProperties](repeating: VkExtensionProperties(), count: Int(count))
