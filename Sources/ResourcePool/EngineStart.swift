@@ -57,8 +57,10 @@ struct EngineStart {
             if shared == nil { device.destroy(reason: "simulated crash during start") }
             throw VulkanError.deviceLost("\(name) crashed again while starting (simulated: a browser that keeps crashing)")
         }
+        let (image, note) = environment.weightImage(for: device.physical.info)
+        if let note { log.record("device", context: name, note) }
         let stack = try ContextStack(device: device, queue: shared?.queue ?? 0, config: environment.config, integrity: integrity,
-                                     label: name, image: environment.weightImage(for: device.physical.info)) { step, body in try timed(step, body) }
+                                     label: name, image: image) { step, body in try timed(step, body) }
         return (LocalEngine(stack: stack, sharedQueue: shared?.queue, name: name), steps)
     }
 

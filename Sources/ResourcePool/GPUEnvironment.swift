@@ -32,6 +32,7 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
     private let sharedLock = NSLock()
     /// The weight images made so far (`weightImage(for:)`), one per kernel layout.
     private var images: [WeightImage] = []
+    private var failedLayouts: [WeightImage.Layout] = []
 
     /// `sharedWeights`: the memfd `weights` already live in (so host weights exist once); made
     /// on first use from `weights` otherwise.
@@ -82,15 +83,21 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
     /// The weights in the kernel layout of contexts on `info`, made once per layout, for
     /// contexts to import instead of copy; nil where that device cannot import host memory (or
     /// uploads are staged, or POOLFAULT_HOST_IMPORT=0), or the image could not be made (then
-    /// every context copies, as before).
-    func weightImage(for info: PhysicalDeviceInfo) -> WeightImage? {
+    /// every context copies, as before, and `note` says why, the first time).
+    func weightImage(for info: PhysicalDeviceInfo) -> (image: WeightImage?, note: String?) {
         guard engines == nil, !stagedUploads, ComputeDevice.hostImportAllowed,
-              let layout = GPUKernels.weightLayout(for: info, config: config) else { return nil }
+              let layout = GPUKernels.weightLayout(for: info, config: config) else { return (nil, nil) }
         return sharedLock.withLock {
-            if let made = images.first(where: { $0.layout == layout }) { return made }
-            guard let made = try? WeightImage(store: weights, layout: layout) else { return nil }
-            images.append(made)
-            return made
+            if let made = images.first(where: { $0.layout == layout }) { return (made, nil) }
+            do {
+                let made = try WeightImage(store: weights, layout: layout)
+                images.append(made)
+                return (made, nil)
+            } catch {
+                let first = !failedLayouts.contains(layout)
+                failedLayouts.append(layout)
+                return (nil, first ? "weights are copied, not imported: the weight image (\(layout)) could not be made: \(error)" : nil)
+            }
         }
     }
 

@@ -104,7 +104,8 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         guard written == directory.token.utf8.count else { throw PoolError.isolation("could not hand the run's token to the browser process") }
         spec.tokenDescriptor = Int32(5 + contexts.count)
         // The weights in the kernel layout of the device this browser will use, to import.
-        let image = environment.weightImage(for: home ?? environment.initialDevice)
+        let (image, note) = environment.weightImage(for: home ?? environment.initialDevice)
+        if let note { log.record("device", context: contexts.first, "\(browser): \(note)") }
         if let image, image.file != nil {
             spec.weightImagePath = SharedWeightFile.path(descriptor: spec.tokenDescriptor + 1)
             spec.weightImageLayout = image.layout
