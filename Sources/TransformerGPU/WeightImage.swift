@@ -93,7 +93,8 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
             for spec in config.parameters {
                 guard let entry = entries[spec.name] else { continue }
                 let destination = base + entry.offset
-                try store.tensor(spec.name).withUnsafeBufferPointer { floats in
+                let tensor = try store.tensor(spec.name)
+                tensor.withUnsafeBufferPointer { floats in
                     let raw = UnsafeRawBufferPointer(floats)
                     guard ComponentWeights.isGEMMWeight(spec.name, shape: spec.shape), raw.count > 0 else {
                         if let source = raw.baseAddress { destination.copyMemory(from: source, byteCount: raw.count) }
@@ -105,16 +106,15 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
                                            order: f.weightRowOrder(columns: rows, lanes: layout.lanes) ?? Array(0..<rows),
                                            zeroEmptySlots: true, into: destination, size: Self.deviceBytes(spec.name, shape: spec.shape, layout))
                 }
-                let tensor = try store.tensor(spec.name)
                 let digests = tensor.withUnsafeBufferPointer {
                     ComponentWeights.tensorLayout(spec.name, shape: spec.shape, family: layout.family, lanes: layout.lanes).slotDigests(of: $0)
                 }
-                digests.withUnsafeBytes { (base + entry.digests).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                digests.withUnsafeBytes { if let d = $0.baseAddress { (base + entry.digests).copyMemory(from: d, byteCount: $0.count) } }
                 if let at = entry.checksum?.offset {
                     let sums = ComponentWeights.checksum(of: tensor, in: store)
                     for (i, part) in [sums.sums, sums.squares, sums.biasSums].enumerated() {
                         let offset = at + i * sums.sums.count * 8
-                        part.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                        part.withUnsafeBytes { if let p = $0.baseAddress { (base + offset).copyMemory(from: p, byteCount: $0.count) } }
                     }
                 }
             }
