@@ -58,10 +58,14 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
             }
             return try WeightStore.mapShared(path: spec.weightsPath, config: spec.config, source: .file(path: spec.weightsLabel))
         }
-        // An image that does not check out is not used: the contexts copy their weights instead.
-        let image = try? Timed.step("weight_mapping", &shared) { () throws -> WeightImage? in
-            guard let path = spec.weightImagePath, let layout = spec.weightImageLayout else { return nil }
-            return try WeightImage(mapping: path, config: spec.config, layout: layout)
+        // An image that does not check out is not used, and said: the contexts copy their weights instead.
+        var image: WeightImage?
+        if let path = spec.weightImagePath, let layout = spec.weightImageLayout {
+            do {
+                image = try Timed.step("weight_mapping", &shared) { try WeightImage(mapping: path, config: spec.config, layout: layout) }
+            } catch {
+                say("poolfault: browser process \(spec.browser): weights copied, not imported: \(error)\n")
+            }
         }
         if let cached = FileManager.default.contents(atPath: spec.spirvCachePath) { ShaderCompiler.shared.importCache(cached) }
         let compiledBefore = ShaderCompiler.shared.cachedCount
@@ -93,7 +97,7 @@ final class WorkerProcess: @unchecked Sendable {  // immutable after init, excep
                 try ComputeDevice(physical: physical, label: name, stagedUploads: spec.stagedUploads)
             }
             built.append(try WorkerContext(name: name, device: device, queue: i % device.queueCount, weights: weights,
-                                           image: image ?? nil, integrity: spec.integrity, steps: &own))
+                                           image: image, integrity: spec.integrity, steps: &own))
             steps[name] = own
         }
         contexts = built

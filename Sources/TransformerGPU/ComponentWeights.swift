@@ -149,6 +149,9 @@ struct TensorLayout: Sendable {
 
     func slot(of row: Int) -> Int { rowOrder?[row] ?? row }
 
+    /// The tensor's bytes on the device: every row slot at the pitch.
+    var deviceBytes: Int { slots * pitch * 4 }
+
     /// Byte offset of element `column` of logical row `row`.
     func byteOffset(row: Int, column: Int) -> Int { (slot(of: row) * pitch + column) * 4 }
 

@@ -19,6 +19,11 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
         public let columns: Int
         public let alignment: Int
         public var description: String { "\(family.rawValue) GEMM, \(lanes) lanes, \(columns) columns, \(alignment)-byte pages" }
+
+        /// How a tensor lies on a device of this layout (`ComponentWeights.tensorLayout`).
+        func of(_ name: String, shape: [Int]) -> TensorLayout {
+            ComponentWeights.tensorLayout(name, shape: shape, family: family, lanes: lanes)
+        }
     }
 
     public struct Entry: Sendable {
@@ -50,16 +55,16 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
     /// compute from the source at every upload (row digests; Linear checksums).
     static func plan(_ config: ModelConfig, _ layout: Layout) -> (entries: [String: Entry], bytes: Int) {
         func rounded(_ n: Int) -> Int { (n + layout.alignment - 1) / layout.alignment * layout.alignment }
-        var spans: [(String, offset: Int, span: Int)] = []
+        let placed = config.parameters.map { layout.of($0.name, shape: $0.shape) }
+        var spans: [(offset: Int, span: Int)] = []
         var at = rounded(4096)
-        for spec in config.parameters {
-            let span = rounded(Self.deviceBytes(spec.name, shape: spec.shape, layout))
-            spans.append((spec.name, at, span))
-            at += span
+        for tensor in placed {
+            spans.append((at, rounded(tensor.deviceBytes)))
+            at += spans[spans.count - 1].span
         }
         var entries: [String: Entry] = [:]
-        for (spec, tensor) in zip(config.parameters, spans) {
-            let slots = ComponentWeights.tensorLayout(spec.name, shape: spec.shape, family: layout.family, lanes: layout.lanes).slots
+        for (i, spec) in config.parameters.enumerated() {
+            let tensor = spans[i], slots = placed[i].slots
             let digests = at
             at += slots * 8
             var checksum: (Int, Int, Int, Int)?
@@ -76,13 +81,6 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
         return (entries, rounded(at))
     }
 
-    /// A tensor's bytes on the device: a GEMM weight's whole row slots at its pitch, else its data.
-    static func deviceBytes(_ name: String, shape: [Int], _ layout: Layout) -> Int {
-        guard ComponentWeights.isGEMMWeight(name, shape: shape) else { return shape.reduce(1, *) * 4 }
-        let rows = shape[0], k = shape.dropFirst().reduce(1, *)
-        return layout.family.weightRows(columns: rows, lanes: layout.lanes) * layout.family.weightPitch(k: k) * 4
-    }
-
     /// The pool's image of `store` in `layout`: written once, sealed.
     public init(store: WeightStore, layout: Layout) throws {
         let config = store.config
@@ -92,23 +90,18 @@ public final class WeightImage: @unchecked Sendable {  // immutable after init
             header.utf8CString.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: header.utf8.count) }
             for spec in config.parameters {
                 guard let entry = entries[spec.name] else { continue }
-                let destination = base + entry.offset
-                let tensor = try store.tensor(spec.name)
+                let tensor = try store.tensor(spec.name), placed = layout.of(spec.name, shape: spec.shape)
+                // Rows at the kernels' pitch and in their order, as `writeRows` puts them on a device.
                 tensor.withUnsafeBufferPointer { floats in
-                    let raw = UnsafeRawBufferPointer(floats)
-                    guard ComponentWeights.isGEMMWeight(spec.name, shape: spec.shape), raw.count > 0 else {
-                        if let source = raw.baseAddress { destination.copyMemory(from: source, byteCount: raw.count) }
-                        return
+                    guard let source = floats.baseAddress else { return }
+                    if placed.rowOrder == nil && placed.pitch == placed.cols {  // in place: one copy
+                        return (base + entry.offset).copyMemory(from: source, byteCount: floats.count * 4)
                     }
-                    let rows = spec.shape[0], k = spec.shape.dropFirst().reduce(1, *)
-                    let f = layout.family
-                    DeviceBuffer.placeRows(raw, rowBytes: k * 4, pitchBytes: f.weightPitch(k: k) * 4,
-                                           order: f.weightRowOrder(columns: rows, lanes: layout.lanes) ?? Array(0..<rows),
-                                           zeroEmptySlots: true, into: destination, size: Self.deviceBytes(spec.name, shape: spec.shape, layout))
+                    DeviceBuffer.placeRows(UnsafeRawBufferPointer(floats), rowBytes: placed.cols * 4, pitchBytes: placed.pitch * 4,
+                                           order: placed.rowOrder ?? Array(0..<placed.rows), zeroEmptySlots: placed.rowOrder != nil,
+                                           into: base + entry.offset, size: placed.deviceBytes)
                 }
-                let digests = tensor.withUnsafeBufferPointer {
-                    ComponentWeights.tensorLayout(spec.name, shape: spec.shape, family: layout.family, lanes: layout.lanes).slotDigests(of: $0)
-                }
+                let digests = tensor.withUnsafeBufferPointer { placed.slotDigests(of: $0) }
                 digests.withUnsafeBytes { if let d = $0.baseAddress { (base + entry.digests).copyMemory(from: d, byteCount: $0.count) } }
                 if let at = entry.checksum?.offset {
                     let sums = ComponentWeights.checksum(of: tensor, in: store)

@@ -107,7 +107,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         let (image, note) = environment.weightImage(for: home ?? environment.initialDevice)
         if let note { log.record("device", context: contexts.first, "\(browser): \(note)") }
         if let image, image.file != nil {
-            spec.weightImagePath = SharedWeightFile.path(descriptor: spec.tokenDescriptor + 1)
+            spec.weightImagePath = SealedMemoryFile.path(descriptor: spec.tokenDescriptor + 1)
             spec.weightImageLayout = image.layout
         }
         spec.validation = environment.instance?.validationLog != nil
