@@ -62,7 +62,8 @@ public enum FaultInjector {
                 part.watchdogSeconds = pool.hosts[browser]?.watchdogWait(atOrAfter: start)
             }
             if let pids = part.pids {
-                let endings = pool.hosts.values.flatMap(\.allProcesses).filter { pids.contains($0.pid) }.compactMap { p in p.exit.map { "pid \(p.pid) \($0)" } }
+                let endings = pool.hosts.values.flatMap(\.allProcesses).filter { pids.contains($0.pid) }
+                    .compactMap { p in p.endingOnceKilled(within: .seconds(10)).map { "pid \(p.pid) \($0)" } }
                 if !endings.isEmpty { part.exitStatus = endings }
             }
             return part

@@ -166,6 +166,22 @@ extension ProcessSuite {
             ProcessHarness.finish(pool, instance)
         }
 
+        // Test that a fault's record says how the process it struck ended even when the report is
+        // made before the reaper has run (CI once saw a watchdog's kill reported with no ending),
+        // and names no ending for a struck process that lives on.
+        @Test func aStruckProcessEndingIsReportedBeforeItsReap() throws {
+            let (instance, pool) = try ProcessHarness.makePool(browsers: ["chrome", "edge"])
+            let chrome = try #require(pool.hosts["chrome"]?.process)
+            let edge = try #require(pool.hosts["edge"]?.process)
+            chrome.kill(reason: "test: struck")
+            let record = FaultRecord(kind: .browserCrash, targets: ["chrome"], simulated: false, seed: nil, teardown: [],
+                                     parts: [], mechanism: "SIGKILL", pids: [chrome.pid, edge.pid], start: pool.events.now)
+            let observed = FaultInjector.observed(record, in: pool)
+            #expect(observed.exitStatus == ["pid \(chrome.pid) killed by signal 9 (Killed)"], "\(observed.exitStatus ?? [])")
+            #expect(chrome.waitUntilReported(timeout: .seconds(10)))
+            ProcessHarness.finish(pool, instance)
+        }
+
         // Test that a lost connection is repaired on the same process and device with no upload.
         @Test func aLostConnectionReconnectsToTheSameProcess() throws {
             let (instance, pool) = try ProcessHarness.makePool()

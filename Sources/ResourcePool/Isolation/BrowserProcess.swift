@@ -86,6 +86,17 @@ final class BrowserProcess: @unchecked Sendable {  // mutable state under `condi
 
     /// How it ended (nil while it runs).
     var exit: Ending? { condition.withLock { ending } }
+
+    /// How it ended, waiting up to `timeout` for the reap when the pool has already killed it:
+    /// a SIGKILL'd process is gone once the kernel has torn down its memory, which on a loaded
+    /// machine may be after the pool moved on. Nil at once for a process nobody killed.
+    func endingOnceKilled(within timeout: Duration) -> Ending? {
+        let deadline = Date().addingTimeInterval(timeout.seconds)
+        return condition.withLock {
+            while ending == nil, killReason != nil, condition.wait(until: deadline) {}
+            return ending
+        }
+    }
     var exitedAt: ContinuousClock.Instant? { condition.withLock { endedAt } }
 
     /// True once the process has ended, reaped or not (the pidfd turns readable at exit).
