@@ -23,9 +23,10 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     public static let texelColumns = GPUKnobs.texelTile.value?.cols ?? 16
 
     /// Rows each invocation of the texel kernel owns for an M of `rows` (the sequence length),
-    /// POOLFAULT_TEXEL_TILE's if set, else the tuner's if it measured this M here, else of 32 and
-    /// 50 the one a cost model of the kernel picks. A
-    /// row group costs its rows, the W fetches every group repeats (worth ~14 rows at 16
+    /// POOLFAULT_TEXEL_TILE's if set, else the tuner's if it measured this M here, else of 32, 50
+    /// and (a sequence shorter than 32) the sequence itself the one a cost model of the kernel
+    /// picks: a tile no taller than a short sequence also builds faster, as lavapipe's pipeline
+    /// creation grows with the unrolled rows. A row group costs its rows, the W fetches every group repeats (worth ~14 rows at 16
     /// columns: ~30% of a 33-row group's time) and its A fetches (~2 rows per SIMD group of A
     /// rows, a lane per row), so cost = groups · (14 + rows + 2 · ⌈rows / lanes⌉). Measured on
     /// lavapipe at 16 lanes, the GEMMs' time per forward: BERT's 128 rows, 32 → 168–175 ms, 33 →
@@ -37,7 +38,7 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
         if let forced = GPUKnobs.texelTile.value?.rows { return forced }
         if let measured = tuned?.texelRows[rows] { return measured }
         let cost = { (tile: Int) in (rows + tile - 1) / tile * (14 + tile + 2 * ((tile + lanes - 1) / lanes)) }
-        return [32, 50].min { cost($0) < cost($1) } ?? 32
+        return ([32, 50] + (rows < 32 ? [max(rows, 1)] : [])).min { cost($0) < cost($1) } ?? 32
     }
 
     /// K and N must be multiples of this for the texel kernel (it reads RGBA texels and stores

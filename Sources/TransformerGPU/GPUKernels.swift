@@ -62,9 +62,15 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         self.lanes = lanes
         self.texelRows = texelRows ?? GEMMFamily.texelRows(covering: config.sequenceLength, lanes: lanes, tuned: tuned)
         let software = device.physical.info.isSoftware
-        let queries = attentionQueries ?? GPUKnobs.attentionQueries.value ?? tuned?.attentionQueries
-        self.attentionQueries = queries.map { min(max($0, 1), 16) } ?? Self.defaultAttentionQueries(device.physical.info)
-        self.attentionKeyBlock = attentionKeyBlock.map { min(max($0, 1), lanes) } ?? (software ? lanes : 1)
+        // Set (an argument, the knob): as set. Chosen (measured, built in): never more than a
+        // sequence shorter than the workgroup needs, as the attention's unrolled body (queries ×
+        // key block × head texels) is most of its pipeline's creation on lavapipe, and the
+        // queries and keys past the sequence are work thrown away.
+        let sequence = max(1, config.sequenceLength)
+        let set = attentionQueries ?? GPUKnobs.attentionQueries.value
+        let chosen = tuned?.attentionQueries ?? Self.defaultAttentionQueries(device.physical.info)
+        self.attentionQueries = set.map { min(max($0, 1), 16) } ?? min(chosen, (sequence + lanes - 1) / lanes)
+        self.attentionKeyBlock = attentionKeyBlock.map { min(max($0, 1), lanes) } ?? (software ? min(lanes, sequence) : 1)
         var kernels: [Kernel] = []
         func make(_ source: ShaderSource, _ bindings: [BindingKind], push: Int, _ defines: [String: String] = [:]) throws -> Kernel {
             let k = try Kernel(device: device, source: source, bindings: bindings, pushConstantSize: push,

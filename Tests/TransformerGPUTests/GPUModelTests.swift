@@ -102,16 +102,41 @@ import Transformer
     }
 
     /// The texel tile's rows follow the sequence: 32 for BERT's 128 tokens (4 full groups), 50 for
-    /// ViT's 197 (4 groups, where 32 would take 7), and never a tile lavapipe compiles for long.
+    /// ViT's 197 (4 groups, where 32 would take 7), a sequence shorter than 32 in one tile of its
+    /// own height, and never a tile lavapipe compiles for long.
     @Test func texelRowsFollowTheSequence() {
         #expect(GEMMFamily.texelRows(covering: 128, lanes: 16) == 32)
         #expect(GEMMFamily.texelRows(covering: 197, lanes: 16) == 50)
         #expect(GEMMFamily.texelRows(covering: 197, lanes: 8) == 50)
         for lanes in [4, 8, 16, 32] {
-            for rows in [1, 17, 24, 45, 64, 100, 128, 197, 256, 512] {
-                #expect([32, 50].contains(GEMMFamily.texelRows(covering: rows, lanes: lanes)))
+            for rows in [1, 8, 17, 24, 31, 32, 45, 64, 100, 128, 197, 256, 512] {
+                let tile = GEMMFamily.texelRows(covering: rows, lanes: lanes)
+                #expect(rows < 32 ? tile == rows : [32, 50].contains(tile), "\(rows) rows at \(lanes) lanes: \(tile)")
             }
         }
+    }
+
+    /// A sequence shorter than a workgroup takes shapes the kernels to it (a tile of its rows, no
+    /// more queries per invocation than it fills, a key block no longer than it: less to compile,
+    /// no work past its end), and they compute the reference's numbers, with keys masked too.
+    @Test(arguments: [1, 3, 8, 13])
+    func shortSequencesShapeTheKernelsToThem(tokens: Int) throws {
+        let config = try ModelConfig.bertBaseUncased.reduced(layers: 1, seqLen: tokens)
+        let (instance, channel) = try Self.openChannel()
+        do {
+            let kernels = try GPUKernels(device: channel.device, config: config, family: .texel)
+            let lanes = kernels.lanes
+            #expect(kernels.texelRows == tokens)
+            #expect(kernels.attentionKeyBlock == min(lanes, tokens), "\(kernels.summary)")
+            let chosen = GPUKernels.defaultAttentionQueries(channel.device.physical.info)
+            #expect(kernels.attentionQueries == min(chosen, (tokens + lanes - 1) / lanes), "\(kernels.summary)")
+        }
+        Self.expectClean(instance, destroying: channel)
+        var generator = Xoshiro256StarStar(seed: UInt64(tokens))
+        let ids = (0..<tokens).map { _ in Int32(generator.nextInt(below: config.vocabSize)) }
+        let mask = (0..<tokens).map { i -> Int32 in i == 0 || i % 3 != 2 ? 1 : 0 }
+        let input = ModelInput.tokens(inputIds: ids, attentionMask: mask, tokenTypeIds: [Int32](repeating: 0, count: tokens))
+        try compareWholeModel(config, family: .texel, input: input)
     }
 
     /// vit-base's real widths and all 197 tokens, one layer.

@@ -38,7 +38,7 @@ final class BrowserHost: @unchecked Sendable {  // mutable state under `lock`
         self.onExit = onExit
     }
 
-    deinit { shutdown() }
+    deinit { _ = shutdown() }  // a pool that was never shut down: its processes end all the same
 
     var process: BrowserProcess? { lock.withLock { current } }
 

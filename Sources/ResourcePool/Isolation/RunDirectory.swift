@@ -1,4 +1,5 @@
 import Foundation
+import VulkanCompute
 
 /// A private directory for one pool's browser processes (mode 0700): each context's listening
 /// socket, the SPIR-V handed to new processes, the workers' validation messages, and who owns
@@ -58,6 +59,12 @@ final class RunDirectory: @unchecked Sendable {  // immutable after init
         FileManager.default.createFile(atPath: validationPath, contents: nil, attributes: [.posixPermissions: 0o600])
         FileManager.default.createFile(atPath: "\(path)/owner", contents: Data(Self.ownerStamp(getpid())?.utf8 ?? "".utf8),
                                        attributes: [.posixPermissions: 0o600])
+        // The SPIR-V earlier pools' browsers compiled (see `remove`): a browser's shader cache
+        // outlives the browser, so a later scenario's first process does not run glslang again.
+        if ShaderCompiler.shared.cachedCount > 0 {
+            FileManager.default.createFile(atPath: spirvCachePath, contents: ShaderCompiler.shared.exportCache(),
+                                           attributes: [.posixPermissions: 0o600])
+        }
     }
 
     /// A context's socket. Names are checked when the pool is made (`PoolConfiguration.problem`):
@@ -74,8 +81,10 @@ final class RunDirectory: @unchecked Sendable {  // immutable after init
 
     deinit { remove() }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it, keeping the SPIR-V its browsers compiled for
+    /// the next pool of this process.
     func remove() {
+        if let compiled = FileManager.default.contents(atPath: spirvCachePath) { ShaderCompiler.shared.importCache(compiled) }
         try? FileManager.default.removeItem(atPath: path)
     }
 
