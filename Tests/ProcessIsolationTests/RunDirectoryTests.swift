@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ResourcePool
+import VulkanCompute
 
 /// Where browser sockets go: TMPDIR checked before any work, /tmp when TMPDIR is too long for a
 /// socket path, and run directories of dead pools swept — only those.
@@ -73,10 +74,31 @@ import Testing
             FileManager.default.createFile(atPath: dir + "/chrome.sock", contents: Data())
             if let stamp { FileManager.default.createFile(atPath: dir + "/owner", contents: Data(stamp.utf8)) }
         }
-        FileManager.default.createFile(atPath: "\(base)/unrelated", contents: Data())
+        #expect(FileManager.default.createFile(atPath: "\(base)/unrelated", contents: Data()))
         let removed = Set(RunDirectory.sweepStale(in: base).map { ($0 as NSString).lastPathComponent })
         #expect(removed == ["\(RunDirectory.prefix)ended", "\(RunDirectory.prefix)reused"])
         let left = Set(try FileManager.default.contentsOfDirectory(atPath: base))
         #expect(left == ["\(RunDirectory.prefix)live", "\(RunDirectory.prefix)unowned", "unrelated"])
+    }
+
+    // Test that the SPIR-V one pool's browsers compiled is handed to the next pool's browsers
+    // (a browser's shader cache outlives the browser): what a run directory's browsers left in
+    // it is in the next run directory when it is made.
+    @Test func compiledShadersOutliveTheirPool() throws {
+        let source = ShaderSource(fileName: "outlive.comp", text: "#version 450\nlayout(local_size_x = 1) in;\nvoid main() { }\n")
+        let defines = ["UNIQUE": "\(UInt32.random(in: 1...UInt32.max))u"]
+        let browser = ShaderCompiler()
+        _ = try browser.compile(source, defines: defines)
+        let first = try RunDirectory(longestContext: "chrome")
+        #expect(FileManager.default.createFile(atPath: first.spirvCachePath, contents: browser.exportCache()))
+        first.remove()
+        let second = try RunDirectory(longestContext: "chrome")
+        defer { second.remove() }
+        let handed = try #require(FileManager.default.contents(atPath: second.spirvCachePath), "no SPIR-V handed to the next pool")
+        let next = ShaderCompiler()
+        #expect(next.importCache(handed) >= 1)
+        let known = next.cachedCount
+        #expect(try next.compile(source, defines: defines) == (try browser.compile(source, defines: defines)))
+        #expect(next.cachedCount == known, "the variant was compiled again, not handed over")
     }
 }
