@@ -34,7 +34,8 @@ import Testing
         return found
     }()
 
-    /// The command with the binary's path and the reductions: a smaller model, one run or trial.
+    /// The command with the binary's path and the reductions: a smaller model, one run or trial,
+    /// a shorter soak.
     /// A chain (`poolfault … && poolfault …`) is reduced command by command.
     static func reduced(_ command: String) -> String {
         command.components(separatedBy: " && ").map(reducedOne).joined(separator: " && ")
@@ -51,6 +52,7 @@ import Testing
         }
         replace("--runs", with: "1")
         replace("--trials", with: "1")
+        replace("--duration", with: "3s")  // a soak still sees a fault and a scrub every 2 s: it is the command that is tested, not the load
         if ["run", "infer", "soak"].contains(sub) || ["forward", "recovery", "corruption"].contains(subsub) {
             words += ["--layers", "3"]
             if !command.contains("vit-") { words += ["--seq-len", "8"] }
