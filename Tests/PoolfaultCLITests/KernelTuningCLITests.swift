@@ -21,8 +21,12 @@ import Testing
     }
 
     /// Runs one quick scenario and returns every context's kernels as its report says.
+    /// Tokens of the runs that show the choices: enough that no chosen shape is cut to the
+    /// sequence (a tile of 50 rows, 4 queries per invocation of 8 or 16 lanes: `GPUKernels`).
+    static let tokens = 64
+
     static func compute(_ cache: String, isolation: String, _ more: [String: String?] = [:]) throws -> (stderr: String, compute: [String]) {
-        let r = try CLIRunner.run(RunCLITests.quick + ["--scenario", "connection_lost", "--isolation", isolation,
+        let r = try CLIRunner.run(["--layers", "3", "--seq-len", "\(tokens)", "--color", "never", "--scenario", "connection_lost", "--isolation", isolation,
                                                        "--output-dir", RunCLITests.tempDir("tuned"), "--json"],
                                   environment: environment(cache, more))
         #expect(r.status == 0, "\(r.stderr)")
@@ -64,7 +68,7 @@ import Testing
         // Kept choices that differ from every default, so their use shows in the report.
         try Self.edit(cache) { entry in
             var c = entry["choices"] as? [String: Any] ?? [:]
-            c["texel_rows"] = ["8": 50]
+            c["texel_rows"] = ["\(Self.tokens)": 50]
             c["attention_queries"] = 4
             c["skipped"] = [String]()  // complete, even if a cold shader cache cut the pass short
             entry["choices"] = c
