@@ -8,7 +8,7 @@ import Transformer
 /// One test per defect found by using poolfault as a new user would (issue: "a verdict users
 /// can trust"); each failed before its fix. Runs go through the built binary on reduced models.
 @Suite(.serialized) struct DefectCLITests {
-    static let quick = ["--layers", "3", "--seq-len", "8", "--color", "never"]
+    static let quick = ["--weights", TinyModel.path, "--seq-len", "8", "--color", "never"]
 
     static func tempDir(_ name: String) -> String { RunCLITests.tempDir(name) }
 
@@ -106,7 +106,7 @@ import Transformer
                       ["--layers", "2"]])
     func aConfigurationThatCannotHostAScenarioIsRefused(flags: [String]) throws {
         let dir = Self.tempDir("refused")
-        let r = try CLIRunner.run(["run", "--layers", "3", "--seq-len", "8"] + flags + ["--output-dir", dir])
+        let r = try CLIRunner.run(["run", "--weights", TinyModel.path, "--seq-len", "8"] + flags + ["--output-dir", dir])
         #expect(r.status == 64, "\(flags): \(r.stderr)")
         #expect(Self.oneLine(r.stderr) && !r.stderr.contains("Usage"), "\(r.stderr)")
         #expect(RunCLITests.reports(in: dir).isEmpty, "no scenario ran")
@@ -116,7 +116,7 @@ import Transformer
     @Test func benchRecoveryDoesNotMeetATargetWithFailedTrials() throws {
         let refused = try CLIRunner.run(["bench", "recovery", "--trials", "1", "--browsers", "chrome,chrome", "--scenario", "browser_crash"])
         #expect(refused.status == 64, "\(refused.stderr)")
-        let r = try CLIRunner.run(["bench", "recovery", "--layers", "3", "--seq-len", "8", "--trials", "1", "--scenario", "browser_crash",
+        let r = try CLIRunner.run(["bench", "recovery", "--weights", TinyModel.path, "--seq-len", "8", "--trials", "1", "--scenario", "browser_crash",
                                    "--recovery-strategy", "progressive", "--keep-crashing", "5"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("NOT met (1 of 1 recoveries failed"), "\(r.stdout)")
@@ -254,14 +254,14 @@ import Transformer
     // messages are printed and the command exits 1, as `run` does. POOLFAULT_VALIDATE (which
     // ci/test sets) is removed from the child's environment: the flag alone must turn it on.
     // `bench recovery` runs each isolation alone, so neither half stands in for the other.
-    @Test(arguments: [["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost", "--recovery-strategy", "simple", "--output-dir", "DIR"],
-                      ["soak", "--layers", "3", "--seq-len", "8", "--requests", "8", "--fault-count", "1", "--faults", "connection_lost",
+    @Test(arguments: [["--weights", TinyModel.path, "--seq-len", "8", "--scenario", "connection_lost", "--recovery-strategy", "simple", "--output-dir", "DIR"],
+                      ["soak", "--weights", TinyModel.path, "--seq-len", "8", "--requests", "8", "--fault-count", "1", "--faults", "connection_lost",
                        "--clients", "2", "--fault-interval", "100ms", "--slo-p99-ratio", "1000", "--slo-availability", "0", "--output-dir", "DIR"],
                       ["infer", "--layers", "1", "--seq-len", "8", "--output", "DIR/v.npy"],
                       ["bench", "forward", "--layers", "1", "--seq-len", "8", "--runs", "1"],
-                      ["bench", "recovery", "--layers", "3", "--seq-len", "8", "--trials", "1", "--scenario", "connection_lost",
+                      ["bench", "recovery", "--weights", TinyModel.path, "--seq-len", "8", "--trials", "1", "--scenario", "connection_lost",
                        "--recovery-strategy", "simple", "--isolation", "process"],
-                      ["bench", "recovery", "--layers", "3", "--seq-len", "8", "--trials", "1", "--scenario", "connection_lost",
+                      ["bench", "recovery", "--weights", TinyModel.path, "--seq-len", "8", "--trials", "1", "--scenario", "connection_lost",
                        "--recovery-strategy", "simple", "--isolation", "thread"],
                       ["bench", "corruption", "--layers", "2", "--seq-len", "8", "--trials", "2", "--runs", "1"],
                       ["bench", "kernels", "--runs", "1"],
@@ -287,7 +287,7 @@ import Transformer
     // browser's process and the message.
     @Test(arguments: [("invalid", "VUID-VkBufferCreateInfo-size-00912"), ("leak", "has not been destroyed")])
     func aValidationMessageInABrowserProcessFailsTheRun(misuse: String, message: String) throws {
-        let r = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost", "--validate", "--vulkan-misuse", misuse,
+        let r = try CLIRunner.run(["--weights", TinyModel.path, "--seq-len", "8", "--scenario", "connection_lost", "--validate", "--vulkan-misuse", misuse,
                                    "--output-dir", RunCLITests.tempDir("misuse")], environment: ["POOLFAULT_VALIDATE": nil])
         #expect(r.status == 1, "\(r.stderr)")
         let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("validation: ") }

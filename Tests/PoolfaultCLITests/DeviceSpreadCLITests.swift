@@ -46,7 +46,7 @@ import Testing
     @Test(arguments: ["process", "thread"])
     func devicesSpreadAndACrashComesBackOnItsDevice(isolation: String) throws {
         let dir = RunCLITests.tempDir("devices")
-        let r = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--devices", "0,1,0", "--scenario", "browser_crash",
+        let r = try CLIRunner.run(["--weights", TinyModel.path, "--seq-len", "8", "--devices", "0,1,0", "--scenario", "browser_crash",
                                    "--fault-target", "firefox", "--isolation", isolation, "--json", "--no-html",
                                    "--output-dir", dir],
                                   environment: ["VK_DRIVER_FILES": try Self.twinDrivers()])
@@ -103,7 +103,7 @@ import Testing
 /// crash again and again across repeated scenarios is demoted, and the report says so.
 @Suite(.serialized) struct LadderCLITests {
     @Test func theReportShowsADemotion() throws {
-        let r = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "browser_crash", "--fault-target", "chrome",
+        let r = try CLIRunner.run(["--weights", TinyModel.path, "--seq-len", "8", "--scenario", "browser_crash", "--fault-target", "chrome",
                                    "--keep-crashing", "1", "--crash-limit", "2", "--treat-as-hardware", "0", "--json", "--no-html",
                                    "--output-dir", RunCLITests.tempDir("ladder")])
         #expect(r.status == 0, "\(r.stderr)")

@@ -6,7 +6,7 @@ import Testing
 /// (never a failed scenario that would drain a healthy node); a signal or a full disk never
 /// loses the verdict.
 @Suite(.serialized) struct HostileEnvironmentCLITests {
-    static let small = ["--layers", "3", "--seq-len", "8"]
+    static let small = ["--weights", TinyModel.path, "--seq-len", "8"]
 
     /// poolfault in the background, its stderr in a file; ended by its pid if the test leaves early.
     final class Background {

@@ -5,12 +5,13 @@ import Transformer
 /// `poolfault infer` end to end: real weights files written here, bad input refused with the
 /// right exit code and a one-line message, never a trap.
 @Suite(.serialized) struct InferCLITests {
-    /// A tiny BERT (2 layers, hidden 64) as a Hugging Face directory: config.json + model.safetensors.
-    static func writeTinyBERT(prefix: String = "", mutate: (inout [String: (shape: [Int], values: [Float])]) -> Void = { _ in }) throws -> URL {
+    /// A tiny BERT (2 layers unless told, hidden 64) as a Hugging Face directory: config.json + model.safetensors.
+    static func writeTinyBERT(prefix: String = "", layers: Int = 2,
+                              mutate: (inout [String: (shape: [Int], values: [Float])]) -> Void = { _ in }) throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-infer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let config = """
-            {"model_type": "bert", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 1,
+            {"model_type": "bert", "_name_or_path": "tiny-bert", "hidden_size": 64, "num_hidden_layers": \(layers), "num_attention_heads": 1,
              "intermediate_size": 128, "vocab_size": 500, "max_position_embeddings": 32, "type_vocab_size": 2,
              "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
             """

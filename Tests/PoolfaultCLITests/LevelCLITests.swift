@@ -38,7 +38,7 @@ import Testing
 @Suite(.serialized) struct LongLevelCLITests {
     @Test func longRunsItsChecks() throws {
         let dir = RunCLITests.tempDir("long"), junit = dir + "/junit.xml"
-        let r = try CLIRunner.run(["--level", "long", "--layers", "3", "--seq-len", "8", "--soak-duration", "6s", "--crash-cycles", "10",
+        let r = try CLIRunner.run(["--level", "long", "--weights", TinyModel.path, "--seq-len", "8", "--soak-duration", "6s", "--crash-cycles", "10",
                                    "--output-dir", dir, "--junit", junit, "--json", "--no-html"])
         #expect(r.status == 0, "\(r.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])

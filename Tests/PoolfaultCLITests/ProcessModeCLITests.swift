@@ -20,7 +20,7 @@ import Testing
     func browsersImportTheirWeightsWhereTheDriverCan(knob: String, imports: Bool) throws {
         let dir = Self.tempDir("import")
         let environment: [String: String?] = knob.isEmpty ? [:] : [knob: knob == "POOLFAULT_HOST_IMPORT" ? "0" : "1"]
-        let r = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "browser_crash", "--output-dir", dir, "--no-html",
+        let r = try CLIRunner.run(["--weights", TinyModel.path, "--seq-len", "8", "--scenario", "browser_crash", "--output-dir", dir, "--no-html",
                                    "--validate", "--color", "never"], environment: environment)
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         #expect(!r.stderr.contains("validation:"))
@@ -34,7 +34,7 @@ import Testing
     // process and uploaded nothing, a crash was a SIGKILL that brought a new process (simple
     // keeps it down), gpu_hang was caught by the watchdog.
     // (BERT with progressive, the default, is README's `poolfault --scenario all --watchdog 1`.)
-    @Test(arguments: [(["--layers", "3", "--seq-len", "8"], "simple"), (["--layers", "3", "--seq-len", "8"], "coordinated"),
+    @Test(arguments: [(["--weights", TinyModel.path, "--seq-len", "8"], "simple"), (["--weights", TinyModel.path, "--seq-len", "8"], "coordinated"),
                       (["--model", "vit-base-patch16-224", "--layers", "3"], "progressive")])
     func everyScenarioIsRealInProcessMode(model: [String], strategy: String) throws {
         let dir = Self.tempDir(strategy)
@@ -142,7 +142,7 @@ import Testing
         let dir = Self.tempDir("sigint")
         let process = Process()
         process.executableURL = CLIRunner.binary
-        process.arguments = ["--layers", "3", "--seq-len", "8", "--output-dir", dir, "--no-html", "--repeat", "20", "--color", "never"]
+        process.arguments = ["--weights", TinyModel.path, "--seq-len", "8", "--output-dir", dir, "--no-html", "--repeat", "20", "--color", "never"]
         var env = ProcessInfo.processInfo.environment
         if env["VK_DRIVER_FILES"] == nil { env["VK_DRIVER_FILES"] = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json" }
         process.environment = env

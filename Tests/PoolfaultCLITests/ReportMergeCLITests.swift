@@ -6,7 +6,7 @@ import Testing
 /// percentiles equal those of the runs' raw figures pooled; a failed node fails the fleet (exit
 /// 1); an unreadable report is refused by name (exit 65); bad flags are usage errors (exit 64).
 @Suite(.serialized) struct ReportMergeCLITests {
-    static let small = ["--layers", "3", "--seq-len", "8"]
+    static let small = ["--weights", TinyModel.path, "--seq-len", "8"]
 
     /// Reports of two nodes: node-a a run and a bench recovery; node-b a run and a soak.
     static func twoNodes() throws -> String {

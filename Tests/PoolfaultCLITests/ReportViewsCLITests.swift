@@ -7,7 +7,7 @@ import Testing
 /// The views of a run people look at: the trace (Perfetto / chrome://tracing), the HTML report
 /// (rendered by a real headless Chromium), and the GitHub job summary with `::error` lines.
 @Suite(.serialized) struct ReportViewsCLITests {
-    static let quick = ["--layers", "3", "--seq-len", "8", "--color", "never"]
+    static let quick = ["--weights", TinyModel.path, "--seq-len", "8", "--color", "never"]
 
     /// One crash scenario with a trace, shared by the trace tests.
     nonisolated(unsafe) static let crashRun: (dir: String, trace: [String: Any], status: Int32, stderr: String) = {  // written once, then only read
@@ -197,7 +197,7 @@ import Testing
     @Test func benchRecoveryWritesItsDistributionsAndATrace() throws {
         let dir = RunCLITests.tempDir("bench-html")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let r = try CLIRunner.run(["bench", "recovery", "--layers", "3", "--seq-len", "8", "--trials", "2", "--scenario", "browser_crash",
+        let r = try CLIRunner.run(["bench", "recovery", "--weights", TinyModel.path, "--seq-len", "8", "--trials", "2", "--scenario", "browser_crash",
                                    "--recovery-strategy", "progressive", "--isolation", "process",
                                    "--html", dir + "/bench.html", "--trace", dir + "/bench.json"])
         #expect(r.status == 0, "\(r.stderr)")

@@ -8,7 +8,7 @@ import Testing
 /// `poolfault run` (the default command) end to end through the built binary, on a reduced
 /// bert-base (3 layers — one per browser —, 8 tokens) so each run takes seconds.
 @Suite(.serialized) struct RunCLITests {
-    static let quick = ["--layers", "3", "--seq-len", "8", "--color", "never"]
+    static let quick = ["--weights", TinyModel.path, "--seq-len", "8", "--color", "never"]
 
     static func tempDir(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-run-\(name)-\(UUID().uuidString)").path
@@ -20,7 +20,8 @@ import Testing
 
     @Test func aQuickRunPassesInTheOriginalLayout() throws {
         let dir = Self.tempDir("layout"), junit = dir + "/junit.xml"
-        let r = try CLIRunner.run(Self.quick + ["--output-dir", dir, "--junit", junit, "--validate"])
+        // bert-base itself (3 layers), as the original's layout names it.
+        let r = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--color", "never", "--output-dir", dir, "--junit", junit, "--validate"])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines.first == String(repeating: "=", count: 80))
@@ -127,10 +128,10 @@ import Testing
     // Test that colour follows --color and, by default, the terminal: on under a pseudo-terminal
     // (util-linux `script` gives the run one), off there under NO_COLOR, off on a pipe.
     @Test func colourIsOnWhenAskedAndOffUnderNO_COLOR() throws {
-        let always = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost", "--color", "always",
+        let always = try CLIRunner.run(["--weights", TinyModel.path, "--seq-len", "8", "--scenario", "connection_lost", "--color", "always",
                                         "--output-dir", Self.tempDir("c1")])
         #expect(always.stdout.contains("\u{1B}["))
-        let piped = try CLIRunner.run(["--layers", "3", "--seq-len", "8", "--scenario", "connection_lost", "--output-dir", Self.tempDir("c2")])
+        let piped = try CLIRunner.run(["--weights", TinyModel.path, "--seq-len", "8", "--scenario", "connection_lost", "--output-dir", Self.tempDir("c2")])
         #expect(piped.status == 0 && !piped.stdout.contains("\u{1B}["))
         for noColor in [nil, "1"] as [String?] {
             let command = "'\(CLIRunner.binary.path)' --layers 3 --seq-len 8 --scenario connection_lost --output-dir '\(Self.tempDir("c3"))'"

@@ -6,7 +6,7 @@ import Testing
 /// weights (exit 1, naming where), a soak whose checks are all off (wrong answers served: exit
 /// 1), a clean soak of a thousand requests (no false detection), and `bench corruption`.
 @Suite(.serialized) struct SilentCorruptionCLITests {
-    static let model = ["--layers", "3", "--seq-len", "8", "--color", "never"]
+    static let model = ["--weights", TinyModel.path, "--seq-len", "8", "--color", "never"]
 
     static func report(in dir: String, prefix: String = "results_") throws -> (path: String, json: [String: Any]) {
         let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix(prefix) && $0.hasSuffix(".json") })
@@ -75,7 +75,7 @@ import Testing
         // Checks off: one, and the soak goes on until a request begun after it is served.
         let off = checks ? ["--scrub-interval", "2s", "--fault-count", "2", "--requests", "200", "--fault-interval", "500ms"]
                          : ["--verify", "off", "--abft", "off", "--scrub", "off", "--fault-count", "1", "--fault-interval", "1s"]
-        let r = try CLIRunner.run(["soak", "--layers", "3", "--seq-len", "8", "--clients", "2", "--faults", "silent_corruption",
+        let r = try CLIRunner.run(["soak", "--weights", TinyModel.path, "--seq-len", "8", "--clients", "2", "--faults", "silent_corruption",
                                                             "--corruption", "gross", "--slo-p99-ratio", "1000", "--slo-availability", "0",
                                                             "--output-dir", dir] + off)
         let (_, json) = try Self.report(in: dir, prefix: "soak_")
@@ -95,7 +95,7 @@ import Testing
     /// weights scrubbed every second: not one detection.
     @Test func aCleanSoakOfFiveHundredRequestsRaisesNoDetection() throws {
         let dir = RunCLITests.tempDir("sdc-clean")
-        let r = try CLIRunner.run(["soak", "--layers", "3", "--seq-len", "8", "--requests", "500", "--clients", "4", "--fault-interval", "24h",
+        let r = try CLIRunner.run(["soak", "--weights", TinyModel.path, "--seq-len", "8", "--requests", "500", "--clients", "4", "--fault-interval", "24h",
                                    "--scrub-interval", "1s", "--output-dir", dir])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         let (_, json) = try Self.report(in: dir, prefix: "soak_")
