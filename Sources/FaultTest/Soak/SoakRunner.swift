@@ -18,8 +18,8 @@ public struct SoakPlan: Sendable {
     /// soak ends once both are reached. A fault count, unlike a duration, is the same on every
     /// machine.
     public var faultCount: Int?
-    /// How often every context's weights are scrubbed (nil: never, but at the end if a
-    /// corruption is still uncaught).
+    /// How often every context's weights are scrubbed, and once more at the end (nil: never,
+    /// but at the end if a corruption is still uncaught).
     public var scrubInterval: Duration?
     public init(duration: Duration, clients: Int, faultInterval: Duration, faults: [FaultKind], strategy: RecoveryStrategyKind, seed: UInt64,
                 requests: Int? = nil, faultCount: Int? = nil, scrubInterval: Duration? = nil) {
@@ -286,6 +286,11 @@ public final class SoakRunner: @unchecked Sendable {  // `requests` under `lock`
         let seconds = (ContinuousClock.now - began).seconds
         let stopped = RunStop.requested
         if stopped == nil {  // a stopped soak reports what it had: no last recovery or scrub
+            if plan.scrubInterval != nil {  // the weights as the soak leaves them, however short it ran
+                let pass = pool.scrub()
+                scrubs += 1
+                scrubSeconds += pass.seconds
+            }
             record(corruption.settle(strategy: plan.strategy))
             record(corruption.finish(strategy: plan.strategy))
         }

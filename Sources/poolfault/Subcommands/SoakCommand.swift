@@ -54,7 +54,7 @@ struct SoakCommand: ParsableCommand {
     @Option(help: "Which requests the pool checks against the CPU reference, shard by shard: every (default), sample:N (every Nth) or off. With less than every, wrong answers a corruption causes can reach clients: the report counts them.")
     var verify = "every"
 
-    @Option(help: "How often every context's weights are scrubbed against the source (off: never, but once at the end while an injected corruption is still uncaught): 10s, 500ms, … (needs --scrub on).")
+    @Option(help: "How often every context's weights are scrubbed against the source, and once more at the end (off: never, but once at the end while an injected corruption is still uncaught): 10s, 500ms, … (needs --scrub on).")
     var scrubInterval = "10s"
 
     @Option(parsing: .unconditional, help: "Stop after this many requests instead of --duration (1–10000000): a run whose length does not depend on the machine's speed.")
