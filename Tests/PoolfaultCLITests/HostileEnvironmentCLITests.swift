@@ -96,7 +96,7 @@ import Testing
     // request, ends with every browser serving, and passes.
     @Test func aBrowserStoppedFromOutsideDuringASoakIsReportedAndRecovered() throws {
         let dir = RunCLITests.tempDir("soak-sigstop")
-        let soak = try Background(["soak"] + Self.small + ["--duration", "15s", "--clients", "3", "--faults", "connection_lost",
+        let soak = try Background(["soak"] + Self.small + ["--duration", "15s", "--clients", "2", "--faults", "connection_lost",
                                                            "--fault-interval", "600s", "--watchdog", "1", "--slo-p99-ratio", "1000",
                                                            "--slo-availability", "0", "--output-dir", dir],
                                   errFile: dir + ".stderr")
@@ -123,7 +123,7 @@ import Testing
     @Test func aSoakOfHangsAtAShortWatchdogRecoversEveryOne() throws {
         let dir = RunCLITests.tempDir("soak-hangs")
         let r = try CLIRunner.run(["soak"] + Self.small + ["--fault-count", "4", "--clients", "2", "--faults", "gpu_hang,browser_freeze",
-                                                           "--fault-interval", "2s", "--watchdog", "0.3", "--slo-p99-ratio", "1000",
+                                                           "--fault-interval", "1s", "--watchdog", "0.3", "--slo-p99-ratio", "1000",
                                                            "--slo-availability", "0", "--output-dir", dir])
         #expect(r.status == 0, "\(r.stderr)")
         let report = try Self.soakReport(in: dir)

@@ -16,7 +16,7 @@ import Testing
         let dir = RunCLITests.tempDir("soak")
         let process = Process()
         process.executableURL = CLIRunner.binary
-        process.arguments = ["soak", "--weights", TinyModel.path, "--seq-len", "8", "--fault-count", "6", "--requests", "150", "--clients", "6", "--fault-interval", "2s",
+        process.arguments = ["soak", "--weights", TinyModel.path, "--seq-len", "8", "--fault-count", "6", "--requests", "150", "--clients", "6", "--fault-interval", "1s",
                              "--faults", "connection_lost,component_failure,browser_crash,multiple_failures,gpu_hang,cascading_failure", "--watchdog", "1",
                              "--slo-p99-ratio", "1000", "--slo-availability", "0", "--output-dir", dir, "--validate", "--trace", dir + "/trace.json"]
         var env = ProcessInfo.processInfo.environment
@@ -65,7 +65,7 @@ import Testing
     // below a hundredth of p99 before them), which no machine's speed can meet.
     @Test func aBreachedSLOFailsTheSoak() throws {
         let dir = RunCLITests.tempDir("soak-slo")
-        let r = try CLIRunner.run(["soak", "--weights", TinyModel.path, "--seq-len", "8", "--duration", "6s", "--clients", "4", "--fault-interval", "1s",
+        let r = try CLIRunner.run(["soak", "--weights", TinyModel.path, "--seq-len", "8", "--duration", "4s", "--clients", "4", "--fault-interval", "1s",
                                    "--faults", "browser_crash", "--slo-p99-ratio", "0.01", "--output-dir", dir])
         #expect(r.status == 1, "\(r.stdout)\n\(r.stderr)")
         let report = try Self.report(in: dir)
