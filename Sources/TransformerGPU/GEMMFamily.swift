@@ -26,8 +26,8 @@ public enum GEMMFamily: String, Sendable, CaseIterable, Codable {
     /// POOLFAULT_TEXEL_TILE's if set, else the tuner's if it measured this M here, else of 32, 50
     /// and (a sequence shorter than 32) the sequence itself the one a cost model of the kernel
     /// picks: a tile no taller than a short sequence also builds faster, as lavapipe's pipeline
-    /// creation grows with the unrolled rows. A row group costs its rows, the W fetches every group repeats (worth ~14 rows at 16
-    /// columns: ~30% of a 33-row group's time) and its A fetches (~2 rows per SIMD group of A
+    /// creation grows with the unrolled rows. A row group costs its rows, the W fetches every
+    /// group repeats (worth ~14 rows at 16 columns: ~30% of a 33-row group's time) and its A fetches (~2 rows per SIMD group of A
     /// rows, a lane per row), so cost = groups · (14 + rows + 2 · ⌈rows / lanes⌉). Measured on
     /// lavapipe at 16 lanes, the GEMMs' time per forward: BERT's 128 rows, 32 → 168–175 ms, 33 →
     /// 182, 43 → 180–192, 48 → 190, 64 → 154 ms; ViT's 197, 50 → 246–254, 33 → 268–321, 32 →
