@@ -60,14 +60,19 @@ import VulkanCompute
     @Test func onlyRunDirectoriesOfEndedPoolsAreSwept() throws {
         let base = try Self.scratch("sweep")
         defer { try? FileManager.default.removeItem(atPath: base) }
+        // A process that lives until it is ended here: its stamp is read while it surely runs
+        // (one that exits by itself may be gone, reaped, before /proc is read).
         let ended = Process()
-        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        ended.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        ended.arguments = ["600"]
         try ended.run()
-        let endedStamp = try #require(RunDirectory.ownerStamp(ended.processIdentifier))
+        let endedStamp = RunDirectory.ownerStamp(ended.processIdentifier)
+        kill(ended.processIdentifier, SIGKILL)  // not SIGTERM: a child may inherit it blocked from the test process
         ended.waitUntilExit()
+        let stamp = try #require(endedStamp)
         let mine = try #require(RunDirectory.ownerStamp(getpid()))
         let reused = "\(getpid()) 1"  // this pid, but another start time: an earlier owner
-        let dirs = ["ended": endedStamp, "reused": reused, "live": mine, "unowned": nil]
+        let dirs = ["ended": stamp, "reused": reused, "live": mine, "unowned": nil]
         for (name, stamp) in dirs {
             let dir = "\(base)/\(RunDirectory.prefix)\(name)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
