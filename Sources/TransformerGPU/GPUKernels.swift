@@ -3,8 +3,8 @@ import Shaders
 import Transformer
 import VulkanCompute
 
-/// Every pipeline a transformer needs on one device, created together (the "pipeline
-/// creation" step of a context's start and of its recovery).
+/// Every pipeline a transformer needs on one device, created together and built side by side
+/// (`KernelBatch`: the "pipeline creation" step of a context's start and of its recovery).
 public final class GPUKernels: @unchecked Sendable {  // immutable after init
     public let device: ComputeDevice
     public let family: GEMMFamily
@@ -45,7 +45,8 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
     let scrub: (texels: Kernel, words: Kernel)?
     /// Which integrity checks these kernels can run.
     public let integrity: IntegrityChecks
-    /// Seconds spent compiling GLSL (0 when every variant was cached) and creating pipelines.
+    /// Seconds spent compiling GLSL (0 when every variant was cached) and creating the pipelines
+    /// (start to last, side by side).
     public let compileSeconds: Double
     public let pipelineSeconds: Double
 
@@ -71,12 +72,9 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         let chosen = tuned?.attentionQueries ?? Self.defaultAttentionQueries(device.physical.info)
         self.attentionQueries = set.map { min(max($0, 1), 16) } ?? min(chosen, (sequence + lanes - 1) / lanes)
         self.attentionKeyBlock = attentionKeyBlock.map { min(max($0, 1), lanes) } ?? (software ? min(lanes, sequence) : 1)
-        var kernels: [Kernel] = []
+        let batch = KernelBatch(device: device, compiler: compiler)
         func make(_ source: ShaderSource, _ bindings: [BindingKind], push: Int, _ defines: [String: String] = [:]) throws -> Kernel {
-            let k = try Kernel(device: device, source: source, bindings: bindings, pushConstantSize: push,
-                               defines: defines, compiler: compiler)
-            kernels.append(k)
-            return k
+            try batch.add(source, bindings: bindings, pushConstantSize: push, defines: defines)
         }
         let s = BindingKind.storageBuffer
         var gemm: [GEMMEpilogue: Kernel] = [:]
@@ -114,8 +112,8 @@ public final class GPUKernels: @unchecked Sendable {  // immutable after init
         scrub = integrity.scrubbing
             ? (try make(ShaderLibrary.scrub, [s, s], push: 12, ["LANES": "\(lanes)", "VEC4": "1"]),
                try make(ShaderLibrary.scrub, [s, s], push: 12, ["LANES": "\(lanes)", "VEC4": "0"])) : nil
-        compileSeconds = kernels.reduce(0) { $0 + $1.compileSeconds }
-        pipelineSeconds = kernels.reduce(0) { $0 + $1.pipelineSeconds }
+        compileSeconds = batch.compileSeconds
+        pipelineSeconds = try batch.build()
     }
 
     /// How these kernels compute, for reports: "texel GEMM 32x16, 16 lanes, attention 2

@@ -24,19 +24,14 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
     private(set) var layout: VkPipelineLayout?
     private(set) var pipeline: VkPipeline?
 
-    public init(device: ComputeDevice, source: ShaderSource, bindings: [BindingKind],
-                pushConstantSize: Int = 0, specialization: [UInt32] = [], defines: [String: String] = [:],
-                compiler: ShaderCompiler = .shared) throws {
-        self.device = device
-        self.name = source.fileName
-        self.bindings = bindings
-        self.pushConstantSize = pushConstantSize
-        let compileStart = ContinuousClock.now
-        let spirv = try compiler.compile(source, defines: defines)
-        compileSeconds = (ContinuousClock.now - compileStart).seconds
+    public convenience init(device: ComputeDevice, source: ShaderSource, bindings: [BindingKind],
+                            pushConstantSize: Int = 0, specialization: [UInt32] = [], defines: [String: String] = [:],
+                            compiler: ShaderCompiler = .shared) throws {
+        try self.init(unbuiltOn: device, source: source, bindings: bindings, pushConstantSize: pushConstantSize,
+                      specialization: specialization, defines: defines, compiler: compiler)
         let pipelineStart = ContinuousClock.now
         try device.withDevice("create kernel \(source.fileName)") { dev in
-            do { try create(dev, spirv: spirv, specialization: specialization) } catch {
+            do { try build(dev) } catch {
                 releaseVulkanObjects()
                 throw error
             }
@@ -44,6 +39,33 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
             device.adopt(self)  // under the device lock: a concurrent destroy sees it (see DeviceBuffer)
         }
         pipelineSeconds = (ContinuousClock.now - pipelineStart).seconds
+    }
+
+    /// Compiled, its Vulkan objects not yet made (`build`; `KernelBatch` builds several at once).
+    init(unbuiltOn device: ComputeDevice, source: ShaderSource, bindings: [BindingKind], pushConstantSize: Int,
+         specialization: [UInt32], defines: [String: String], compiler: ShaderCompiler) throws {
+        self.device = device
+        self.name = source.fileName
+        self.bindings = bindings
+        self.pushConstantSize = pushConstantSize
+        self.specialization = specialization
+        let compileStart = ContinuousClock.now
+        spirv = try compiler.compile(source, defines: defines)
+        compileSeconds = (ContinuousClock.now - compileStart).seconds
+    }
+
+    /// SPIR-V and specialization constants, kept until the pipeline is built.
+    private var spirv: [UInt32]
+    private let specialization: [UInt32]
+
+    /// Makes the module, layouts and pipeline on `dev`, whose device lock the caller holds (or
+    /// a `KernelBatch` holds for it). Does not release what it made when a step fails: the
+    /// caller does, under that lock.
+    func build(_ dev: VkDevice) throws {
+        let start = ContinuousClock.now
+        try create(dev, spirv: spirv, specialization: specialization)
+        spirv = []
+        pipelineSeconds = (ContinuousClock.now - start).seconds
     }
 
     deinit {

@@ -62,8 +62,8 @@ final class RunDirectory: @unchecked Sendable {  // immutable after init
         // The SPIR-V earlier pools' browsers compiled (see `remove`): a browser's shader cache
         // outlives the browser, so a later scenario's first process does not run glslang again.
         if ShaderCompiler.shared.cachedCount > 0 {
-            FileManager.default.createFile(atPath: spirvCachePath, contents: ShaderCompiler.shared.exportCache(),
-                                           attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: spirvCachePath, contents: ShaderCompiler.shared.exportCache(),
+                                               attributes: [.posixPermissions: 0o600])  // unwritten: the browsers compile
         }
     }
 
