@@ -8,7 +8,7 @@ import Transformer
     /// A tiny BERT (2 layers unless told, hidden 64) as a Hugging Face directory: config.json + model.safetensors.
     static func writeTinyBERT(prefix: String = "", layers: Int = 2,
                               mutate: (inout [String: (shape: [Int], values: [Float])]) -> Void = { _ in }) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-infer-\(UUID().uuidString)")
+        let dir = Scratch.root.appendingPathComponent("poolfault-infer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let config = """
             {"model_type": "bert", "_name_or_path": "tiny-bert", "hidden_size": 64, "num_hidden_layers": \(layers), "num_attention_heads": 1,
@@ -28,7 +28,7 @@ import Transformer
     }
 
     static func temp(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-\(UUID().uuidString)-\(name)").path
+        Scratch.root.appendingPathComponent("poolfault-\(UUID().uuidString)-\(name)").path
     }
 
     @Test func webgpuMatchesTheReferenceAndWritesNpy() throws {

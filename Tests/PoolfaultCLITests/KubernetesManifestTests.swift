@@ -38,7 +38,7 @@ import Testing
         let (from, to, named) = Self.breakages[index]
         let original = try String(contentsOf: Self.root.appendingPathComponent("deploy/kubernetes/job-indexed.yaml"), encoding: .utf8)
         try #require(original.contains(from), "job-indexed.yaml no longer contains \(from)")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-k8s-\(UUID().uuidString)")
+        let dir = Scratch.root.appendingPathComponent("poolfault-k8s-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let broken = dir.appendingPathComponent("job-indexed.yaml")

@@ -32,7 +32,7 @@ import Testing
         let script = try JSONDecoder().decode(String.self, from: Data(try Self.yaml("daemonset.yaml",
             "[d for d in docs if d['kind'] == 'DaemonSet'][0]['spec']['template']['spec']['initContainers'][0]['command'][2]").utf8))
             .replacingOccurrences(of: "$(POOLFAULT_NODE_NAME)", with: "gpu-node-7")  // what Kubernetes expands
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-condition-\(UUID().uuidString)").path
+        let dir = Scratch.root.appendingPathComponent("poolfault-condition-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for sub in ["bin", "sa", "verdict"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true) }
         try "pod-token".write(toFile: "\(dir)/sa/token", atomically: true, encoding: .utf8)

@@ -5,7 +5,7 @@ import Testing
 /// every strategy, the report's proof that faults were real, and what a signal does.
 @Suite(.serialized) struct ProcessModeCLITests {
     static func tempDir(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-process-\(name)-\(UUID().uuidString)").path
+        Scratch.root.appendingPathComponent("poolfault-process-\(name)-\(UUID().uuidString)").path
     }
 
     static func report(in dir: String) throws -> [String: Any] {

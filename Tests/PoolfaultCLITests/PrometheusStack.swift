@@ -31,7 +31,7 @@ final class PrometheusStack {
     /// (job poolfault-node) and `live` ("HOST:PORT" of an exporter such as a soak's endpoint,
     /// job poolfault-live).
     init(live: String? = nil) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-prometheus-\(UUID().uuidString)").path
+        directory = Scratch.root.appendingPathComponent("poolfault-prometheus-\(UUID().uuidString)").path
         textfiles = directory + "/textfiles"
         try FileManager.default.createDirectory(atPath: textfiles, withIntermediateDirectories: true)
         let exporterPort = Self.freePort()

@@ -84,7 +84,7 @@ import Testing
 
     @Test(arguments: examples.filter { runElsewhere[$0.command] == nil })
     func readmeExampleRunsAsDocumented(_ example: Example) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-readme-\(UUID().uuidString)")
+        let dir = Scratch.root.appendingPathComponent("poolfault-readme-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let command = "cd '\(dir.path)' && \(Self.reduced(example.command))"

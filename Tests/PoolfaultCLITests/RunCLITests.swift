@@ -11,7 +11,7 @@ import Testing
     static let quick = ["--weights", TinyModel.path, "--seq-len", "8", "--color", "never"]
 
     static func tempDir(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-run-\(name)-\(UUID().uuidString)").path
+        Scratch.root.appendingPathComponent("poolfault-run-\(name)-\(UUID().uuidString)").path
     }
 
     static func reports(in dir: String) -> [String] {

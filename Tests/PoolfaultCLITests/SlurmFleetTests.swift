@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func arrayOfQuickRunsThenTheChainedMergeOnARealCluster() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-slurm-\(UUID().uuidString)")
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("poolfault-slurm-\(UUID().uuidString)")  // not under Scratch: munge's socket path must stay under 108 bytes; removed below
         let state = base.appendingPathComponent("cluster"), reports = base.appendingPathComponent("reports")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: base) }
