@@ -11,6 +11,7 @@ public final class KernelBatch {
     public let device: ComputeDevice
     private let compiler: ShaderCompiler
     private var kernels: [Kernel] = []
+    private var built = false
 
     public init(device: ComputeDevice, compiler: ShaderCompiler = .shared) {
         self.device = device
@@ -31,8 +32,10 @@ public final class KernelBatch {
 
     /// Builds every kernel added; returns the seconds it took, start to last pipeline. When one
     /// fails, every kernel of the batch is released and its error thrown (the first, in order).
+    /// Once built, a batch builds nothing again (0 s).
     @discardableResult
     public func build() throws -> Double {
+        guard !built else { return 0 }
         let start = ContinuousClock.now
         let kernels = self.kernels
         try device.withDevice("create \(kernels.count) kernels") { dev in
@@ -49,6 +52,7 @@ public final class KernelBatch {
             device.pipelineCache.save(on: device, device: dev)
             for kernel in kernels { device.adopt(kernel) }
         }
+        built = true
         return (ContinuousClock.now - start).seconds
     }
 }

@@ -28,6 +28,8 @@ extension GPUSuite { @Suite struct KernelBatchTests {
             #expect(kernels.allSatisfy { !$0.isLive }, "nothing built before build()")
             let seconds = try batch.build()
             #expect(seconds > 0 && kernels.allSatisfy(\.isLive))
+            let census = ObjectCensus.live(ownedBy: device)
+            #expect(try batch.build() == 0 && ObjectCensus.live(ownedBy: device) == census, "a second build builds nothing")
             let n = 100
             let a = (0..<n).map(Float.init), b = (0..<n).map { Float(2 * $0) }
             let ba = try DeviceBuffer(device: device, size: n * 4, label: "a")
