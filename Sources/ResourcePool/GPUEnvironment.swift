@@ -89,14 +89,14 @@ public final class GPUEnvironment: @unchecked Sendable {  // immutable after ini
               let layout = GPUKernels.weightLayout(for: info, config: config) else { return (nil, nil) }
         return sharedLock.withLock {
             if let made = images.first(where: { $0.layout == layout }) { return (made, nil) }
+            guard !failedLayouts.contains(layout) else { return (nil, nil) }  // said once, not tried again at every start
             do {
                 let made = try WeightImage(store: weights, layout: layout)
                 images.append(made)
                 return (made, nil)
             } catch {
-                let first = !failedLayouts.contains(layout)
                 failedLayouts.append(layout)
-                return (nil, first ? "weights are copied, not imported: the weight image (\(layout)) could not be made: \(error)" : nil)
+                return (nil, "weights are copied, not imported: the weight image (\(layout)) could not be made: \(error)")
             }
         }
     }

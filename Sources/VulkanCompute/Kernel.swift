@@ -29,16 +29,7 @@ public final class Kernel: DeviceChild, @unchecked Sendable {  // state under de
                             compiler: ShaderCompiler = .shared) throws {
         try self.init(unbuiltOn: device, source: source, bindings: bindings, pushConstantSize: pushConstantSize,
                       specialization: specialization, defines: defines, compiler: compiler)
-        let pipelineStart = ContinuousClock.now
-        try device.withDevice("create kernel \(source.fileName)") { dev in
-            do { try build(dev) } catch {
-                releaseVulkanObjects()
-                throw error
-            }
-            device.pipelineCache.save(on: device, device: dev)
-            device.adopt(self)  // under the device lock: a concurrent destroy sees it (see DeviceBuffer)
-        }
-        pipelineSeconds = (ContinuousClock.now - pipelineStart).seconds
+        try KernelBatch.build([self], on: device, stage: "create kernel \(source.fileName)")
     }
 
     /// Compiled, its Vulkan objects not yet made (`build`; `KernelBatch` builds several at once).

@@ -37,9 +37,16 @@ public final class KernelBatch {
     public func build() throws -> Double {
         guard !built else { return 0 }
         let start = ContinuousClock.now
-        let kernels = self.kernels
-        try device.withDevice("create \(kernels.count) kernels") { dev in
-            let failures = Failures(count: kernels.count)
+        try Self.build(kernels, on: device, stage: "create \(kernels.count) kernels")
+        built = true
+        return (ContinuousClock.now - start).seconds
+    }
+
+    /// Builds `kernels` (made unbuilt on `device`) side by side under one hold of its lock, then
+    /// adopts them (a concurrent destroy sees them from then on); one failure releases them all.
+    static func build(_ kernels: [Kernel], on device: ComputeDevice, stage: String) throws {
+        try device.withDevice(stage) { dev in
+            let failures = Failures()
             struct Device: @unchecked Sendable { let handle: VkDevice }  // the device lock's holder waits for every builder
             let shared = Device(handle: dev)
             DispatchQueue.concurrentPerform(iterations: kernels.count) { i in
@@ -52,8 +59,6 @@ public final class KernelBatch {
             device.pipelineCache.save(on: device, device: dev)
             for kernel in kernels { device.adopt(kernel) }
         }
-        built = true
-        return (ContinuousClock.now - start).seconds
     }
 }
 
@@ -61,7 +66,6 @@ public final class KernelBatch {
 private final class Failures: @unchecked Sendable {  // `errors` under `lock`
     private let lock = NSLock()
     private var errors: [(Int, any Error)] = []
-    init(count: Int) { errors.reserveCapacity(count) }
     func record(_ error: any Error, at index: Int) { lock.withLock { errors.append((index, error)) } }
     var first: (any Error)? { lock.withLock { errors.min { $0.0 < $1.0 }?.1 } }
 }
